@@ -1,0 +1,9 @@
+"""Cited answers from a folder of documents."""
+
+from rag.errors import RagError
+from rag.pipeline import RAG, answer, build
+from rag.retrieve import Filters
+from rag.types import Answer, Citation, Chunk, Document, Passage
+
+__all__ = ["RAG", "Answer", "Chunk", "Citation", "Document", "Filters", "Passage", "RagError",
+           "answer", "build"]

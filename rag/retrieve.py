@@ -1,0 +1,138 @@
+"""Hybrid retrieval: dense (FAISS) and BM25 lists fused by reciprocal rank, then MMR and filters.
+
+Follow-up questions ("And who else was there?") are searched together with the previous user
+turn; both the bare and the combined query take part in the fusion, so a question that only
+looked like a follow-up loses little.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.config import Settings
+from rag.embed import Embedder
+from rag.index import Index
+from rag.text import is_stopword, terms, words
+from rag.types import Passage
+
+# Words that point back to something said before.
+_REFERRING = frozenset("he him his she her hers they them their theirs it its this that these "
+                       "those there then else also other another same".split())
+_CONTINUATION = re.compile(r"^\s*(and|but|so|also|what about|how about|why|what else)\b", re.I)
+
+
+def is_follow_up(question: str) -> bool:
+    """Does the question lean on an earlier turn (pronouns, 'and ...', or almost no content)?"""
+    ws = words(question)
+    content = [w for w in ws if not is_stopword(w)]
+    return bool(_CONTINUATION.match(question)) or len(content) <= 2 or \
+        any(w in _REFERRING for w in ws)
+
+
+def contextual_query(question: str, history: Sequence[str] = ()) -> str:
+    """The text to search with: the question, preceded by the last user turn for follow-ups."""
+    if history and is_follow_up(question):
+        return f"{history[-1]} {question}"
+    return question
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict retrieval to some documents. Dates are ISO strings compared as text."""
+
+    doc_ids: tuple[str, ...] | None = None
+    title: str | None = None  # case-insensitive substring of the title
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def allowed_rows(self, index: Index) -> np.ndarray | None:
+        if not (self.doc_ids or self.title or self.date_from or self.date_to):
+            return None
+        ok_docs = set()
+        for doc_id, info in index.documents.items():
+            if self.doc_ids and doc_id not in self.doc_ids:
+                continue
+            if self.title and self.title.lower() not in (info.get("title") or "").lower():
+                continue
+            date = (info.get("date") or "")[:10]
+            if (self.date_from or self.date_to) and not date:
+                continue
+            if self.date_from and date < self.date_from[:10]:
+                continue
+            if self.date_to and date > self.date_to[:10]:
+                continue
+            ok_docs.add(doc_id)
+        return np.array([i for i, c in enumerate(index.chunks) if c.doc_id in ok_docs],
+                        dtype=np.int64)
+
+
+def rrf(ranked_lists: Sequence[Sequence[int]], weights: Sequence[float], k: int = 60
+        ) -> list[tuple[int, float]]:
+    """Reciprocal-rank fusion: sum of weight / (k + rank) over the lists an item appears in."""
+    scores: dict[int, float] = {}
+    for items, w in zip(ranked_lists, weights, strict=True):
+        for rank, item in enumerate(items, start=1):
+            scores[item] = scores.get(item, 0.0) + w / (k + rank)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def mmr(query: np.ndarray, vectors: np.ndarray, k: int, lam: float) -> list[int]:
+    """Maximal marginal relevance: positions of `vectors` balancing relevance and novelty."""
+    rel = vectors @ query
+    chosen: list[int] = []
+    left = list(range(len(vectors)))
+    while left and len(chosen) < k:
+        if chosen:
+            red = (vectors[left] @ vectors[chosen].T).max(axis=1)
+        else:
+            red = np.zeros(len(left))
+        best = int(np.argmax(lam * rel[left] - (1 - lam) * red))
+        chosen.append(left.pop(best))
+    return chosen
+
+
+class Retriever:
+    """Searches one index with one embedder under one set of settings."""
+
+    def __init__(self, index: Index, embedder: Embedder, settings: Settings) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+
+    def search(self, question: str, history: Sequence[str] = (), k: int | None = None,
+               filters: Filters | None = None) -> list[Passage]:
+        s = self.settings
+        k = k or s.k
+        allowed = filters.allowed_rows(self.index) if filters else None
+        if allowed is not None and len(allowed) == 0:
+            return []
+        queries = [question]
+        context = contextual_query(question, history)
+        if context != question:
+            queries.append(context)
+        lists, weights = [], []
+        for q in queries:
+            vec = self.embedder.encode_query(q)
+            lists.append([r for r, _ in self.index.dense_search(vec, s.candidates, allowed)])
+            lists.append([r for r, _ in self.index.bm25_search(terms(q), s.candidates, allowed)])
+            weights += [s.dense_weight, s.bm25_weight]
+        fused = rrf(lists, weights, s.rrf_k)
+        qvec = self.embedder.encode_query(context)
+        pool = [row for row, _ in fused[:max(k * 3, k) if s.mmr else k]]
+        vecs = self.index.vector_rows(pool)
+        if s.mmr and pool:
+            order = mmr(qvec, vecs, k, s.mmr_lambda)
+            pool, vecs = [pool[i] for i in order], vecs[order]
+        cos = vecs @ qvec if len(pool) else []
+        docs = self.index.documents
+        out = []
+        for rank, (row, score) in enumerate(zip(pool, cos, strict=True), start=1):
+            chunk = self.index.chunks[row]
+            info = docs.get(chunk.doc_id, {})
+            out.append(Passage(chunk, float(score), rank, info.get("title", chunk.doc_id),
+                               info.get("date"), info.get("url")))
+        return out

@@ -1,0 +1,124 @@
+"""Pure text utilities shared by chunking, indexing and answering.
+
+Typography is folded one character for one character (non-breaking space to space, curly quotes
+to straight ones), so anything computed on the folded copy maps back to exact offsets in the
+original, which is what citations point into.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+
+_FOLD = str.maketrans({
+    "\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u2009": " ",
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-",
+})
+_WORD = re.compile(r"\w+", re.UNICODE)
+_ALNUM = re.compile(r"\w", re.UNICODE)
+
+
+def fold(text: str) -> str:
+    """Same-length copy with typographic variants replaced by their ASCII forms."""
+    return text.translate(_FOLD)
+
+
+@lru_cache(maxsize=1)
+def _segmenter():  # pysbd builds regex tables on construction; reuse one
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+_seg_lock = threading.Lock()
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every sentence, whitespace-trimmed; lines are hard boundaries.
+
+    Headlines and one-line paragraphs are sentences of their own. Fragments without a letter
+    or digit (a stray closing quote) join the sentence before them.
+    """
+    spans: list[tuple[int, int]] = []
+    for line in re.finditer(r"[^\n]+", text):
+        if not line.group().strip():
+            continue
+        spans.extend(_line_sentences(text, line.start(), line.end()))
+    return spans
+
+
+def _line_sentences(text: str, lo: int, hi: int) -> list[tuple[int, int]]:
+    line = fold(text[lo:hi])
+    with _seg_lock:  # pysbd keeps state on the segmenter while it works
+        pieces = _segmenter().segment(line)
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for piece in pieces:
+        at = line.find(piece, cursor)
+        if at < 0:  # pysbd changed the text: give up on finer splits for the rest of the line
+            spans.append((cursor, len(line)))
+            cursor = len(line)
+            break
+        spans.append((at, at + len(piece)))
+        cursor = at + len(piece)
+    if cursor < len(line):
+        spans.append((cursor, len(line)))
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        s, e = _trim(line, s, e)
+        if s >= e:
+            continue
+        if out and not _ALNUM.search(line[s:e]):
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return [(lo + s, lo + e) for s, e in out]
+
+
+def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens of the folded text, stop words kept."""
+    return [w.lower() for w in _WORD.findall(fold(text))]
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    return frozenset(STOPWORDS_EN_PLUS)
+
+
+_stem_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    with _stem_lock:
+        return _stemmer().stemWord(word)
+
+
+def terms(text: str) -> list[str]:
+    """BM25 terms: folded, lower-cased, NLTK English stop words dropped, Snowball-stemmed."""
+    stop = _stopwords()
+    return [stem(w) for w in words(text) if w not in stop]
+
+
+def is_stopword(word: str) -> bool:
+    return word.lower() in _stopwords()

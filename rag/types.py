@@ -1,0 +1,93 @@
+"""Frozen values that cross module borders: documents, chunks, passages, citations, answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source file. `text` is the body (front matter removed); offsets point into it."""
+
+    doc_id: str  # path under the corpus root, posix-style: stable across machines
+    text: str
+    title: str
+    sha256: str  # of the raw file bytes; drives incremental sync
+    path: str = ""
+    date: str | None = None  # ISO 8601 when the front matter has one
+    url: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of whole sentences of one document; `doc.text[start:end] == text`."""
+
+    chunk_id: str  # "{doc_id}#{n}"
+    doc_id: str
+    n: int
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its scores for one query."""
+
+    chunk: Chunk
+    score: float  # cosine similarity of the chunk to the (history-aware) query
+    rank: int  # 1-based rank after fusion
+    title: str = ""
+    date: str | None = None
+    url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.chunk
+        return {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "text": c.text,
+                "score": round(self.score, 4), "rank": self.rank}
+
+
+@dataclass(frozen=True)
+class Citation:
+    """The evidence behind one answer sentence: `quote` is a substring of `text`."""
+
+    n: int
+    doc_id: str
+    title: str
+    url: str | None
+    date: str | None
+    chunk_id: str
+    text: str
+    start: int
+    end: int
+    quote: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["score"] = round(self.score, 4)
+        return d
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What every interface returns. An abstention has `abstained=True` and no citations."""
+
+    question: str
+    answer: str
+    abstained: bool
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "citations": [c.to_dict() for c in self.citations],
+            "passages": [p.to_dict() for p in self.passages],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
