@@ -3,7 +3,7 @@
 from rag.errors import RagError
 from rag.pipeline import RAG, answer, build
 from rag.retrieve import Filters
-from rag.types import Answer, Citation, Chunk, Document, Passage
+from rag.types import Answer, Chunk, Citation, Document, Passage
 
 __all__ = ["RAG", "Answer", "Chunk", "Citation", "Document", "Filters", "Passage", "RagError",
            "answer", "build"]

@@ -33,7 +33,7 @@ class Settings:
     mmr_lambda: float = 0.7
     # Answering.
     generator: str = "extractive"
-    abstain_threshold: float = 0.45
+    abstain_threshold: float = 0.44
     max_answer_sentences: int = 2
     max_question_chars: int = 2000
     # Embedding.

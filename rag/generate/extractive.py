@@ -8,7 +8,8 @@ on-topic question the documents answer from one they do not:
 - `cov`: the IDF-weighted share of the question's content terms found in the sentence (half
   credit for terms found elsewhere in its passage, which covers "He said ..." sentences);
 - `typ`: whether the sentence holds the kind of answer asked for (a number for "how many",
-  a date for "when", a name for "who", a place for "where").
+  a date for "when", a name for "who", a place for "where", reported speech for "what did
+  X say").
 
 `confidence = (sem + cov) / 2`, scaled down when the answer type is missing; below
 `abstain_threshold` the generator abstains.
@@ -47,30 +48,53 @@ _NUMBER = re.compile(r"\d|\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
 _NAME = re.compile(r"(?<=[\w,;:] )[A-Z][\w'-]+")
 
 _QTYPES: list[tuple[str, re.Pattern[str]]] = [
+    ("speech", re.compile(r"\bwhat (did|does|do|has|have|will|would) (?P<who>.+?) (say|tell|"
+                          r"think|believe|claim|argue|predict|warn)\b", re.I)),
     ("date", re.compile(r"^\s*(when|(what|which) (date|day|days|year|month|time))\b|"
                         r"\b(what|which) (date|day|year|month)\b|\bhow long ago\b", re.I)),
-    ("number", re.compile(r"\bhow (many|much|old|long|far|big|large)\b|"
-                          r"\bwhat (number|percentage|percent|share|proportion|amount)\b", re.I)),
+    ("number", re.compile(r"\bhow (many|much|old|long|far|big|large)\b|\bwhat (is|was|are|were)"
+                          r" the (number|percentage|share|proportion|amount|population|cost|"
+                          r"price|size|budget|rate|value|total)\b|\bwhat (number|percentage|"
+                          r"percent|share|proportion|amount)\b", re.I)),
     ("person", re.compile(r"^\s*(who|whom|whose)\b|\b(who|whom|whose)\b|"
                           r"\bwhich (person|leader|minister|president|official|politician)", re.I)),
     ("place", re.compile(r"^\s*where\b|\bwhich (city|country|state|place|region|nation)", re.I)),
 ]
+_SPEECH = re.compile(r"\b(say|says|said|tell|tells|told|according to|believes?|thinks?|"
+                     r"stress(es|ed)?|predicts?|warns?|argues?|added|explained|caveated|"
+                     r"anticipates?)\b", re.I)
 _HAS_TYPE: dict[str, Callable[[str], bool]] = {
+    "speech": lambda s: bool(_SPEECH.search(s)),
     "date": lambda s: bool(_DATE.search(s)),
     "number": lambda s: bool(_NUMBER.search(s)),
     "person": lambda s: bool(_NAME.search(s)),
     "place": lambda s: bool(_NAME.search(s)),
 }
-TYPE_PENALTY = 0.75  # confidence factor when the sentence lacks the kind of answer asked for
-SECOND_SENTENCE = 0.92  # a further sentence must score this share of the best one
+TYPE_PENALTY = 0.5  # confidence factor when the sentence lacks the kind of answer asked for
+PHRASE_BONUS = 0.1  # ranking credit for the share of question phrases a sentence repeats
+SECOND_SENTENCE = 0.8  # a further sentence must score this share of the best one
+PREV_CREDIT, NEAR_CREDIT = 0.5, 0.3  # coverage credit for terms in the sentence before / passage
+HISTORY_CREDIT = 0.25  # weight factor of earlier-turn terms in a follow-up
 
 
-def answer_type(question: str) -> str | None:
-    """The kind of answer a question asks for: date, number, person, place, or None."""
+_CUE = re.compile(r"\bhow (many|much|old|long|far|big|large)\b|\b(say|tell|think|believe|"
+                  r"claim|argue|predict|warn)\b", re.I)
+
+
+def answer_type(question: str) -> tuple[str | None, set[str]]:
+    """The kind of answer a question asks for (speech, date, number, person, place or None),
+    and, for reported speech, the stems of who is asked about."""
     for name, pattern in _QTYPES:
-        if pattern.search(question):
-            return name
-    return None
+        m = pattern.search(question)
+        if m:
+            who = m.groupdict().get("who") or ""
+            return name, {stem(w) for w in words(who) if not is_stopword(w)}
+    return None, set()
+
+
+def cue_words(question: str) -> set[str]:
+    """Words that only say what kind of answer is wanted ("how old", "say"): not content."""
+    return {w for m in _CUE.finditer(question) for w in words(m.group())}
 
 
 @dataclass(frozen=True)
@@ -90,7 +114,7 @@ class ExtractiveGenerator:
     name = "extractive"
 
     def __init__(self, embedder: Embedder, idf: Callable[[str], float],
-                 threshold: float = 0.45, max_sentences: int = 2) -> None:
+                 threshold: float = 0.44, max_sentences: int = 2) -> None:
         self.embedder = embedder
         self.idf = idf
         self.threshold = threshold
@@ -132,38 +156,59 @@ class ExtractiveGenerator:
                     spans.append((p, s, e, p.chunk.text[s:e]))
         if not spans:
             return []
-        qvec = self.embedder.encode_query(contextual_query(question, history))
+        context = contextual_query(question, history)
         vecs = self._encode([t for *_, t in spans])
-        sems = vecs @ qvec
-        weights = self._term_weights(question, history)
+        sems = vecs @ self.embedder.encode_query(context)
+        if context != question:  # a follow-up: its own words matter as much as the context
+            sems = 0.5 * (sems + vecs @ self.embedder.encode_query(question))
+        need, speaker = answer_type(question)
+        weights = self._term_weights(question, history, skip=cue_words(question))
         total = sum(weights.values()) or 1.0
-        need = answer_type(question)
         passage_terms = {id(p): _stems(p.chunk.text) for p in passages}
+        q_pairs = _pairs(question)
         out = []
+        prev_terms: set[str] = set()
+        prev_passage = None
         for (p, s, e, text), sem, vec in zip(spans, sems, vecs, strict=True):
             own = _stems(text)
+            if p is not prev_passage:
+                prev_terms, prev_passage = set(), p
             near = passage_terms[id(p)]
-            cov = sum(w * (1.0 if t in own else 0.5 if t in near else 0.0)
+            # Credit for terms the sentence leans on: the one before it ("He said ...") and,
+            # less, the rest of its passage.
+            cov = sum(w * (1.0 if t in own else PREV_CREDIT if t in prev_terms else
+                           NEAR_CREDIT if t in near else 0.0)
                       for t, w in weights.items()) / total
             conf = 0.5 * float(sem) + 0.5 * cov
-            if need and not _HAS_TYPE[need](text):
+            # Reported speech must come from the person asked about.
+            if need and not (_HAS_TYPE[need](text) and speaker <= own | prev_terms):
                 conf *= TYPE_PENALTY
-            score = conf + 0.02 / p.rank  # ties go to the better-ranked passage
+            prev_terms = own
+            # Question phrases ("Foreign Minister") found as phrases rank a sentence higher;
+            # ties go to the better-ranked passage.
+            phrase = len(q_pairs & _pairs(text)) / len(q_pairs) if q_pairs else 0.0
+            score = conf + PHRASE_BONUS * phrase + 0.02 / p.rank
             out.append(_Candidate(p, s, e, text, score, conf, vec))
         out.sort(key=lambda c: -c.score)
         return out
 
-    def _term_weights(self, question: str, history: Sequence[str]) -> dict[str, float]:
-        """IDF weight of each content stem of the question; earlier-turn stems count half."""
+    def _term_weights(self, question: str, history: Sequence[str],
+                      skip: set[str] = frozenset()) -> dict[str, float]:
+        """IDF weight of each content stem of the question; earlier-turn stems count less.
+
+        A word the corpus never uses gets the highest weight: a question about something the
+        documents never mention must not be answered (measured: discounting such words as
+        likely paraphrases let "What is the population of ...?" through).
+        """
         weights: dict[str, float] = {}
         for w in words(question):
-            if not is_stopword(w) and len(w) > 1:
+            if not is_stopword(w) and len(w) > 1 and w not in skip:
                 weights[stem(w)] = self.idf(stem(w))
         if history and is_follow_up(question):
             for w in words(history[-1]):
                 t = stem(w)
                 if not is_stopword(w) and len(w) > 1 and t not in weights:
-                    weights[t] = 0.5 * self.idf(t)
+                    weights[t] = HISTORY_CREDIT * self.idf(t)
         return weights
 
     def _encode(self, texts: list[str]) -> np.ndarray:
@@ -178,6 +223,12 @@ class ExtractiveGenerator:
                     self._vecs.popitem(last=False)
         with self._lock:
             return np.vstack([self._vecs[t] for t in texts])
+
+
+def _pairs(text: str) -> set[tuple[str, str]]:
+    """Adjacent content stems: the phrases of a text."""
+    seq = [stem(w) for w in words(text) if not is_stopword(w)]
+    return set(zip(seq, seq[1:], strict=False))
 
 
 def _stems(text: str) -> set[str]:
