@@ -90,9 +90,11 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from rag.pipeline import RAG
+    from rag.pipeline import RAG, check_question
 
-    rag = RAG.load(settings=_settings(args), build_missing=True)
+    s = _settings(args)
+    check_question(args.question, s.max_question_chars)  # before any slow work
+    rag = RAG.load(settings=s, build_missing=True)
     ans = rag.answer(args.question, args.history, k=args.k, generator=args.generator)
     if args.json:
         print(json.dumps(ans.to_dict(), indent=2, ensure_ascii=False))

@@ -74,7 +74,7 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(unknown)}; "
                               f"known: {', '.join(sorted(known))}")
-        return cls(**{k: _coerce(k, v, cls.__dataclass_fields__[k].default) for k, v in values.items()})
+        return cls(**{k: _coerce(k, v, known[k].default) for k, v in values.items()})
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed (None means keep)."""

@@ -332,7 +332,7 @@ def _locked(root: Path):
 def _collect_garbage(root: Path, keep: str) -> None:
     """Remove older versions and leftovers of interrupted builds."""
     for p in root.iterdir():
-        if p.is_dir() and p.name != keep and (p.name.startswith("v-") or p.name.startswith(".tmp-")):
+        if p.is_dir() and p.name != keep and p.name.startswith(("v-", ".tmp-")):
             shutil.rmtree(p, ignore_errors=True)
 
 

@@ -1,4 +1,4 @@
-"""Files to `Document`s: text and Markdown, YAML front matter as metadata, bad files skipped loudly."""
+"""Files to `Document`s: text and Markdown, YAML front matter as metadata, bad files skipped."""
 
 from __future__ import annotations
 

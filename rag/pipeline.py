@@ -31,6 +31,17 @@ def build(paths: Sequence[str | Path] | None = None, settings: Settings | None =
                 Chunker(s.chunk_tokens, s.chunk_overlap), rebuild=rebuild, progress=progress)
 
 
+def check_question(question: str, limit: int) -> str:
+    """The stripped question, or QuestionError when it is empty or longer than `limit`."""
+    q = (question or "").strip()
+    if not q:
+        raise QuestionError("the question is empty; type a question about the documents")
+    if len(q) > limit:
+        raise QuestionError(f"the question is {len(q):,} characters long; the limit is "
+                            f"{limit:,} (setting max_question_chars)")
+    return q
+
+
 class RAG:
     """A loaded index plus the retriever and generators that answer from it."""
 
@@ -70,7 +81,7 @@ class RAG:
                filters: Filters | None = None) -> Answer:
         """Answer from the documents only, citing each sentence, or abstain."""
         t0 = time.perf_counter()
-        q = self.check_question(question)
+        q = check_question(question, self.settings.max_question_chars)
         turns = [h.strip() for h in (history or []) if h and h.strip()][-HISTORY_TURNS:]
         gen = self.generator(generator)
         passages = self.retriever.search(q, turns, k=k, filters=filters)
@@ -81,16 +92,6 @@ class RAG:
                       citations=draft.citations, passages=tuple(passages),
                       timings_ms={"retrieve": (t1 - t0) * 1e3, "generate": (t2 - t1) * 1e3,
                                   "total": (t2 - t0) * 1e3})
-
-    def check_question(self, question: str) -> str:
-        q = (question or "").strip()
-        if not q:
-            raise QuestionError("the question is empty; type a question about the documents")
-        limit = self.settings.max_question_chars
-        if len(q) > limit:
-            raise QuestionError(f"the question is {len(q):,} characters long; the limit is "
-                                f"{limit:,} (setting max_question_chars)")
-        return q
 
 
 _default: dict[tuple[Any, ...], RAG] = {}

@@ -1,0 +1,82 @@
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rag.chunk import Chunker, count_tokens
+from rag.errors import ConfigError
+from rag.load import load_documents
+from rag.text import sentence_spans
+from rag.types import Document
+
+from .conftest import SEEDS
+
+WORDS = ["NATO", "summit", "Mr", "Luxon", "said", "the", "6", "July.", "DC", "Washington,",
+         "“quoted”", "it's", "\u00a0", "a", "very-long-hyphenated-word", "\n", "\n\n", ".", "?"]
+
+
+def _doc(text: str) -> Document:
+    return Document(doc_id="d.txt", text=text, title="t", sha256="x")
+
+
+@settings(max_examples=150, deadline=None)
+@given(words=st.lists(st.sampled_from(WORDS), min_size=1, max_size=400),
+       size=st.integers(min_value=16, max_value=120), frac=st.floats(0, 0.5))
+def test_offsets_exact_text_covered_size_and_overlap_respected(words, size, frac):
+    text = " ".join(words)
+    overlap = int(size * frac)
+    chunker = Chunker(size, overlap)
+    chunks = chunker.split(_doc(text))
+    covered = [False] * len(text)
+    for c in chunks:
+        assert text[c.start:c.end] == c.text
+        assert count_tokens(c.text) <= size
+        for i in range(c.start, c.end):
+            covered[i] = True
+    assert all(covered[i] for i, ch in enumerate(text) if not ch.isspace())
+    for a, b in zip(chunks, chunks[1:], strict=False):
+        assert b.start > a.start  # always advances
+        if b.start < a.end:
+            assert count_tokens(text[b.start:a.end]) <= overlap
+
+
+def test_chunks_never_cut_inside_a_sentence_that_fits():
+    doc = load_documents([SEEDS])[1]
+    spans = sentence_spans(doc.text)
+    starts = {s for s, _ in spans}
+    ends = {e for _, e in spans}
+    for c in Chunker(160, 24).split(doc):
+        assert c.start in starts and c.end in ends
+
+
+def test_a_sentence_longer_than_the_limit_is_cut_at_words():
+    text = "word " * 300 + "end."
+    chunks = Chunker(50, 0).split(_doc(text))
+    assert len(chunks) > 1
+    assert all(count_tokens(c.text) <= 50 for c in chunks)
+    assert all(not c.text.startswith(" ") for c in chunks)
+
+
+def test_a_giant_token_run_is_cut_too():
+    text = "x" * 5000
+    chunks = Chunker(32, 0).split(_doc(text))
+    assert "".join(c.text for c in chunks) == text
+    assert all(count_tokens(c.text) <= 32 for c in chunks)
+
+
+def test_bad_settings_are_refused_up_front():
+    with pytest.raises(ConfigError, match="overlap must be smaller than chunk size"):
+        Chunker(100, 100)
+
+
+@pytest.mark.slow
+def test_default_chunks_of_the_seeds_fit_the_embedder_window():
+    """all-MiniLM-L6-v2 reads 256 word pieces; a longer chunk would lose its tail."""
+    from rag.config import Settings
+    from rag.embed import default_embedder
+
+    s = Settings()
+    emb = default_embedder()
+    chunks = [c for d in load_documents([SEEDS]) for c in Chunker(s.chunk_tokens,
+                                                                  s.chunk_overlap).split(d)]
+    longest = max(emb.count_word_pieces(c.text) for c in chunks)
+    assert longest + 2 <= emb.max_seq_length  # +2 for [CLS] and [SEP]

@@ -1,0 +1,81 @@
+"""The command line as a user runs it: real processes, real model, exit codes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import SEEDS
+
+
+def rag(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "rag", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_ask_builds_the_missing_index_and_prints_json(tmp_path: Path, seeds_copy: Path):
+    p = rag("ask", "On what dates will the Prime Minister visit the United States?", "--json",
+            cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert "9-12 July" in d["answer"] and not d["abstained"]
+    assert d["citations"][0]["doc_id"] == "beehive-pm-heads-to-us-for-nato.txt"
+    assert (tmp_path / "index" / "CURRENT").is_file()
+    # Human output: the answer, then numbered sources with title, date and url.
+    p = rag("ask", "Who is the Secretary-General of NATO?", cwd=tmp_path)
+    assert p.returncode == 0 and p.stdout.strip() == "The documents don't say."
+    p = rag("ask", "How many NZDF personnel were sent to counter the Houthis?", cwd=tmp_path)
+    assert "six NZDF personnel" in p.stdout and "Sources\n[1] " in p.stdout
+
+
+@pytest.mark.slow
+def test_build_reports_incremental_work(tmp_path: Path, seeds_copy: Path):
+    first = rag("build", str(seeds_copy), "--index", "ix", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "2 added" in first.stdout
+    again = rag("build", str(seeds_copy), "--index", "ix", cwd=tmp_path)
+    assert "0 added, 0 changed, 0 removed, 0 renamed, 2 kept; embedded 0 of" in again.stdout
+
+
+def test_user_errors_are_one_line_with_exit_1(tmp_path: Path, fake_index_dir: Path):
+    p = rag("build", str(tmp_path / "missing"), "--index", "ix", cwd=tmp_path)
+    assert p.returncode == 1 and p.stderr.strip().count("\n") == 0
+    assert "does not exist" in p.stderr and "Traceback" not in p.stderr
+    p = rag("ask", "anything", "--index", str(tmp_path / "elsewhere"), cwd=tmp_path)
+    assert p.returncode == 1 and "corpus path seeds does not exist" in p.stderr  # nothing to build
+    assert "Traceback" not in p.stderr
+    p = rag("ask", "  ", "--index", str(fake_index_dir), cwd=tmp_path)
+    assert p.returncode == 1 and "question is empty" in p.stderr
+    p = rag("ask", "x" * 2500, "--index", str(fake_index_dir), cwd=tmp_path)
+    assert p.returncode == 1 and "limit is 2,000" in p.stderr
+    p = rag("ask", "q", "--index", str(fake_index_dir), cwd=tmp_path)
+    assert p.returncode == 1 and "rag build --rebuild" in p.stderr  # built by another model
+
+
+def test_usage_errors_exit_2(tmp_path: Path):
+    assert rag("frobnicate", cwd=tmp_path).returncode == 2
+    assert rag("ask", "q", "-k", "0", cwd=tmp_path).returncode == 2
+
+
+def test_help_is_quick_and_lists_the_verbs(tmp_path: Path):
+    p = rag("--help", cwd=tmp_path)
+    assert p.returncode == 0 and "build" in p.stdout and "ask" in p.stdout
+
+
+@pytest.fixture
+def fake_index_dir(tmp_path: Path, fake_embedder) -> Path:
+    """An index built by another (fake) model: loads of it must be refused."""
+    from rag.chunk import Chunker
+    from rag.config import Settings
+    from rag.index import sync
+    from rag.load import load_documents
+
+    s = Settings()
+    folder = tmp_path / "fake-ix"
+    sync(load_documents([SEEDS]), folder, fake_embedder, Chunker(s.chunk_tokens, s.chunk_overlap))
+    return folder

@@ -1,0 +1,153 @@
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.chunk import Chunker
+from rag.errors import IndexMismatchError, IndexMissingError
+from rag.index import Index, sync
+from rag.load import load_documents
+
+from .conftest import ROOT, FakeEmbedder
+
+CHUNKER = Chunker(40, 8)
+
+
+def _sync(corpus: Path, folder: Path, emb: FakeEmbedder, **kw):
+    return sync(load_documents([corpus]), folder, emb, CHUNKER, **kw)
+
+
+def _load(folder: Path, emb: FakeEmbedder) -> Index:
+    return Index.load(folder, emb, CHUNKER)
+
+
+def test_build_writes_a_consistent_self_describing_index(corpus, tmp_path, fake_embedder):
+    r = _sync(corpus, tmp_path / "ix", fake_embedder)
+    assert sorted(r.added) == ["apples.md", "rivers.txt", "sub/bees.txt"]
+    ix = _load(tmp_path / "ix", fake_embedder)
+    assert ix.vectors.ntotal == len(ix.chunks) == r.chunks_total == fake_embedder.embedded
+    m = ix.manifest
+    assert m["embedding"] == {"model": "fake-hash-embedder", "dim": 64}
+    assert m["chunker"]["max_tokens"] == 40
+    assert set(m["documents"]) == {"apples.md", "rivers.txt", "sub/bees.txt"}
+    for c in ix.chunks:  # chunk ids are doc_id#n and the manifest lists them
+        assert c.chunk_id == f"{c.doc_id}#{c.n}"
+        assert c.chunk_id in m["documents"][c.doc_id]["chunks"]
+
+
+def test_second_build_embeds_nothing_and_writes_nothing(corpus, tmp_path, fake_embedder):
+    _sync(corpus, tmp_path / "ix", fake_embedder)
+    live = (tmp_path / "ix" / "CURRENT").read_text()
+    before = fake_embedder.embedded
+    r = _sync(corpus, tmp_path / "ix", fake_embedder)
+    assert fake_embedder.embedded == before and r.chunks_embedded == 0
+    assert len(r.kept) == 3 and not r.wrote
+    assert (tmp_path / "ix" / "CURRENT").read_text() == live
+
+
+def test_changed_document_alone_is_re_embedded(corpus, tmp_path, fake_embedder):
+    _sync(corpus, tmp_path / "ix", fake_embedder)
+    (corpus / "rivers.txt").write_text("The Waikato is the longest river in New Zealand.\n")
+    before = fake_embedder.embedded
+    r = _sync(corpus, tmp_path / "ix", fake_embedder)
+    assert r.changed == ["rivers.txt"] and sorted(r.kept) == ["apples.md", "sub/bees.txt"]
+    assert fake_embedder.embedded - before == r.chunks_embedded == 1
+    ix = _load(tmp_path / "ix", fake_embedder)
+    texts = " ".join(c.text for c in ix.chunks)
+    assert "Waikato" in texts and "Clutha" not in texts
+    # The vectors still line up with the chunk table.
+    for i, c in enumerate(ix.chunks):
+        assert np.allclose(ix.vectors.reconstruct(i), fake_embedder.encode_query(c.text))
+
+
+def test_removed_document_disappears_from_every_part(corpus, tmp_path, fake_embedder):
+    _sync(corpus, tmp_path / "ix", fake_embedder)
+    (corpus / "sub" / "bees.txt").unlink()
+    r = _sync(corpus, tmp_path / "ix", fake_embedder)
+    assert r.removed == ["sub/bees.txt"]
+    ix = _load(tmp_path / "ix", fake_embedder)
+    assert "sub/bees.txt" not in ix.documents
+    assert all(c.doc_id != "sub/bees.txt" for c in ix.chunks)
+    assert ix.vectors.ntotal == len(ix.chunks)
+    assert ix.bm25_search(["pollin"], 10) == []  # only bees.txt said "pollinate"
+
+
+def test_renamed_identical_file_is_not_re_embedded(corpus, tmp_path, fake_embedder):
+    _sync(corpus, tmp_path / "ix", fake_embedder)
+    (corpus / "rivers.txt").rename(corpus / "south-island-rivers.txt")
+    before = fake_embedder.embedded
+    r = _sync(corpus, tmp_path / "ix", fake_embedder)
+    assert r.renamed == [("rivers.txt", "south-island-rivers.txt")]
+    assert fake_embedder.embedded == before
+    ix = _load(tmp_path / "ix", fake_embedder)
+    assert {c.doc_id for c in ix.chunks} == {"apples.md", "south-island-rivers.txt", "sub/bees.txt"}
+
+
+def test_rebuild_re_embeds_everything(corpus, tmp_path, fake_embedder):
+    _sync(corpus, tmp_path / "ix", fake_embedder)
+    before = fake_embedder.embedded
+    r = _sync(corpus, tmp_path / "ix", fake_embedder, rebuild=True)
+    assert fake_embedder.embedded - before == r.chunks_total > 0
+
+
+def test_missing_index_and_mismatched_settings_are_refused(corpus, tmp_path, fake_embedder):
+    with pytest.raises(IndexMissingError, match="run `rag build`"):
+        _load(tmp_path / "nothing", fake_embedder)
+    _sync(corpus, tmp_path / "ix", fake_embedder)
+    with pytest.raises(IndexMismatchError, match="rag build --rebuild"):
+        Index.load(tmp_path / "ix", fake_embedder, Chunker(60, 8))
+
+    class OtherModel(FakeEmbedder):
+        name = "another-model"
+
+    with pytest.raises(IndexMismatchError, match="another-model"):
+        _load(tmp_path / "ix", OtherModel())
+
+
+def test_build_with_other_settings_rebuilds_by_itself(corpus, tmp_path, fake_embedder):
+    _sync(corpus, tmp_path / "ix", fake_embedder)
+    r = sync(load_documents([corpus]), tmp_path / "ix", fake_embedder, Chunker(60, 8))
+    assert r.rebuilt_because and "chunks of 40 tokens" in r.rebuilt_because
+    Index.load(tmp_path / "ix", fake_embedder, Chunker(60, 8))
+
+
+CRASH = textwrap.dedent("""
+    import os, sys
+    sys.path[:0] = [{root!r}, {tests!r}]
+    from conftest import FakeEmbedder
+    from rag import index
+    from rag.chunk import Chunker
+    from rag.load import load_documents
+    real = index._write_text
+    def dying(path, text):
+        if path.name == {at!r}:
+            os._exit(9)  # killed: no cleanup, no finally
+        real(path, text)
+    index._write_text = dying
+    index.sync(load_documents([{corpus!r}]), {folder!r}, FakeEmbedder(), Chunker(40, 8))
+""")
+
+
+@pytest.mark.parametrize("at", ["df.json", "manifest.json", "CURRENT.tmp"])
+def test_build_killed_mid_write_leaves_the_old_index_loadable(corpus, tmp_path, fake_embedder,
+                                                               at):
+    folder = tmp_path / "ix"
+    _sync(corpus, folder, fake_embedder)
+    old = [c.chunk_id for c in _load(folder, fake_embedder).chunks]
+    (corpus / "new.txt").write_text("Kiwifruit grow on vines in the Bay of Plenty.\n")
+    script = CRASH.format(root=str(ROOT), tests=str(ROOT / "tests"), at=at,
+                          corpus=str(corpus), folder=str(folder))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 9, proc.stderr
+    assert [c.chunk_id for c in _load(folder, fake_embedder).chunks] == old
+    # The next build recovers and cleans up the leftovers.
+    r = _sync(corpus, folder, fake_embedder)
+    assert r.added == ["new.txt"]
+    leftovers = [p.name for p in folder.iterdir() if p.name.startswith((".tmp-", "v-"))]
+    assert len(leftovers) == 1
+    assert json.loads((folder / leftovers[0] / "manifest.json").read_text())["counts"] == {
+        "documents": 4, "chunks": len(_load(folder, fake_embedder).chunks)}

@@ -1,0 +1,72 @@
+import logging
+from pathlib import Path
+
+import pytest
+
+from rag.errors import CorpusError
+from rag.load import load_documents
+
+from .conftest import SEEDS
+
+
+def test_front_matter_becomes_metadata_and_leaves_the_text(corpus: Path):
+    docs = {d.doc_id: d for d in load_documents([corpus])}
+    apples = docs["apples.md"]
+    assert apples.title == "Apples"
+    assert apples.date == "2024-05-01"
+    assert apples.url == "https://example.org/apples"
+    assert "---" not in apples.text and apples.text.startswith("Apples grow")
+
+
+def test_title_from_first_line_and_nested_ids(corpus: Path):
+    docs = {d.doc_id: d for d in load_documents([corpus])}
+    assert set(docs) == {"apples.md", "rivers.txt", "sub/bees.txt"}
+    assert docs["rivers.txt"].title == "Rivers of the South Island"
+    assert docs["rivers.txt"].date is None
+
+
+def test_seed_documents_load_with_their_metadata():
+    docs = {d.doc_id: d for d in load_documents([SEEDS])}
+    beehive = docs["beehive-pm-heads-to-us-for-nato.txt"]
+    assert beehive.title == "Prime Minister heads to United States for NATO"
+    assert beehive.date == "2024-07-02"
+    assert beehive.meta["portfolios"] == ["Prime Minister"]
+    rnz = docs["rnz-luxon-nato-summit-analysis.txt"]
+    assert rnz.title.startswith("Analysis - The prime minister") and len(rnz.title) <= 81
+
+
+def test_bad_files_are_skipped_with_a_warning_naming_them(corpus: Path, caplog):
+    (corpus / "empty.txt").write_text("  \n", encoding="utf-8")
+    (corpus / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
+    (corpus / "blob.txt").write_bytes(b"\x00\x01\x02binary")
+    (corpus / "image.png").write_bytes(b"\x89PNG")
+    with caplog.at_level(logging.WARNING, logger="rag"):
+        docs = load_documents([corpus])
+    assert {d.doc_id for d in docs} == {"apples.md", "rivers.txt", "sub/bees.txt"}
+    text = caplog.text
+    assert "empty.txt: no text" in text
+    assert "latin1.txt: not UTF-8" in text
+    assert "blob.txt: binary" in text
+
+
+def test_malformed_front_matter_warns_and_indexes_the_text(tmp_path: Path, caplog):
+    (tmp_path / "bad.md").write_text("---\ntitle: [unclosed\n---\nBody text here.\n",
+                                     encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="rag"):
+        (doc,) = load_documents([tmp_path])
+    assert "front matter is not valid YAML" in caplog.text
+    assert "Body text here." in doc.text
+
+
+def test_missing_path_and_empty_folder_are_clear_errors(tmp_path: Path):
+    with pytest.raises(CorpusError, match="does not exist"):
+        load_documents([tmp_path / "nope"])
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF")
+    with pytest.raises(CorpusError, match="no .txt or .md files"):
+        load_documents([tmp_path])
+
+
+def test_folder_of_only_unreadable_files(tmp_path: Path):
+    (tmp_path / "e.txt").write_text("", encoding="utf-8")
+    with pytest.raises(CorpusError, match="no readable documents"):
+        load_documents([tmp_path])

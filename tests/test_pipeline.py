@@ -1,0 +1,85 @@
+"""The whole path through the real model on the seed corpus, and the Answer contract."""
+
+import json
+
+import pytest
+
+from rag.errors import QuestionError
+from rag.evaluate import load_set, run, summarize
+from rag.generate import ABSTAIN_TEXT
+from rag.generate.extractive import answer_type
+from rag.load import load_documents
+
+from .conftest import EVAL_SET, SEEDS
+
+pytestmark = pytest.mark.slow
+
+
+def test_dates_question_answers_with_a_cited_quote(seed_rag):
+    ans = seed_rag.answer("On what dates will the Prime Minister visit the United States?")
+    assert not ans.abstained
+    assert "9-12 July" in ans.answer and "[1]" in ans.answer
+    c = ans.citations[0]
+    assert c.doc_id == "beehive-pm-heads-to-us-for-nato.txt"
+    assert c.title == "Prime Minister heads to United States for NATO"
+    assert c.date == "2024-07-02" and c.url.startswith("https://www.beehive.govt.nz/")
+    assert "9-12 July" in c.quote
+
+
+def test_every_citation_points_exactly_into_its_document(seed_rag):
+    docs = {d.doc_id: d.text for d in load_documents([SEEDS])}
+    for item in load_set(EVAL_SET):
+        ans = seed_rag.answer(item.question, list(item.history))
+        for c in ans.citations:
+            assert docs[c.doc_id][c.start:c.end] == c.text
+            assert c.quote and c.quote in c.text
+        assert [c.n for c in ans.citations] == list(range(1, len(ans.citations) + 1))
+        for n in range(1, len(ans.citations) + 1):
+            assert f"[{n}]" in ans.answer
+
+
+def test_unanswerable_question_abstains_without_citations(seed_rag):
+    ans = seed_rag.answer("Who is the Secretary-General of NATO?")
+    assert ans.abstained and ans.answer == ABSTAIN_TEXT and ans.citations == ()
+    assert ans.passages  # what was searched is still shown
+
+
+def test_answer_json_has_the_contract_shape(seed_rag):
+    d = seed_rag.answer("How many countries belong to the NATO alliance?").to_dict()
+    assert set(d) == {"question", "answer", "abstained", "citations", "passages", "timings_ms"}
+    assert set(d["citations"][0]) == {"n", "doc_id", "title", "url", "date", "chunk_id", "text",
+                                      "start", "end", "quote", "score"}
+    assert set(d["passages"][0]) == {"chunk_id", "doc_id", "text", "score", "rank"}
+    assert set(d["timings_ms"]) == {"retrieve", "generate", "total"}
+    json.dumps(d)
+
+
+def test_follow_up_is_answered_from_the_earlier_turn(seed_rag):
+    ans = seed_rag.answer("How old was she?", ["Who died outside a mall in Newport Beach?"])
+    assert "68" in ans.answer
+
+
+@pytest.mark.parametrize("question, message", [
+    ("", "empty"), ("   \n", "empty"), ("x" * 2001, "limit is 2,000")])
+def test_bad_questions_get_a_clear_error(seed_rag, question, message):
+    with pytest.raises(QuestionError, match=message):
+        seed_rag.answer(question)
+
+
+def test_seed_evaluation_meets_the_bar(seed_rag):
+    """At least 90% of answerable items answered right and cited; 85% of the rest abstained."""
+    items = load_set(EVAL_SET)
+    assert sum(i.answerable for i in items) >= 30
+    assert sum(not i.answerable for i in items) >= 8
+    assert sum(bool(i.history) for i in items) >= 4
+    summary = summarize(run(seed_rag, items))
+    assert summary["answer_correct"] >= 0.90, summary
+    assert summary["abstain_correct"] >= 0.85, summary
+
+
+def test_answer_types():
+    assert answer_type("How many troops are there?")[0] == "number"
+    assert answer_type("When does he leave?")[0] == "date"
+    assert answer_type("Who is the Foreign Minister?")[0] == "person"
+    assert answer_type("What did Xi Jinping say about it?") == ("speech", {"xi", "jinp"})  # stems
+    assert answer_type("Why is he going?") == (None, set())
