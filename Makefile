@@ -3,9 +3,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 Q ?= On what dates will the Prime Minister visit the United States?
 
-.PHONY: install index ask test lint clean
+.PHONY: install index ask chat test lint clean
 
 # torch goes first and pinned: a bare requirement would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -23,10 +24,18 @@ index: $(STAMP)
 ask: $(STAMP)
 	$(BIN)/rag ask "$(Q)"
 
+chat: $(STAMP)
+	$(BIN)/rag chat
+
+# The browser tests drive Debian's Chromium (never a downloaded browser build).
+/usr/bin/chromium:
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+
 lint: $(STAMP)
 	$(BIN)/ruff check rag tests
 
-test: lint
+test: lint /usr/bin/chromium
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
 
 clean:

@@ -1,4 +1,4 @@
-"""`rag build | ask`: few verbs, lazy imports, one-line errors (exit 1), usage errors exit 2."""
+"""`rag build | ask | chat`: few verbs, lazy imports, one-line errors (exit 1), usage exit 2."""
 
 from __future__ import annotations
 
@@ -55,6 +55,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="an earlier user turn, oldest first (repeatable)")
     a.add_argument("--json", action="store_true", help="print the Answer object as JSON")
     a.set_defaults(run=_ask)
+
+    c = sub.add_parser("chat", help="serve the chat page (builds the index first if missing)")
+    c.add_argument("--index", metavar="DIR", help="index folder (default: index/)")
+    c.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    c.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    c.add_argument("--share", action="store_true", help="also open a public Gradio share link")
+    c.add_argument("--concurrency", type=_positive, default=4, metavar="N",
+                   help="questions answered at once (default: 4)")
+    c.set_defaults(run=_chat)
     return p
 
 
@@ -107,6 +116,24 @@ def _ask(args: argparse.Namespace) -> int:
             if c.url:
                 print(f"    {c.url}")
             print(f"    > {' '.join(c.quote.split())}  ({c.doc_id})")
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    import os
+
+    from rag.app import serve
+    from rag.pipeline import RAG
+
+    rag = RAG.load(settings=_settings(args), build_missing=True)
+    rag.embedder.encode_query("warm up")  # load the model before the first visitor
+    auth = os.environ.get("RAG_AUTH")  # "user:password" to require a login
+    if auth is not None and ":" not in auth:
+        raise RagError("RAG_AUTH must look like user:password")
+    print(f"serving {rag.index.manifest['counts']['documents']} documents on "
+          f"http://{args.host}:{args.port}" + (" (login required)" if auth else ""), flush=True)
+    serve(rag, host=args.host, port=args.port, share=args.share, auth=auth,
+          concurrency=args.concurrency)
     return 0
 
 

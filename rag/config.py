@@ -38,6 +38,8 @@ class Settings:
     max_question_chars: int = 2000
     # Embedding.
     embed_batch_size: int = 32
+    # Chat page: example questions (none: questions about the document titles).
+    examples: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:
@@ -92,7 +94,8 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
             return bool(value)
         if isinstance(default, tuple):
             if isinstance(value, str):
-                return tuple(p for p in value.split(os.pathsep) if p)
+                sep = "|" if name == "examples" else os.pathsep
+                return tuple(p for p in value.split(sep) if p)
             return tuple(str(v) for v in value)
         return type(default)(value)
     except (TypeError, ValueError):

@@ -106,6 +106,13 @@ def _load_model():
         return _load_model_locked()
 
 
+def limit_threads(n: int) -> None:
+    """Cap torch's intra-op threads (a server running requests side by side wants 1 each)."""
+    import torch
+
+    torch.set_num_threads(n)
+
+
 @lru_cache(maxsize=1)
 def default_embedder(batch_size: int = 32) -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder(batch_size=batch_size)

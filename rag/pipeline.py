@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,18 @@ class RAG:
                       citations=draft.citations, passages=tuple(passages),
                       timings_ms={"retrieve": (t1 - t0) * 1e3, "generate": (t2 - t1) * 1e3,
                                   "total": (t2 - t0) * 1e3})
+
+
+    def stream(self, question: str, history: Sequence[str] | None = None, **options: Any
+               ) -> Iterator[str | Answer]:
+        """Yield the answer text in pieces as it is produced, then the complete `Answer`.
+
+        The extractive generator composes its answer at once (in milliseconds), so its text is
+        released word by word; the final `Answer` carries the citations.
+        """
+        ans = self.answer(question, history, **options)
+        yield from re.findall(r"\S+\s*", ans.answer)
+        yield ans
 
 
 _default: dict[tuple[Any, ...], RAG] = {}

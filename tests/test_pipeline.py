@@ -80,6 +80,7 @@ def test_seed_evaluation_meets_the_bar(seed_rag):
 def test_answer_types():
     assert answer_type("How many troops are there?")[0] == "number"
     assert answer_type("When does he leave?")[0] == "date"
+    assert answer_type("On what dates will he visit?")[0] == "date"
     assert answer_type("Who is the Foreign Minister?")[0] == "person"
     assert answer_type("What did Xi Jinping say about it?") == ("speech", {"xi", "jinp"})  # stems
     assert answer_type("Why is he going?") == (None, set())

@@ -50,8 +50,8 @@ _NAME = re.compile(r"(?<=[\w,;:] )[A-Z][\w'-]+")
 _QTYPES: list[tuple[str, re.Pattern[str]]] = [
     ("speech", re.compile(r"\bwhat (did|does|do|has|have|will|would) (?P<who>.+?) (say|tell|"
                           r"think|believe|claim|argue|predict|warn)\b", re.I)),
-    ("date", re.compile(r"^\s*(when|(what|which) (date|day|days|year|month|time))\b|"
-                        r"\b(what|which) (date|day|year|month)\b|\bhow long ago\b", re.I)),
+    ("date", re.compile(r"^\s*when\b|\b(what|which) (dates?|days?|years?|months?|time)\b|"
+                        r"\bhow long ago\b", re.I)),
     ("number", re.compile(r"\bhow (many|much|old|long|far|big|large)\b|\bwhat (is|was|are|were)"
                           r" the (number|percentage|share|proportion|amount|population|cost|"
                           r"price|size|budget|rate|value|total)\b|\bwhat (number|percentage|"

@@ -1,0 +1,194 @@
+"""The Gradio chat page. `build_app(rag)` returns it without launching; `serve` launches it.
+
+Everything taken from documents is escaped for HTML *and* Markdown before it reaches the page
+(the chat renders Markdown, so `[x](javascript:...)` must not become a link), and only http(s)
+urls become links. Gradio's own sanitizer stays on as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from rag.generate import GENERATORS
+from rag.pipeline import RAG
+from rag.types import Answer, Citation, Passage
+
+SNIPPET_CHARS = 320
+# One pass over the text: HTML's special characters and those Markdown (or KaTeX) would
+# interpret become numeric entities, so they print literally and mean nothing.
+_ESCAPES = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-.!|~$:"})
+_MARKER = re.compile(r"&#91;(\d+)&#93;")
+
+CSS = """
+.rag-answer sup { font-size: 0.75em; color: var(--color-accent); }
+.rag-sources { margin-top: 0.6em; border-top: 1px solid var(--border-color-primary); }
+.rag-source { margin: 0.4em 0; }
+.rag-quote { margin: 0.2em 0 0.2em 1em; font-style: italic; }
+.rag-abstain { color: var(--body-text-color-subdued); }
+.rag-passages td { vertical-align: top; padding: 2px 6px; }
+mark { background: #fde68a; color: inherit; }
+"""
+
+
+def escape(text: str) -> str:
+    """Plain text, safe in HTML and inert as Markdown."""
+    return text.translate(_ESCAPES)
+
+
+def _safe_url(url: str | None) -> str | None:
+    return url if url and re.match(r"^https?://[^\s\"'<>]+$", url) else None
+
+
+def render_answer(ans: Answer) -> str:
+    """The answer with superscript markers, then its numbered sources (collapsible passages)."""
+    if ans.abstained:
+        return f'<p class="rag-abstain">{escape(ans.answer)}</p>'
+    body = _MARKER.sub(r"<sup>[\1]</sup>", escape(ans.answer))
+    sources = "".join(render_citation(c) for c in ans.citations)
+    return (f'<div class="rag-answer"><p>{body}</p>'
+            f'<div class="rag-sources"><b>Sources</b>{sources}</div></div>')
+
+
+def render_citation(c: Citation) -> str:
+    """One source: number, title, date, link, the quote, and the passage with it highlighted."""
+    head = f"[{c.n}] <b>{escape(c.title)}</b>"
+    if c.date:
+        head += f" · {escape(c.date)}"
+    url = _safe_url(c.url)
+    if url:
+        head += (f' · <a href="{html.escape(url, quote=True)}" target="_blank" '
+                 f'rel="noopener noreferrer">{escape(url)}</a>')
+    at = c.text.find(c.quote)
+    passage = (escape(c.text[:at]) + f"<mark>{escape(c.quote)}</mark>"
+               + escape(c.text[at + len(c.quote):])) if at >= 0 else escape(c.text)
+    return (f'<div class="rag-source">{head}'
+            f'<div class="rag-quote">“{escape(" ".join(c.quote.split()))}”</div>'
+            f"<details><summary>passage {escape(c.chunk_id)} (characters {c.start}–{c.end})"
+            f"</summary><p>{passage}</p></details></div>")
+
+
+def render_passages(passages: Sequence[Passage]) -> str:
+    """The retrieved passages of the last answer with their scores."""
+    if not passages:
+        return "<p>No passages retrieved yet.</p>"
+    rows = "".join(
+        f"<tr><td>{p.rank}</td><td>{p.score:.3f}</td><td><b>{escape(p.title)}</b><br>"
+        f"<small>{escape(p.chunk.chunk_id)}</small><br>{escape(_snippet(p.chunk.text))}</td></tr>"
+        for p in passages)
+    return ('<table class="rag-passages"><thead><tr><th>#</th><th>cosine</th><th>passage</th>'
+            f"</tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _snippet(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SNIPPET_CHARS else flat[:SNIPPET_CHARS].rsplit(" ", 1)[0] + "…"
+
+
+def corpus_header(rag: RAG) -> str:
+    m = rag.index.manifest
+    counts = m["counts"]
+    return (f"Answers come only from the documents, with the passage behind every sentence. "
+            f"Corpus: **{counts['documents']} documents**, {counts['chunks']} chunks, built "
+            f"{escape(m['built_at'])} from the index in {escape(str(rag.index.path))}.")
+
+
+def example_questions(rag: RAG, n: int = 4) -> list[str]:
+    if rag.settings.examples:
+        return list(rag.settings.examples)[:n]
+    titles = [d["title"] for d in rag.index.documents.values() if d.get("title")]
+    return [f"What does “{t}” say?" for t in titles[:n]]
+
+
+def user_turns(history: Sequence[dict[str, Any]]) -> list[str]:
+    """Earlier user messages from Gradio's openai-style history, oldest first."""
+    turns = []
+    for m in history or []:
+        if m.get("role") != "user":
+            continue
+        content = m.get("content")
+        if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
+            content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if isinstance(content, str) and content.strip():
+            turns.append(content)
+    return turns
+
+
+def build_app(rag: RAG):
+    """The chat page as a `gr.Blocks`, not launched."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
+    import gradio as gr
+
+    def respond(message: str, history: list[dict[str, Any]], k: int, generator: str
+                ) -> Iterator[tuple[str, str]]:
+        try:
+            shown = ""
+            for piece in rag.stream(message, user_turns(history), k=int(k), generator=generator):
+                if isinstance(piece, Answer):
+                    yield render_answer(piece), render_passages(piece.passages)
+                else:
+                    shown += piece
+                    yield f'<div class="rag-answer"><p>{escape(shown)}</p></div>', gr.skip()
+        except Exception as e:  # a RagError is the user's to fix; say it in the chat
+            from rag.errors import RagError
+
+            if not isinstance(e, RagError):
+                raise
+            yield f'<p class="rag-abstain">{escape(str(e))}</p>', gr.skip()
+
+    def answer_json(question: str, history: list[str] | None = None, k: int = 0) -> dict:
+        """The Answer object (see README) for one question, with optional earlier user turns."""
+        return rag.answer(question, history or [], k=k or None).to_dict()
+
+    s = rag.settings
+    with gr.Blocks(title="Ask the documents") as demo:
+        gr.Markdown("## Ask the documents")
+        gr.Markdown(corpus_header(rag), elem_id="corpus")
+        passages = gr.HTML(render_passages(()), render=False, elem_id="passages")
+        k = gr.Slider(1, 10, value=s.k, step=1, label="Passages to retrieve", render=False)
+        gen = gr.Dropdown(list(GENERATORS), value=s.generator, label="Answer generator",
+                          visible=len(GENERATORS) > 1, render=False)
+        with gr.Row():
+            with gr.Column(scale=3):
+                gr.ChatInterface(
+                    respond,
+                    chatbot=gr.Chatbot(height=520, latex_delimiters=[], sanitize_html=True,
+                                       elem_id="chat", buttons=["copy"]),
+                    textbox=gr.Textbox(placeholder="Ask a question about the documents…",
+                                       max_length=s.max_question_chars, elem_id="question"),
+                    additional_inputs=[k, gen],
+                    additional_inputs_accordion="Settings",
+                    additional_outputs=[passages],
+                    examples=[[q, s.k, s.generator] for q in example_questions(rag)],
+                    api_name="chat",
+                    fill_height=False,
+                )
+            with gr.Column(scale=2):
+                with gr.Accordion("Retrieved passages (last answer)", open=True):
+                    passages.render()
+        gr.api(answer_json, api_name="answer")
+    return demo
+
+
+def serve(rag: RAG, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
+          auth: str | None = None, concurrency: int = 4) -> None:
+    """Launch the page; `auth` is "user:password" (e.g. from RAG_AUTH)."""
+    from rag.embed import limit_threads
+
+    limit_threads(1)  # concurrent requests each get a core instead of fighting over two
+    demo = build_app(rag)
+    demo.queue(default_concurrency_limit=concurrency, max_size=64)
+    credentials = tuple(auth.split(":", 1)) if auth and ":" in auth else None
+    demo.launch(server_name=host, server_port=port, share=share, auth=credentials,
+                css=CSS, theme=_theme(), show_error=False, footer_links=["api"])
+
+
+def _theme():
+    import gradio as gr
+
+    # System fonts: the default theme fetches web fonts, which an offline machine cannot.
+    return gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                             font_mono=["ui-monospace", "monospace"])

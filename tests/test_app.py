@@ -1,0 +1,66 @@
+"""Rendering of answers for the page: markers, sources, highlighting, escaping, abstention."""
+
+from rag.app import escape, render_answer, render_passages, user_turns
+from rag.types import Answer, Chunk, Citation, Passage
+
+HOSTILE = ('<script>alert(1)</script> <img src=x onerror="alert(2)"> '
+           '[click](javascript:alert(3)) $$x$$ **bold**')
+
+
+def _citation(**kw) -> Citation:
+    base = dict(n=1, doc_id="a.txt", title="A title", url="https://example.org/a",
+                date="2024-07-02", chunk_id="a.txt#0", text="Before. The quote here. After.",
+                start=10, end=40, quote="The quote here.", score=0.5)
+    base.update(kw)
+    return Citation(**base)
+
+
+def _answer(text="The quote here. [1]", citations=None, abstained=False) -> Answer:
+    return Answer("q?", text, abstained, tuple(citations if citations is not None
+                                               else [_citation()]))
+
+
+def test_markers_become_superscripts_and_sources_are_listed():
+    out = render_answer(_answer())
+    assert "<sup>[1]</sup>" in out
+    assert "[1] <b>A title</b> · 2024&#45;07&#45;02" in out
+    assert 'href="https://example.org/a"' in out and 'rel="noopener noreferrer"' in out
+    assert "<mark>The quote here&#46;</mark>" in out  # highlighted inside the passage
+    assert "<details>" in out  # long passages collapse
+
+
+def test_abstention_is_plain_and_has_no_sources():
+    out = render_answer(Answer("q?", "The documents don't say.", True))
+    assert "don&#39;t say" in out and "Sources" not in out and "<details>" not in out
+
+
+def test_document_text_is_escaped_everywhere():
+    out = render_answer(_answer(text=HOSTILE + " [1]", citations=[_citation(
+        title=HOSTILE, text=HOSTILE, quote=HOSTILE, url="javascript:alert(4)")]))
+    for bad in ("<script", "<img", "onerror=\"", "](javascript", "$$", "**bold**",
+                'href="javascript'):
+        assert bad not in out
+    assert "javascript&#58;alert" in out  # shown as text, not as a link
+
+
+def test_only_http_urls_become_links():
+    out = render_answer(_answer(citations=[_citation(url="data:text/html,<b>x</b>")]))
+    assert "href=" not in out
+
+
+def test_escape_leaves_plain_words_alone():
+    assert escape("Luxon met Biden") == "Luxon met Biden"
+    assert escape("a<b") == "a&#60;b"
+
+
+def test_passages_table_escapes_and_shows_scores():
+    chunk = Chunk("h.txt#0", "h.txt", 0, HOSTILE, 0, len(HOSTILE))
+    out = render_passages([Passage(chunk, 0.4321, 1, title="<b>T</b>")])
+    assert "0.432" in out and "<script" not in out and "&#60;b&#62;T" in out
+
+
+def test_user_turns_from_gradio_history():
+    history = [{"role": "user", "content": "first"},
+               {"role": "assistant", "content": "answer"},
+               {"role": "user", "content": [{"type": "text", "text": "second"}]}]
+    assert user_turns(history) == ["first", "second"]

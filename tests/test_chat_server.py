@@ -1,0 +1,152 @@
+"""`rag chat` as users meet it: a real server on loopback, a real Chromium, a real API client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings
+
+from .conftest import SEEDS
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+HOSTILE = """---
+title: "Zebra facts <script>window.__pwned = 'title'</script>"
+---
+Zebras are striped animals <script>window.__pwned = 'body'</script> of the African plains.
+Zebras hide from lions <img src=x onerror="window.__pwned = 'img'"> in tall grass.
+Zebras are described on [the zebra page](javascript:window.__pwned='link') in detail.
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """`rag chat` on a free loopback port over the seeds plus a hostile document."""
+    from rag.pipeline import build
+
+    root = tmp_path_factory.mktemp("chat")
+    corpus = root / "docs"
+    shutil.copytree(SEEDS, corpus)
+    (corpus / "zebras.md").write_text(HOSTILE, encoding="utf-8")
+    build([corpus], settings=Settings(index_dir=str(root / "ix")))
+    port = _free_port()
+    log = open(root / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag", "chat", "--index", str(root / "ix"), "--port", str(port)],
+        cwd=root, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"})
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"rag chat exited: {(root / 'server.log').read_text()}")
+            try:
+                if urllib.request.urlopen(url, timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"rag chat did not start: {(root / 'server.log').read_text()}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture
+def page(server: str):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1300, "height": 1000})
+        pg.goto(server)
+        pg.locator("#question textarea").wait_for(timeout=60_000)
+        yield pg
+        browser.close()
+
+
+def _ask(page, question: str, turn: int) -> tuple[str, float]:
+    """Type a question, press Enter; return the final bot message and seconds to first text."""
+    box = page.locator("#question textarea")
+    box.fill(question)
+    bots = page.locator("[data-testid='bot']")
+    t0 = time.perf_counter()
+    box.press("Enter")
+    first = None
+    deadline = t0 + 60
+    while time.perf_counter() < deadline:
+        if bots.count() >= turn and bots.nth(turn - 1).inner_text().strip():
+            first = first or time.perf_counter() - t0
+            text = bots.nth(turn - 1).inner_text()
+            if "Sources" in text or "don't say" in text:
+                return text, first
+        time.sleep(0.02)
+    chat = page.locator("#chat").inner_text()
+    raise AssertionError(f"no complete answer to {question!r}: {chat}")
+
+
+def test_chat_in_a_real_browser(page, tmp_path: Path):
+    assert "3 documents" in page.locator("#corpus").inner_text()
+    text, first_s = _ask(page, "Who died outside a mall in Newport Beach?", 1)
+    assert "Patricia McKay" in text and "[1]" in text
+    assert "Analysis - The prime minister" in text  # the source's title
+    follow, _ = _ask(page, "How old was she?", 2)
+    assert "68" in follow
+    passages = page.locator("#passages").inner_text()
+    assert "cosine" in passages and "rnz-luxon-nato-summit-analysis.txt#" in passages
+    shot = tmp_path / "chat.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    print(f"\nfirst streamed characters after {first_s * 1000:.0f} ms; screenshot {shot}")
+
+
+def test_hostile_document_shows_as_text_and_runs_nothing(page):
+    text, _ = _ask(page, "What are zebras?", 1)
+    assert "Zebras" in text
+    assert "<script>" in text or "<img" in text or "javascript:" in text  # shown literally
+    assert page.evaluate("window.__pwned") is None
+    active = "#chat script, #chat img[onerror], #chat a[href^='javascript']"
+    assert page.locator(active).count() == 0
+    page.locator("#chat details").first.click()  # opening the passage runs nothing either
+    assert page.evaluate("window.__pwned") is None
+
+
+def test_gradio_client_gets_a_cited_answer(server: str):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    html, passages = client.predict("How many countries belong to the NATO alliance?", 5,
+                                    "extractive", api_name="/chat")
+    assert "32 North Atlantic countries" in html and "<sup>[1]</sup>" in html
+    assert "cosine" in passages
+    ans = client.predict(question="How old was she?",
+                         history=["Who died outside a mall in Newport Beach?"], api_name="/answer")
+    assert "68" in ans["answer"] and not ans["abstained"]
+    assert ans["citations"][0]["doc_id"] == "rnz-luxon-nato-summit-analysis.txt"
