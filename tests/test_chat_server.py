@@ -150,3 +150,28 @@ def test_gradio_client_gets_a_cited_answer(server: str):
                          history=["Who died outside a mall in Newport Beach?"], api_name="/answer")
     assert "68" in ans["answer"] and not ans["abstained"]
     assert ans["citations"][0]["doc_id"] == "rnz-luxon-nato-summit-analysis.txt"
+
+
+def test_concurrent_users_all_get_their_own_answers(server: str):
+    """A bounded burst: 12 questions from 4 clients at once, each answered correctly."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    asks = [("How many countries belong to the NATO alliance?", "32"),
+            ("How old was Patricia McKay?", "68"),
+            ("Which anniversary is NATO marking this year?", "75th"),
+            ("Who is the Secretary-General of NATO?", None)] * 3
+    clients = [Client(server, verbose=False) for _ in range(4)]
+
+    def one(i: int) -> tuple[dict, str | None]:
+        question, expected = asks[i]
+        return clients[i % 4].predict(question=question, api_name="/answer"), expected
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(one, range(len(asks)), timeout=120))
+    for ans, expected in results:
+        if expected is None:
+            assert ans["abstained"]
+        else:
+            assert expected in ans["answer"], ans["answer"]
