@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,9 +39,42 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def _rag_chat(root: Path, index: Path, **env: str):
+    """Run `rag chat` on a free loopback port until the block ends; yield its url."""
+    port = _free_port()
+    log_path = root / f"server-{port}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rag", "chat", "--index", str(index), "--port", str(port)],
+            cwd=root, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **env})
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(f"rag chat exited: {log_path.read_text()}")
+                try:
+                    if urllib.request.urlopen(url, timeout=2).status == 200:
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"rag chat did not start: {log_path.read_text()}")
+                time.sleep(0.5)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    """`rag chat` on a free loopback port over the seeds plus a hostile document."""
+def chat_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seeds plus a hostile document, indexed with the real model."""
     from rag.pipeline import build
 
     root = tmp_path_factory.mktemp("chat")
@@ -47,34 +82,13 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     shutil.copytree(SEEDS, corpus)
     (corpus / "zebras.md").write_text(HOSTILE, encoding="utf-8")
     build([corpus], settings=Settings(index_dir=str(root / "ix")))
-    port = _free_port()
-    log = open(root / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag", "chat", "--index", str(root / "ix"), "--port", str(port)],
-        cwd=root, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"})
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"rag chat exited: {(root / 'server.log').read_text()}")
-            try:
-                if urllib.request.urlopen(url, timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"rag chat did not start: {(root / 'server.log').read_text()}")
-            time.sleep(0.5)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(chat_root: Path):
+    with _rag_chat(chat_root, chat_root / "ix") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture
@@ -175,3 +189,17 @@ def test_concurrent_users_all_get_their_own_answers(server: str):
             assert ans["abstained"]
         else:
             assert expected in ans["answer"], ans["answer"]
+
+
+def test_login_required_when_rag_auth_is_set(chat_root: Path):
+    from gradio_client import Client
+    from gradio_client.exceptions import AuthenticationError
+
+    with _rag_chat(chat_root, chat_root / "ix", RAG_AUTH="reader:s3cret") as url:
+        with pytest.raises(AuthenticationError, match="credentials were not provided"):
+            Client(url, verbose=False)
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(url + "gradio_api/info")
+        client = Client(url, auth=("reader", "s3cret"), verbose=False)
+        ans = client.predict(question="How old was Patricia McKay?", api_name="/answer")
+        assert "68" in ans["answer"]
