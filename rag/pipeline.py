@@ -92,7 +92,8 @@ class RAG:
         return Answer(question=q, answer=draft.text, abstained=draft.abstained,
                       citations=draft.citations, passages=tuple(passages),
                       timings_ms={"retrieve": (t1 - t0) * 1e3, "generate": (t2 - t1) * 1e3,
-                                  "total": (t2 - t0) * 1e3})
+                                  "total": (t2 - t0) * 1e3},
+                      confidence=draft.confidence, core=draft.core)
 
 
     def stream(self, question: str, history: Sequence[str] | None = None, **options: Any

@@ -81,6 +81,10 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     passages: tuple[Passage, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Python-only (not in the JSON contract): the generator's support score, compared with
+    # the abstention threshold, and the short span it considers the core answer, if any.
+    confidence: float = 0.0
+    core: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -19,6 +19,7 @@ class Draft:
     citations: tuple[Citation, ...]
     abstained: bool
     confidence: float  # the generator's own support score, compared with the threshold
+    core: str | None = None  # the shortest span that answers, when the generator knows one
 
     @classmethod
     def abstain(cls, confidence: float = 0.0) -> Draft:

@@ -29,7 +29,7 @@ from rag.cite import citation
 from rag.embed import Embedder
 from rag.generate.base import Draft
 from rag.retrieve import contextual_query, is_follow_up
-from rag.text import is_stopword, sentence_spans, stem, words
+from rag.text import fold, is_stopword, sentence_spans, stem, words
 from rag.types import Passage
 
 _MONTHS = ("january february march april may june july august september october november "
@@ -70,6 +70,55 @@ _HAS_TYPE: dict[str, Callable[[str], bool]] = {
     "person": lambda s: bool(_NAME.search(s)),
     "place": lambda s: bool(_NAME.search(s)),
 }
+_MONTH = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|" \
+         r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+_SPANS: dict[str, re.Pattern[str]] = {
+    "date": re.compile(
+        r"\b\d{1,2}(?:\s*-\s*\d{1,2})?\s+" + _MONTH + r"\b(?:\s+\d{4})?|\b" + _MONTH
+        + r"\s+\d{1,2}(?:\s*-\s*\d{1,2})?(?:,?\s+\d{4})?|\b(?:" + "|".join(_DAYS)
+        + r")(?:\s+(?:morning|afternoon|evening|night))?|\b" + _MONTH + r"(?:\s+\d{4})?\b|"
+        r"\b(?:1[5-9]|20)\d\d\b", re.I),
+    "number": re.compile(r"\b\d(?:[\d,.]*\d)?(?:st|nd|rd|th)?(?:\s*(?:%|percent|per cent))?|"
+                         r"\b(?:" + "|".join(_NUMBER_WORDS) + r")\b(?:\s+(?:percent|per cent))?",
+                         re.I),
+    "person": re.compile(r"[A-Z][\w'-]+(?:\s+(?:of\s+)?[A-Z][\w'-]+)*"),
+}
+_SPANS["place"] = _SPANS["person"]
+_TITLES = re.compile(r"^(?:(?:Mr|Mrs|Ms|Dr|Sir|Dame|Rt|Hon|President|Prime|Minister)\s+)+")
+
+
+def core_span(sentence: str, need: str | None, question: str) -> str | None:
+    """The span of the asked-for kind (a number, date or name) that the question does not
+    already contain, nearest to the words the sentence shares with the question."""
+    pattern = _SPANS.get(need or "")
+    if pattern is None:
+        return None
+    text = fold(sentence)
+    asked = set(words(question))
+    asked_stems = {stem(w) for w in asked if not is_stopword(w)}
+    anchors = [m.start() for m in re.finditer(r"\w+", text)
+               if stem(m.group().lower()) in asked_stems]
+    best: tuple[float, int, int] | None = None
+    for m in pattern.finditer(text):
+        start, end = m.start(), m.end()
+        if need in ("person", "place"):
+            if start == 0 and " " not in m.group():
+                continue  # a lone capitalised first word is just the start of the sentence
+            start += len(_TITLES.match(m.group()).group()) if _TITLES.match(m.group()) else 0
+        # Words the question already has are not the answer: trim them from the edges.
+        while (w := re.match(r"[\w'-]+", text[start:end])) and w.group().lower() in asked:
+            start = min(end, start + len(w.group()) + 1)
+        while (w := re.search(r"[\w'-]+$", text[start:end])) and w.group().lower() in asked:
+            end = max(start, start + w.start() - 1)
+        span = text[start:end]
+        if not span.strip() or set(words(span)) <= asked:
+            continue
+        distance = min((abs(a - start) for a in anchors), default=0)
+        if best is None or distance < best[0]:
+            best = (distance, start, end)
+    return sentence[best[1]:best[2]] if best else None
+
+
 TYPE_PENALTY = 0.5  # confidence factor when the sentence lacks the kind of answer asked for
 PHRASE_BONUS = 0.1  # ranking credit for the share of question phrases a sentence repeats
 SECOND_SENTENCE = 0.8  # a further sentence must score this share of the best one
@@ -141,7 +190,8 @@ class ExtractiveGenerator:
             chosen.sort(key=lambda c: c.passage.chunk.start + c.start)
         cites = tuple(citation(n, c.passage, c.start, c.end) for n, c in enumerate(chosen, 1))
         text = " ".join(f"{_tidy(c.text)} [{n}]" for n, c in enumerate(chosen, 1))
-        return Draft(text, cites, False, best.confidence)
+        core = core_span(best.text, answer_type(question)[0], question)
+        return Draft(text, cites, False, best.confidence, core)
 
     def candidates(self, question: str, passages: Sequence[Passage],
                    history: Sequence[str] = ()) -> list[_Candidate]:
