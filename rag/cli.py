@@ -1,4 +1,4 @@
-"""`rag build | ask | chat`: few verbs, lazy imports, one-line errors (exit 1), usage exit 2."""
+"""The `rag` command: build, ask, chat, eval, import. Lazy imports; one-line errors (exit 1)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rag.errors import RagError
+
+LISTED = 10  # documents named in a build report before "… and N more"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,6 +67,36 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--concurrency", type=_positive, default=4, metavar="N",
                    help="questions answered at once (default: 4)")
     c.set_defaults(run=_chat)
+
+    e = sub.add_parser("eval", help="run evaluation sets and write a report")
+    e.add_argument("files", nargs="*", metavar="FILE", help="JSONL evaluation sets")
+    e.add_argument("--index", metavar="DIR", help="index folder (default: index/)")
+    e.add_argument("--out", metavar="DIR", default="reports/eval",
+                   help="report folder (default: reports/eval)")
+    e.add_argument("-k", type=_positive, metavar="N", help="passages given to the generator")
+    e.add_argument("--generator", metavar="NAME", help="answer generator (default: extractive)")
+    e.add_argument("--json", action="store_true", help="print summary.json to stdout")
+    e.add_argument("--min", action="append", default=[], metavar="METRIC=VALUE",
+                   help="exit 1 if METRIC falls below VALUE (repeatable)")
+    e.add_argument("--max", action="append", default=[], metavar="METRIC=VALUE",
+                   help="exit 1 if METRIC rises above VALUE, e.g. latency_ms_p95 (repeatable)")
+    e.add_argument("--compare", nargs=2, metavar=("OLD_DIR", "NEW_DIR"),
+                   help="print the metric deltas between two report folders and exit")
+    e.set_defaults(run=_eval)
+
+    i = sub.add_parser("import", help="turn a SQuAD or BEIR data set into docs/ + eval.jsonl")
+    isub = i.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    sq = isub.add_parser("squad", help="a SQuAD v1.1/v2.0 JSON file")
+    sq.add_argument("source", metavar="FILE")
+    sq.add_argument("--out", required=True, metavar="DIR")
+    sq.add_argument("--limit-articles", type=_positive, metavar="N")
+    sq.add_argument("--sample", type=_positive, metavar="N", help="keep N random questions")
+    sq.add_argument("--seed", type=int, default=0, metavar="S")
+    be = isub.add_parser("beir", help="a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+    be.add_argument("source", metavar="DIR")
+    be.add_argument("--out", required=True, metavar="DIR")
+    be.add_argument("--split", default="test", help="qrels split (default: test)")
+    i.set_defaults(run=_import)
     return p
 
 
@@ -87,11 +120,12 @@ def _build(args: argparse.Namespace) -> int:
     r = build(args.paths or None, settings=s, rebuild=args.rebuild, progress=sys.stderr.isatty())
     if r.rebuilt_because:
         print(f"full build: {r.rebuilt_because}")
-    for label, items in (("added", r.added), ("changed", r.changed), ("removed", r.removed)):
-        for doc_id in items:
-            print(f"  {label:8} {doc_id}")
-    for old, new in r.renamed:
-        print(f"  renamed  {old} -> {new}")
+    listed = [("added", d) for d in r.added] + [("changed", d) for d in r.changed] + \
+        [("removed", d) for d in r.removed] + [("renamed", f"{a} -> {b}") for a, b in r.renamed]
+    for label, what in listed[:LISTED]:
+        print(f"  {label:8} {what}")
+    if len(listed) > LISTED:
+        print(f"  … and {len(listed) - LISTED} more")
     print(f"{len(r.added)} added, {len(r.changed)} changed, {len(r.removed)} removed, "
           f"{len(r.renamed)} renamed, {len(r.kept)} kept; embedded {r.chunks_embedded} of "
           f"{r.chunks_total} chunks in {r.seconds:.1f} s -> {s.index_dir}")
@@ -134,6 +168,55 @@ def _chat(args: argparse.Namespace) -> int:
           f"http://{args.host}:{args.port}" + (" (login required)" if auth else ""), flush=True)
     serve(rag, host=args.host, port=args.port, share=args.share, auth=auth,
           concurrency=args.concurrency)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from rag import report
+
+    if args.compare:
+        old, new = (report.load_summary(d) for d in args.compare)
+        print(report.compare(old, new))
+        return 0
+    if not args.files:
+        raise RagError("name at least one evaluation set (JSONL), or use --compare OLD NEW")
+    minimums, maximums = report.parse_gates(args.min), report.parse_gates(args.max)
+    from rag.evaluate import load_set, run, summarize
+    from rag.pipeline import RAG
+
+    items = [it for f in args.files for it in load_set(f)]
+    rag = RAG.load(settings=_settings(args), build_missing=True)
+    results = run(rag, items, k=args.k, generator=args.generator, progress=sys.stderr.isatty())
+    summary = summarize(results)
+    report.write_report(results, summary, args.out, threshold=rag.settings.abstain_threshold)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        shown = ("n", "answer_correct", "answer_contains", "em", "f1", "hit@1", "hit@5", "mrr",
+                 "ndcg@10", "citation_precision", "citation_recall", "abstain_correct",
+                 "abstain_wrong", "latency_ms_p50", "latency_ms_p95")
+        for key in shown:
+            if key in summary:
+                print(f"{key:<20} {report.fmt(key, summary[key])}")
+        print(f"report: {Path(args.out) / 'report.md'}")
+    failures = report.gate_failures(summary, minimums, maximums)
+    for f in failures:
+        print(f"gate failed: {f}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from rag import importers
+
+    if args.format == "squad":
+        r = importers.import_squad(args.source, args.out, args.limit_articles, args.sample,
+                                   args.seed)
+    else:
+        r = importers.import_beir(args.source, args.out, args.split)
+    print(f"wrote {r.documents} documents to {r.out / 'docs'} and {r.questions} questions "
+          f"({r.unanswerable} unanswerable) to {r.out / 'eval.jsonl'}")
+    print(f"next: rag build {r.out / 'docs'} --index {r.out / 'index'} && "
+          f"rag eval {r.out / 'eval.jsonl'} --index {r.out / 'index'} --out {r.out / 'report'}")
     return 0
 
 

@@ -79,3 +79,57 @@ def fake_index_dir(tmp_path: Path, fake_embedder) -> Path:
     folder = tmp_path / "fake-ix"
     sync(load_documents([SEEDS]), folder, fake_embedder, Chunker(s.chunk_tokens, s.chunk_overlap))
     return folder
+
+
+@pytest.mark.slow
+def test_eval_writes_the_report_gates_and_compares(tmp_path: Path, seed_index: Path):
+    from .conftest import EVAL_SET
+
+    p = rag("eval", str(EVAL_SET), "--index", str(seed_index), "--out", "r1", "--json",
+            "--min", "answer_correct=0.9", "--min", "abstain_correct=0.85", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)
+    for key in ("n", "hit@1", "hit@3", "hit@5", "mrr", "answer_contains", "em", "f1",
+                "citation_precision", "citation_recall", "abstain_correct", "abstain_wrong",
+                "latency_ms_p50", "latency_ms_p95"):
+        assert key in summary, key
+    assert summary["n"] == 55
+    for name in ("results.jsonl", "summary.json", "report.md", "hit_at_k.png",
+                 "abstention.png", "latency.png"):
+        assert (tmp_path / "r1" / name).stat().st_size > 0
+    gated = rag("eval", str(EVAL_SET), "--index", str(seed_index), "--out", "r2",
+                "--min", "answer_correct=1.01", cwd=tmp_path)
+    assert gated.returncode == 1
+    assert "gate failed: answer_correct" in gated.stderr and "report: r2/report.md" in gated.stdout
+    cmp = rag("eval", "--compare", "r1", "r2", cwd=tmp_path)
+    assert cmp.returncode == 0 and "answer_correct" in cmp.stdout and "+0.000" in cmp.stdout
+
+
+@pytest.mark.slow
+def test_import_squad_then_build_and_eval(tmp_path: Path):
+    """The shipped SQuAD sample, one article: import, index and evaluate through the CLI."""
+    from .conftest import ROOT
+
+    squad = ROOT.parent / "shared" / "data" / "squad-v1.1-dev-public.json"
+    if not squad.is_file():
+        pytest.skip(f"{squad} is not present beside the repository")
+    p = rag("import", "squad", str(squad), "--out", "sq", "--limit-articles", "1",
+            "--sample", "25", "--seed", "1", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "25 questions" in p.stdout
+    assert rag("build", "sq/docs", "--index", "sq/index", cwd=tmp_path).returncode == 0
+    e = rag("eval", "sq/eval.jsonl", "--index", "sq/index", "--out", "sq/report", "--json",
+            cwd=tmp_path)
+    assert e.returncode == 0, e.stderr
+    summary = json.loads(e.stdout)
+    assert summary["n"] == 25 and summary["n_unanswerable"] == 0
+    assert summary["source_hit@10"] > 0.5  # a one-article corpus: the paragraph is usually found
+
+
+def test_eval_usage_errors_are_one_line(tmp_path: Path):
+    p = rag("eval", cwd=tmp_path)
+    assert p.returncode == 1 and "name at least one evaluation set" in p.stderr
+    p = rag("eval", "missing.jsonl", "--min", "f1", cwd=tmp_path)
+    assert p.returncode == 1 and "METRIC=VALUE" in p.stderr
+    p = rag("eval", "--compare", "a", "b", cwd=tmp_path)
+    assert p.returncode == 1 and "no summary.json in a" in p.stderr

@@ -1,8 +1,24 @@
 import pytest
 
 from rag.errors import RagError
-from rag.evaluate import contains_answer, doc_stem, load_set
+from rag.evaluate import (
+    EvalItem,
+    abstention_curve,
+    answer_sentences,
+    citation_scores,
+    contains_answer,
+    doc_stem,
+    exact_match,
+    hit_curve,
+    load_set,
+    ndcg,
+    score_item,
+    squad_normalize,
+    summarize,
+    token_f1,
+)
 from rag.load import load_documents
+from rag.types import Answer, Chunk, Citation, Passage
 
 from .conftest import EVAL_SET, SEEDS
 
@@ -16,6 +32,88 @@ def test_contains_answer_folds_case_spacing_and_typography():
 
 def test_doc_stem():
     assert doc_stem("news/beehive.txt") == "beehive"
+
+
+@pytest.mark.parametrize("text, normal", [
+    ("The  Cat's hat!", "cats hat"),
+    ("an apple, a pear and the plum", "apple pear and plum"),
+    ("9-12 July.", "912 july"),
+    ("A", ""),
+    ("Theatre of the Absurd", "theatre of absurd"),  # only whole-word articles go
+    ("“Quoted” \u00a0 text", "quoted text"),
+])
+def test_squad_normalisation(text, normal):
+    assert squad_normalize(text) == normal
+
+
+def test_exact_match_and_f1_by_hand():
+    assert exact_match("the 32", ["32"]) == 1.0
+    assert exact_match("32 countries", ["32"]) == 0.0
+    # common = {richard, marles}: P = 2/3, R = 1, F1 = 0.8
+    assert token_f1("Richard Marles Defence", ["Richard Marles"]) == pytest.approx(0.8)
+    assert token_f1("Richard Marles Defence", ["nobody", "Marles"]) == pytest.approx(0.5)
+    assert token_f1("", ["x"]) == 0.0
+    assert token_f1("the", ["a"]) == 1.0  # both normalise to nothing
+
+
+def test_ndcg_by_hand():
+    # DCG = 1/log2(2) + 0 + 3/log2(4) = 2.5; IDCG = 3/log2(2) + 1/log2(3)
+    assert ndcg(["a", "b", "c"], {"a": 1, "c": 2}) == pytest.approx(2.5 / (3 + 1 / 1.5849625))
+    assert ndcg(["c", "a"], {"a": 1, "c": 2}) == pytest.approx(1.0)
+    assert ndcg(["x"], {"a": 1}) == 0.0
+
+
+def _cite(n, doc_id, quote):
+    return Citation(n, doc_id, "t", None, None, f"{doc_id}#0", quote, 0, len(quote), quote, 0.5)
+
+
+def test_answer_sentences_and_citation_precision_recall_by_hand():
+    ans = Answer("q", "Luxon visits in July. [1] Cats purr loudly. [2]", False,
+                 (_cite(1, "a.txt", "Luxon visits in July."),
+                  _cite(2, "a.txt", "Dogs bark at night.")))
+    assert [(s, [c.n for c in cs]) for s, cs in answer_sentences(ans.answer, ans.citations)] == [
+        ("Luxon visits in July.", [1]), ("Cats purr loudly.", [2])]
+    # citation 1 supports its sentence, citation 2 does not: P = 1/2, R = 1/2
+    assert citation_scores(ans, ["a"]) == (0.5, 0.5)
+    # from an unlisted source, even a supporting citation does not count for precision
+    assert citation_scores(ans, ["b"]) == (0.0, 0.5)
+    assert citation_scores(Answer("q", "The documents don't say.", True), ["a"]) is None
+
+
+def _passage(rank, doc_id, text):
+    return Passage(Chunk(f"{doc_id}#0", doc_id, 0, text, 0, len(text)), 0.5, rank)
+
+
+def test_score_item_ranks_hits_and_answer_metrics():
+    deep = [_passage(1, "b.txt", "nothing here"), _passage(2, "a.txt", "no answer"),
+            _passage(3, "a.txt", "it was 32 countries")]
+    item = EvalItem("x", "How many?", ("32",), ("a",))
+    ans = Answer("q", "It was 32 countries. [1]", False,
+                 (_cite(1, "a.txt", "It was 32 countries."),), core="32")
+    r = score_item(item, ans, deep, k=2)
+    assert r.ranks == {"source": 2, "answer": 3}
+    assert r.scores["mrr"] == pytest.approx(1 / 3) and r.scores["source_mrr"] == 0.5
+    assert (r.scores["hit@1"], r.scores["hit@3"], r.scores["hit@k"]) == (0.0, 1.0, 0.0)
+    assert r.scores["source_hit@k"] == 1.0
+    assert r.scores["em"] == 1.0 and r.scores["answer_correct"] == 1.0  # core span scored
+    unans = score_item(EvalItem("u", "?", answerable=False), Answer("q", "x", True), deep)
+    assert unans.scores == {"abstain_correct": 1.0}
+
+
+def test_summary_curves_and_latency():
+    deep = [_passage(1, "a.txt", "32")]
+    rs = [score_item(EvalItem("1", "q", ("32",), ("a",)),
+                     Answer("q", "32 [1]", False, (_cite(1, "a.txt", "32"),),
+                            timings_ms={"total": 10.0}, confidence=0.8), deep),
+          score_item(EvalItem("2", "q", answerable=False),
+                     Answer("q", "x", True, timings_ms={"total": 30.0}, confidence=0.3), deep)]
+    s = summarize(rs)
+    assert s["n"] == 2 and s["answer_correct"] == 1.0 and s["abstain_correct"] == 1.0
+    assert s["latency_ms_p50"] == 20.0 and s["latency_ms_max"] == 30.0
+    curve = {round(c["threshold"], 2): c for c in abstention_curve(rs)}
+    assert curve[0.3]["abstain_correct"] == 0.0 and curve[0.31]["abstain_correct"] == 1.0
+    assert curve[0.8]["abstain_wrong"] == 0.0 and curve[0.81]["abstain_wrong"] == 1.0
+    assert hit_curve(rs)[0] == 1.0
 
 
 def test_every_seed_answer_occurs_in_a_listed_source():
