@@ -133,3 +133,15 @@ def test_eval_usage_errors_are_one_line(tmp_path: Path):
     assert p.returncode == 1 and "METRIC=VALUE" in p.stderr
     p = rag("eval", "--compare", "a", "b", cwd=tmp_path)
     assert p.returncode == 1 and "no summary.json in a" in p.stderr
+
+
+@pytest.mark.slow
+def test_import_beir_then_eval_reports_ndcg(tmp_path: Path, beir_dir: Path):
+    assert rag("import", "beir", str(beir_dir), "--out", "b", cwd=tmp_path).returncode == 0
+    assert rag("build", "b/docs", "--index", "b/index", cwd=tmp_path).returncode == 0
+    e = rag("eval", "b/eval.jsonl", "--index", "b/index", "--out", "b/report", "--json",
+            cwd=tmp_path)
+    assert e.returncode == 0, e.stderr
+    summary = json.loads(e.stdout)
+    assert summary["n"] == 2 and 0.5 < summary["ndcg@10"] <= 1.0
+    assert "answer_contains" not in summary  # no answers: retrieval metrics only

@@ -68,22 +68,6 @@ def test_squad_refuses_bad_input_and_a_non_empty_target(squad_file, tmp_path):
         import_squad(squad_file, tmp_path / "z")
 
 
-@pytest.fixture
-def beir_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "beir"
-    (d / "qrels").mkdir(parents=True)
-    (d / "corpus.jsonl").write_text("\n".join(json.dumps(o) for o in [
-        {"_id": "d1", "title": "Kiwi", "text": "The kiwi is a flightless bird."},
-        {"_id": "d/2", "title": "Tui", "text": "The tui is a songbird."},
-        {"_id": "d3", "title": "", "text": "Kakapo are parrots."}]) + "\n")
-    (d / "queries.jsonl").write_text("\n".join(json.dumps(o) for o in [
-        {"_id": "q1", "text": "flightless birds"}, {"_id": "q2", "text": "songbirds"},
-        {"_id": "q3", "text": "not judged"}]) + "\n")
-    (d / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td3\t1\nq2\td/2\t1\nq2\td1\t0\n")
-    return d
-
-
 def test_beir_corpus_and_graded_qrels(beir_dir, tmp_path):
     r = import_beir(beir_dir, tmp_path / "out")
     assert (r.documents, r.questions) == (3, 2)
