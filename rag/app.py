@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from rag.errors import RagError
 from rag.generate import GENERATORS
 from rag.pipeline import RAG
 from rag.types import Answer, Citation, Passage
@@ -132,11 +133,7 @@ def build_app(rag: RAG):
                 else:
                     shown += piece
                     yield f'<div class="rag-answer"><p>{escape(shown)}</p></div>', gr.skip()
-        except Exception as e:  # a RagError is the user's to fix; say it in the chat
-            from rag.errors import RagError
-
-            if not isinstance(e, RagError):
-                raise
+        except RagError as e:  # the user's to fix (an empty question, say): say so in the chat
             yield f'<p class="rag-abstain">{escape(str(e))}</p>', gr.skip()
 
     def answer_json(question: str, history: list[str] | None = None, k: int = 0) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from rag.text import terms
 from rag.types import Citation, Passage
@@ -33,6 +34,15 @@ def strip_markers(text: str) -> str:
     return _MARKER.sub("", text).strip()
 
 
-def markers(text: str) -> list[int]:
-    """The citation numbers used in `text`, in order of appearance."""
-    return [int(m) for m in _MARKER.findall(text)]
+def answer_sentences(answer: str, citations: Sequence[Citation]
+                     ) -> list[tuple[str, list[Citation]]]:
+    """Split an answer into sentences, each with the citations whose markers follow it."""
+    by_n = {c.n: c for c in citations}
+    out: list[tuple[str, list[Citation]]] = []
+    for m in re.finditer(r"(.+?)((?:\s*\[\d+\])+|$)", answer.strip(), re.S):
+        text = m.group(1).strip()
+        if not text:
+            continue
+        cited = [by_n[int(n)] for n in re.findall(r"\[(\d+)\]", m.group(2)) if int(n) in by_n]
+        out.append((text, cited))
+    return out

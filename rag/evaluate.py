@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from rag.cite import support
+from rag.cite import answer_sentences, strip_markers, support
 from rag.errors import RagError
 from rag.text import fold
-from rag.types import Answer, Citation, Passage
+from rag.types import Answer, Passage
 
 SUPPORT_MIN = 0.5  # share of a sentence's content terms its citation must contain
 DEPTH = 10  # passages retrieved for the retrieval metrics (nDCG@10, the hit@k curve)
@@ -99,7 +99,6 @@ def cites_source(answer: Answer, sources: Sequence[str]) -> bool:
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
-_MARKERS = re.compile(r"\s*\[\d+\]")
 
 
 def squad_normalize(text: str) -> str:
@@ -126,20 +125,6 @@ def token_f1(prediction: str, golds: Sequence[str]) -> float:
             precision, recall = common / len(pred), common / len(gold)
             best = max(best, 2 * precision * recall / (precision + recall))
     return best
-
-
-def answer_sentences(answer: str, citations: Sequence[Citation]
-                     ) -> list[tuple[str, list[Citation]]]:
-    """Split an answer into sentences, each with the citations whose markers follow it."""
-    by_n = {c.n: c for c in citations}
-    out: list[tuple[str, list[Citation]]] = []
-    for m in re.finditer(r"(.+?)((?:\s*\[\d+\])+|$)", answer.strip(), re.S):
-        text = m.group(1).strip()
-        if not text:
-            continue
-        cited = [by_n[int(n)] for n in re.findall(r"\[(\d+)\]", m.group(2)) if int(n) in by_n]
-        out.append((text, cited))
-    return out
 
 
 def citation_scores(ans: Answer, sources: Sequence[str]) -> tuple[float, float] | None:
@@ -229,7 +214,7 @@ def score_item(item: EvalItem, ans: Answer, deep: Sequence[Passage], k: int = 5)
         contains = not ans.abstained and contains_answer(ans.answer, item.answers)
         s["answer_contains"] = float(contains)
         s["answer_correct"] = float(contains and (not wanted or cites_source(ans, item.sources)))
-        prediction = "" if ans.abstained else (ans.core or _MARKERS.sub("", ans.answer))
+        prediction = "" if ans.abstained else (ans.core or strip_markers(ans.answer))
         s["em"] = exact_match(prediction, item.answers)
         s["f1"] = token_f1(prediction, item.answers)
     cites = citation_scores(ans, item.sources)

@@ -1,10 +1,10 @@
 import pytest
 
+from rag.cite import answer_sentences
 from rag.errors import RagError
 from rag.evaluate import (
     EvalItem,
     abstention_curve,
-    answer_sentences,
     citation_scores,
     contains_answer,
     doc_stem,
