@@ -43,6 +43,6 @@ def answer_sentences(answer: str, citations: Sequence[Citation]
         text = m.group(1).strip()
         if not text:
             continue
-        cited = [by_n[int(n)] for n in re.findall(r"\[(\d+)\]", m.group(2)) if int(n) in by_n]
+        cited = [by_n[int(n)] for n in _MARKER.findall(m.group(2)) if int(n) in by_n]
         out.append((text, cited))
     return out

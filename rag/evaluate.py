@@ -199,8 +199,9 @@ def score_item(item: EvalItem, ans: Answer, deep: Sequence[Passage], k: int = 5)
         r.ranks["answer"] = first_rank(deep, lambda p: (not wanted or from_source(p))
                                        and contains_answer(p.chunk.text, item.answers))
         s["mrr"] = 1.0 / r.ranks["answer"] if r.ranks["answer"] else 0.0
-    for name, rank in (("hit", r.ranks.get("answer")), ("source_hit", r.ranks.get("source"))):
-        if (name == "hit" and "mrr" in s) or (name == "source_hit" and "source_mrr" in s):
+    for name, key in (("hit", "answer"), ("source_hit", "source")):
+        if key in r.ranks:
+            rank = r.ranks[key]
             for depth, label in ((1, 1), (3, 3), (5, 5), (DEPTH, DEPTH), (k, "k")):
                 s[f"{name}@{label}"] = float(rank is not None and rank <= depth)
     if item.relevance:

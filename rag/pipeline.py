@@ -95,7 +95,6 @@ class RAG:
                                   "total": (t2 - t0) * 1e3},
                       confidence=draft.confidence, core=draft.core)
 
-
     def stream(self, question: str, history: Sequence[str] | None = None, **options: Any
                ) -> Iterator[str | Answer]:
         """Yield the answer text in pieces as it is produced, then the complete `Answer`.

@@ -28,7 +28,7 @@ from rag.embed import Embedder
 from rag.generate.answer_types import answer_type, core_span, cue_words, has_type
 from rag.generate.base import Draft
 from rag.retrieve import contextual_query, is_follow_up
-from rag.text import is_stopword, sentence_spans, stem, words
+from rag.text import is_stopword, sentence_spans, stem, terms, words
 from rag.types import Passage
 
 TYPE_PENALTY = 0.5  # confidence factor when the sentence lacks the kind of answer asked for
@@ -106,13 +106,14 @@ class ExtractiveGenerator:
         need, speaker = answer_type(question)
         weights = self._term_weights(question, history, skip=cue_words(question))
         total = sum(weights.values()) or 1.0
-        passage_terms = {id(p): _stems(p.chunk.text) for p in passages}
-        q_pairs = _pairs(question)
+        passage_terms = {id(p): set(terms(p.chunk.text)) for p in passages}
+        q_pairs = _pairs(terms(question))
         out = []
         prev_terms: set[str] = set()
         prev_passage = None
         for (p, s, e, text), sem, vec in zip(spans, sems, vecs, strict=True):
-            own = _stems(text)
+            seq = terms(text)
+            own = set(seq)
             if p is not prev_passage:
                 prev_terms, prev_passage = set(), p
             near = passage_terms[id(p)]
@@ -128,7 +129,7 @@ class ExtractiveGenerator:
             prev_terms = own
             # Question phrases ("Foreign Minister") found as phrases rank a sentence higher;
             # ties go to the better-ranked passage.
-            phrase = len(q_pairs & _pairs(text)) / len(q_pairs) if q_pairs else 0.0
+            phrase = len(q_pairs & _pairs(seq)) / len(q_pairs) if q_pairs else 0.0
             score = conf + PHRASE_BONUS * phrase + 0.02 / p.rank
             out.append(_Candidate(p, s, e, text, score, conf, vec))
         out.sort(key=lambda c: -c.score)
@@ -167,14 +168,9 @@ class ExtractiveGenerator:
             return np.vstack([self._vecs[t] for t in texts])
 
 
-def _pairs(text: str) -> set[tuple[str, str]]:
-    """Adjacent content stems: the phrases of a text."""
-    seq = [stem(w) for w in words(text) if not is_stopword(w)]
+def _pairs(seq: Sequence[str]) -> set[tuple[str, str]]:
+    """Adjacent content stems (from `terms`): the phrases of a text."""
     return set(zip(seq, seq[1:], strict=False))
-
-
-def _stems(text: str) -> set[str]:
-    return {stem(w) for w in words(text) if not is_stopword(w)}
 
 
 def _tidy(text: str) -> str:
