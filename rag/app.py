@@ -170,15 +170,25 @@ def build_app(rag: RAG):
     return demo
 
 
+def parse_auth(auth: str | None) -> tuple[str, str] | None:
+    """`"user:password"` (as in RAG_AUTH) to credentials; None when no login is wanted."""
+    if auth is None:
+        return None
+    user, sep, password = auth.partition(":")
+    if not (sep and user and password):
+        raise RagError("RAG_AUTH must look like user:password")
+    return user, password
+
+
 def serve(rag: RAG, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
           auth: str | None = None, concurrency: int = 4) -> None:
     """Launch the page; `auth` is "user:password" (e.g. from RAG_AUTH)."""
     from rag.embed import limit_threads
 
+    credentials = parse_auth(auth)  # refuse a malformed value rather than serve without login
     limit_threads(1)  # concurrent requests each get a core instead of fighting over two
     demo = build_app(rag)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
-    credentials = tuple(auth.split(":", 1)) if auth and ":" in auth else None
     demo.launch(server_name=host, server_port=port, share=share, auth=credentials,
                 css=CSS, theme=_theme(), show_error=False, footer_links=["api"])
 

@@ -156,14 +156,13 @@ def _ask(args: argparse.Namespace) -> int:
 def _chat(args: argparse.Namespace) -> int:
     import os
 
-    from rag.app import serve
+    from rag.app import parse_auth, serve
     from rag.pipeline import RAG
 
+    auth = os.environ.get("RAG_AUTH")  # "user:password" to require a login
+    parse_auth(auth)  # a malformed value fails before the slow start-up
     rag = RAG.load(settings=_settings(args), build_missing=True)
     rag.embedder.encode_query("warm up")  # load the model before the first visitor
-    auth = os.environ.get("RAG_AUTH")  # "user:password" to require a login
-    if auth is not None and ":" not in auth:
-        raise RagError("RAG_AUTH must look like user:password")
     print(f"serving {rag.index.manifest['counts']['documents']} documents on "
           f"http://{args.host}:{args.port}" + (" (login required)" if auth else ""), flush=True)
     serve(rag, host=args.host, port=args.port, share=args.share, auth=auth,

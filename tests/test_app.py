@@ -1,6 +1,9 @@
 """Rendering of answers for the page: markers, sources, highlighting, escaping, abstention."""
 
-from rag.app import escape, render_answer, render_passages, user_turns
+import pytest
+
+from rag.app import escape, parse_auth, render_answer, render_passages, user_turns
+from rag.errors import RagError
 from rag.types import Answer, Chunk, Citation, Passage
 
 HOSTILE = ('<script>alert(1)</script> <img src=x onerror="alert(2)"> '
@@ -64,3 +67,11 @@ def test_user_turns_from_gradio_history():
                {"role": "assistant", "content": "answer"},
                {"role": "user", "content": [{"type": "text", "text": "second"}]}]
     assert user_turns(history) == ["first", "second"]
+
+
+def test_auth_is_parsed_or_refused():
+    assert parse_auth(None) is None
+    assert parse_auth("reader:pa:ss") == ("reader", "pa:ss")
+    for bad in ("reader", ":secret", "reader:", ""):
+        with pytest.raises(RagError, match="user:password"):
+            parse_auth(bad)
