@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 Q ?= On what dates will the Prime Minister visit the United States?
 
-.PHONY: install index ask chat test lint clean
+.PHONY: install index ask chat test lint selector clean
 
 # torch goes first and pinned: a bare requirement would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -27,6 +27,11 @@ ask: $(STAMP)
 chat: $(STAMP)
 	$(BIN)/rag chat
 
+# Retrain the answer selector from the public SQuAD articles (about 20 minutes on 2 cores).
+SQUAD ?= ../shared/data/squad-v1.1-dev-public.json
+selector: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/rag train-selector $(SQUAD)
+
 # The browser tests drive Debian's Chromium (never a downloaded browser build).
 /usr/bin/chromium:
 	$(SUDO) apt-get update -qq
@@ -39,4 +44,4 @@ test: lint /usr/bin/chromium
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) index/CURRENT index/v-* index/.tmp-* index/.lock
+	rm -rf $(VENV) build index/CURRENT index/v-* index/.tmp-* index/.lock

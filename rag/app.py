@@ -22,7 +22,6 @@ SNIPPET_CHARS = 320
 # One pass over the text: HTML's special characters and those Markdown (or KaTeX) would
 # interpret become numeric entities, so they print literally and mean nothing.
 _ESCAPES = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-.!|~$:"})
-_MARKER = re.compile(r"&#91;(\d+)&#93;")
 
 CSS = """
 .rag-answer sup { font-size: 0.75em; color: var(--color-accent); }
@@ -48,7 +47,8 @@ def render_answer(ans: Answer) -> str:
     """The answer with superscript markers, then its numbered sources (collapsible passages)."""
     if ans.abstained:
         return f'<p class="rag-abstain">{escape(ans.answer)}</p>'
-    body = _MARKER.sub(r"<sup>[\1]</sup>", escape(ans.answer))
+    body = " ".join(escape(s.text) + "".join(f"<sup>[{n}]</sup>" for n in s.citations)
+                    for s in ans.sentences)
     sources = "".join(render_citation(c) for c in ans.citations)
     return (f'<div class="rag-answer"><p>{body}</p>'
             f'<div class="rag-sources"><b>Sources</b>{sources}</div></div>')

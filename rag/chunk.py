@@ -11,6 +11,8 @@ from rag.errors import ConfigError
 from rag.text import sentence_spans
 from rag.types import Chunk, Document
 
+HEADER_TOKENS = 32  # cl100k tokens of a title put before each chunk
+
 
 @lru_cache(maxsize=1)
 def _encoding():
@@ -28,15 +30,27 @@ def count_tokens(text: str) -> int:
 class Chunker:
     """Packs whole sentences into chunks of at most `max_tokens`, repeating up to `overlap`
     tokens of trailing sentences at the start of the next chunk. Only a sentence longer than
-    `max_tokens` is cut, at word boundaries."""
+    `max_tokens` is cut, at word boundaries.
+
+    With `headers`, what is embedded and BM25-indexed for a chunk starts with its document's
+    title ("contextual chunk headers"); the chunk's text and offsets stay the document's."""
 
     max_tokens: int = 160
     overlap: int = 24
+    headers: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.overlap < self.max_tokens:
             raise ConfigError(f"overlap must be smaller than chunk size "
                               f"(got {self.overlap} >= {self.max_tokens})")
+
+    def index_text(self, chunk: Chunk, title: str) -> str:
+        """What the index embeds and counts terms of for `chunk`: the title (at most
+        `HEADER_TOKENS`, so chunk and header stay inside the embedder's window), then the text."""
+        if not (self.headers and title.strip()):
+            return chunk.text
+        ids = _encoding().encode_ordinary(" ".join(title.split()))
+        return f"{_encoding().decode(ids[:HEADER_TOKENS])}\n{chunk.text}"
 
     def units(self, text: str) -> list[tuple[int, int]]:
         """Sentence spans, with over-long sentences cut into pieces that fit."""

@@ -1,9 +1,8 @@
-"""Evidence to `[n]` citations, and checking that a sentence is supported by what it cites."""
+"""Evidence to citation objects, and checking that a sentence is supported by what it cites."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 from rag.text import terms
 from rag.types import Citation, Passage
@@ -32,17 +31,3 @@ def support(sentence: str, evidence: str) -> float:
 
 def strip_markers(text: str) -> str:
     return _MARKER.sub("", text).strip()
-
-
-def answer_sentences(answer: str, citations: Sequence[Citation]
-                     ) -> list[tuple[str, list[Citation]]]:
-    """Split an answer into sentences, each with the citations whose markers follow it."""
-    by_n = {c.n: c for c in citations}
-    out: list[tuple[str, list[Citation]]] = []
-    for m in re.finditer(r"(.+?)((?:\s*\[\d+\])+|$)", answer.strip(), re.S):
-        text = m.group(1).strip()
-        if not text:
-            continue
-        cited = [by_n[int(n)] for n in _MARKER.findall(m.group(2)) if int(n) in by_n]
-        out.append((text, cited))
-    return out

@@ -97,6 +97,18 @@ def _parser() -> argparse.ArgumentParser:
     be.add_argument("--out", required=True, metavar="DIR")
     be.add_argument("--split", default="test", help="qrels split (default: test)")
     i.set_defaults(run=_import)
+
+    t = sub.add_parser("train-selector", help="learn the answer selector from SQuAD data")
+    t.add_argument("source", metavar="FILE", help="a SQuAD v1.1/v2.0 JSON file")
+    t.add_argument("--out", metavar="FILE",
+                   help="where to write the selector (default: the one the package ships)")
+    t.add_argument("--work", metavar="DIR", default="build/selector",
+                   help="imported documents and their index (default: build/selector)")
+    t.add_argument("--limit-articles", type=_positive, metavar="N")
+    t.add_argument("--max-questions", type=_positive, metavar="N",
+                   help="questions per split (default: all)")
+    t.add_argument("--seed", type=int, default=0, metavar="S")
+    t.set_defaults(run=_train_selector)
     return p
 
 
@@ -216,6 +228,20 @@ def _import(args: argparse.Namespace) -> int:
           f"({r.unanswerable} unanswerable) to {r.out / 'eval.jsonl'}")
     print(f"next: rag build {r.out / 'docs'} --index {r.out / 'index'} && "
           f"rag eval {r.out / 'eval.jsonl'} --index {r.out / 'index'} --out {r.out / 'report'}")
+    return 0
+
+
+def _train_selector(args: argparse.Namespace) -> int:
+    from rag.train import train_selector
+
+    r = train_selector(args.source, args.out, args.work, args.limit_articles,
+                       args.max_questions, args.seed, progress=sys.stderr.isatty())
+    v = r.selector.meta["validation"]
+    print(f"trained on {r.n_train}, validated on {r.n_val} (questions by kind)")
+    print(f"threshold {r.selector.threshold:.4f}: " + ", ".join(
+        f"{kind} answered {v[kind]['answered']:.1%}" for kind in ("answerable", "removed",
+                                                                 "adversarial") if kind in v))
+    print(f"wrote {r.path}")
     return 0
 
 

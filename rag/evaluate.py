@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.cite import answer_sentences, strip_markers, support
+from rag.cite import strip_markers, support
 from rag.errors import RagError
 from rag.text import fold
 from rag.types import Answer, Passage
@@ -129,9 +129,10 @@ def token_f1(prediction: str, golds: Sequence[str]) -> float:
 
 def citation_scores(ans: Answer, sources: Sequence[str]) -> tuple[float, float] | None:
     """(precision, recall) of an answer's citations; None when there is nothing to score."""
-    sentences = answer_sentences(ans.answer, ans.citations)
-    if ans.abstained or not sentences:
+    if ans.abstained or not ans.sentences:
         return None
+    by_n = {c.n: c for c in ans.citations}
+    sentences = [(s.text, [by_n[n] for n in s.citations if n in by_n]) for s in ans.sentences]
     wanted = set(sources)
     good = total = supported = 0
     for text, cited in sentences:
@@ -167,6 +168,9 @@ class ItemResult:
     answer: Answer
     ranks: dict[str, int | None] = field(default_factory=dict)  # "answer" and "source"
     scores: dict[str, float] = field(default_factory=dict)
+    # Would the answer be right if the generator had to answer? (An abstention on an
+    # answerable item is asked again with threshold 0; any answer to an unanswerable is wrong.)
+    right_if_answered: bool = False
 
     def correct(self) -> bool:
         if not self.item.answerable:
@@ -210,6 +214,7 @@ def score_item(item: EvalItem, ans: Answer, deep: Sequence[Passage], k: int = 5)
     if not item.answerable:
         s["abstain_correct"] = float(ans.abstained)
         return r
+    r.right_if_answered = is_right(item, ans)
     s["abstain_wrong"] = float(ans.abstained)
     if item.answers:
         contains = not ans.abstained and contains_answer(ans.answer, item.answers)
@@ -224,6 +229,16 @@ def score_item(item: EvalItem, ans: Answer, deep: Sequence[Passage], k: int = 5)
     return r
 
 
+def is_right(item: EvalItem, ans: Answer) -> bool:
+    """An answer holds an accepted string and cites a listed source (no answers: any answer)."""
+    if ans.abstained:
+        return False
+    if not item.answers:
+        return True
+    return contains_answer(ans.answer, item.answers) and \
+        (not item.sources or cites_source(ans, item.sources))
+
+
 def run(rag: Any, items: Sequence[EvalItem], k: int | None = None,
         generator: str | None = None, progress: bool = False) -> list[ItemResult]:
     """Answer every item through the same pipeline the chat page uses, and score it."""
@@ -233,8 +248,13 @@ def run(rag: Any, items: Sequence[EvalItem], k: int | None = None,
     out = []
     for it in tqdm(items, desc="evaluating", unit="q", disable=not progress, leave=False):
         ans = rag.answer(it.question, list(it.history), k=k, generator=generator)
-        deep = rag.retriever.search(it.question, list(it.history), k=max(DEPTH, k or 0))
-        out.append(score_item(it, ans, deep, k or rag.settings.k))
+        deep = rag.retriever.search(rag.query(it.question, it.history), k=max(DEPTH, k or 0))
+        r = score_item(it, ans, deep, k or rag.settings.k)
+        if ans.abstained and it.answerable:
+            forced = rag.answer(it.question, list(it.history), k=k, generator=generator,
+                                threshold=0.0)
+            r.right_if_answered = is_right(it, forced)
+        out.append(r)
     return out
 
 
@@ -267,6 +287,30 @@ def abstention_curve(results: Sequence[ItemResult], steps: int = 101) -> list[di
                       "abstain_correct": sum(c < t for c in una) / len(una) if una else 0.0,
                       "abstain_wrong": sum(c < t for c in ans) / len(ans) if ans else 0.0})
     return curve
+
+
+def risk_coverage(confidence: Sequence[float], right: Sequence[bool], points: int = 20
+                  ) -> list[dict[str, float]]:
+    """Answer only the most confident 1/points, 2/points, ... of the items: the share answered
+    (coverage), the share of those answers that are wrong (risk), and the threshold doing it."""
+    if not len(confidence):
+        return []
+    conf = np.asarray(confidence, dtype=np.float64)
+    ok = np.asarray(right, dtype=bool)
+    order = np.argsort(-conf, kind="stable")
+    wrong = np.cumsum(~ok[order])
+    out = []
+    for cov in np.linspace(1.0 / points, 1.0, points):
+        n = max(1, int(round(cov * len(conf))))
+        out.append({"coverage": round(n / len(conf), 4),
+                    "risk": round(float(wrong[n - 1] / n), 4),
+                    "threshold": round(float(conf[order[n - 1]]), 4)})
+    return out
+
+
+def item_risk_coverage(results: Sequence[ItemResult]) -> list[dict[str, float]]:
+    return risk_coverage([r.answer.confidence for r in results],
+                         [r.right_if_answered for r in results])
 
 
 def hit_curve(results: Sequence[ItemResult], key: str = "answer") -> list[float]:

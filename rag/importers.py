@@ -52,7 +52,7 @@ def import_squad(file: str | Path, out: str | Path, limit_articles: int | None =
                     break
                 title = str(article.get("title", f"article {a}")).replace("_", " ")
                 for p, para in enumerate(article.get("paragraphs", [])):
-                    stem = f"{_slug(title)}-{p:03d}"
+                    stem = f"{slug(title)}-{p:03d}"
                     _write_doc(docs / f"{stem}.md", para["context"], title=title, paragraph=p,
                                source="SQuAD", license="CC BY-SA 4.0")
                     report.documents += 1
@@ -148,7 +148,7 @@ def _write_doc(path: Path, text: str, **meta: Any) -> None:
                     encoding="utf-8")
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "doc"
 
 

@@ -174,7 +174,9 @@ def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunk
                 report.rebuilt_because = str(e).split(";")[0]
         chunks, vectors, todo = _plan(docs, old, chunker, report)
         if todo:
-            fresh = embedder.encode_documents([c.text for _, c in todo], progress=progress)
+            titles = {d.doc_id: d.title for d in docs}
+            fresh = embedder.encode_documents(
+                [chunker.index_text(c, titles[c.doc_id]) for _, c in todo], progress=progress)
             for (pos, _), vec in zip(todo, fresh, strict=True):
                 vectors[pos] = vec
         report.chunks_embedded = len(todo)
@@ -238,7 +240,8 @@ def _write(root: Path, docs: Sequence[Document], chunks: list[Chunk],
         flat = faiss.IndexFlatIP(embedder.dim)
         flat.add(matrix)
         faiss.write_index(flat, str(tmp / "vectors.faiss"))
-        chunk_terms = [terms(c.text) for c in chunks]
+        titles = {d.doc_id: d.title for d in docs}
+        chunk_terms = [terms(chunker.index_text(c, titles[c.doc_id])) for c in chunks]
         bm25 = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
         # An empty corpus still needs a valid (empty) index; "" is bm25s's empty token.
         bm25.index(chunk_terms or [[""]], show_progress=False)
@@ -274,7 +277,7 @@ def _manifest(docs: Sequence[Document], chunks: list[Chunk], embedder: Embedder,
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "embedding": {"model": embedder.name, "dim": embedder.dim},
         "chunker": {"max_tokens": chunker.max_tokens, "overlap": chunker.overlap,
-                    "encoding": TOKEN_ENCODING},
+                    "headers": chunker.headers, "encoding": TOKEN_ENCODING},
         "bm25": {"method": "lucene", "k1": 1.2, "b": 0.75, "terms": TERMS},
         "counts": {"documents": len(docs), "chunks": len(chunks)},
         "documents": {d.doc_id: {"sha256": d.sha256, "title": d.title, "date": d.date,
@@ -293,6 +296,9 @@ def _mismatch(manifest: dict[str, Any], embedder: Embedder, chunker: Chunker) ->
     if (c["max_tokens"], c["overlap"]) != (chunker.max_tokens, chunker.overlap):
         return (f"with chunks of {c['max_tokens']} tokens and overlap {c['overlap']} "
                 f"(configured: {chunker.max_tokens} and {chunker.overlap})")
+    if c.get("headers", False) != chunker.headers:
+        return (f"{'with' if c.get('headers') else 'without'} chunk headers "
+                f"(configured: chunk_headers = {str(chunker.headers).lower()})")
     if manifest.get("bm25", {}).get("terms") != TERMS:
         return "with other BM25 terms"
     return None

@@ -16,10 +16,15 @@ from rag.errors import QuestionError
 from rag.generate import Generator, make_generator
 from rag.index import Index, SyncReport, index_exists, sync
 from rag.load import load_documents
+from rag.query import Query
 from rag.retrieve import Filters, Retriever
 from rag.types import Answer
 
 HISTORY_TURNS = 4  # earlier user turns that may inform retrieval
+
+
+def chunker(s: Settings) -> Chunker:
+    return Chunker(s.chunk_tokens, s.chunk_overlap, s.chunk_headers)
 
 
 def build(paths: Sequence[str | Path] | None = None, settings: Settings | None = None,
@@ -29,7 +34,7 @@ def build(paths: Sequence[str | Path] | None = None, settings: Settings | None =
     s = settings or Settings.load()
     docs = load_documents(paths or s.corpus)
     return sync(docs, s.index_dir, embedder or default_embedder(s.embed_batch_size),
-                Chunker(s.chunk_tokens, s.chunk_overlap), rebuild=rebuild, progress=progress)
+                chunker(s), rebuild=rebuild, progress=progress)
 
 
 def check_question(question: str, limit: int) -> str:
@@ -64,7 +69,7 @@ class RAG:
         emb = embedder or default_embedder(s.embed_batch_size)
         if build_missing and not index_exists(s.index_dir):
             build(settings=s, embedder=emb, progress=True)
-        index = Index.load(s.index_dir, emb, Chunker(s.chunk_tokens, s.chunk_overlap))
+        index = Index.load(s.index_dir, emb, chunker(s))
         return cls(index, emb, s)
 
     def generator(self, name: str | None = None) -> Generator:
@@ -74,26 +79,35 @@ class RAG:
                 self._generators[name] = make_generator(
                     name, embedder=self.embedder, idf=self.index.idf,
                     threshold=self.settings.abstain_threshold,
-                    max_sentences=self.settings.max_answer_sentences)
+                    max_sentences=self.settings.max_answer_sentences,
+                    selector=self.settings.selector or None)
             return self._generators[name]
 
     def answer(self, question: str, history: Sequence[str] | None = None, *,
                k: int | None = None, generator: str | None = None,
-               filters: Filters | None = None) -> Answer:
-        """Answer from the documents only, citing each sentence, or abstain."""
+               filters: Filters | None = None, threshold: float | None = None) -> Answer:
+        """Answer from the documents only, citing each sentence, or abstain.
+
+        `threshold` overrides the least confidence needed to answer (0 always answers)."""
         t0 = time.perf_counter()
-        q = check_question(question, self.settings.max_question_chars)
-        turns = [h.strip() for h in (history or []) if h and h.strip()][-HISTORY_TURNS:]
+        query = self.query(question, history)
         gen = self.generator(generator)
-        passages = self.retriever.search(q, turns, k=k, filters=filters)
+        passages = self.retriever.search(query, k=k, filters=filters)
         t1 = time.perf_counter()
-        draft = gen.generate(q, passages, turns)
+        draft = gen.generate(query, passages, threshold)
         t2 = time.perf_counter()
-        return Answer(question=q, answer=draft.text, abstained=draft.abstained,
+        return Answer(question=query.question, answer=draft.text, abstained=draft.abstained,
                       citations=draft.citations, passages=tuple(passages),
                       timings_ms={"retrieve": (t1 - t0) * 1e3, "generate": (t2 - t1) * 1e3,
                                   "total": (t2 - t0) * 1e3},
+                      sentences=draft.sentences, generator=gen.name,
                       confidence=draft.confidence, core=draft.core)
+
+    def query(self, question: str, history: Sequence[str] | None = None) -> Query:
+        """The checked question and its last `HISTORY_TURNS` turns, analysed once."""
+        q = check_question(question, self.settings.max_question_chars)
+        turns = [h for h in (history or []) if h and h.strip()][-HISTORY_TURNS:]
+        return Query.parse(q, turns)
 
     def stream(self, question: str, history: Sequence[str] | None = None, **options: Any
                ) -> Iterator[str | Answer]:

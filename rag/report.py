@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rag.errors import RagError
-from rag.evaluate import DEPTH, ItemResult, abstention_curve, hit_curve
+from rag.evaluate import DEPTH, ItemResult, abstention_curve, hit_curve, item_risk_coverage
 
 FAILURES_SHOWN = 40
 
@@ -28,10 +28,12 @@ def write_report(results: Sequence[ItemResult], summary: dict[str, float], out: 
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     curve = abstention_curve(results)
     (folder / "abstention_curve.json").write_text(json.dumps(curve) + "\n", encoding="utf-8")
-    charts = _charts(results, curve, folder, threshold)
+    rc = item_risk_coverage(results)
+    (folder / "risk_coverage.json").write_text(json.dumps(rc) + "\n", encoding="utf-8")
+    charts = _charts(results, curve, rc, folder, threshold)
     (folder / "report.md").write_text(markdown(results, summary, charts), encoding="utf-8")
     return [folder / n for n in ("results.jsonl", "summary.json", "abstention_curve.json",
-                                 "report.md")] + charts
+                                 "risk_coverage.json", "report.md")] + charts
 
 
 def markdown(results: Sequence[ItemResult], summary: dict[str, float],
@@ -81,8 +83,8 @@ def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def _charts(results: Sequence[ItemResult], curve: list[dict[str, float]], folder: Path,
-            threshold: float | None) -> list[Path]:
+def _charts(results: Sequence[ItemResult], curve: list[dict[str, float]],
+            rc: list[dict[str, float]], folder: Path, threshold: float | None) -> list[Path]:
     os.environ.setdefault("MPLBACKEND", "Agg")
     import matplotlib
 
@@ -113,6 +115,18 @@ def _charts(results: Sequence[ItemResult], curve: list[dict[str, float]], folder
     ax.grid(alpha=0.3)
     ax.legend(loc="center right", fontsize=8)
     paths.append(_save(fig, folder / "abstention.png"))
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([c["coverage"] for c in rc], [c["risk"] for c in rc], marker="o")
+    if threshold is not None and results:
+        answered = sum(r.answer.confidence >= threshold for r in results) / len(results)
+        ax.axvline(answered, color="grey", linestyle="--", label=f"threshold {threshold:.2f}")
+        ax.legend(loc="upper left", fontsize=8)
+    ax.set(xlabel="coverage (share of questions answered, most confident first)",
+           ylabel="risk (share of answers wrong)", xlim=(0, 1.02), ylim=(0, 1.02),
+           title="Risk-coverage")
+    ax.grid(alpha=0.3)
+    paths.append(_save(fig, folder / "risk_coverage.png"))
 
     fig, ax = plt.subplots(figsize=(6, 4))
     totals = [r.answer.timings_ms.get("total", 0.0) for r in results]

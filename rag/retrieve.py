@@ -1,13 +1,12 @@
 """Hybrid retrieval: dense (FAISS) and BM25 lists fused by reciprocal rank, then MMR and filters.
 
-Follow-up questions ("And who else was there?") are searched together with the previous user
-turn; both the bare and the combined query take part in the fusion, so a question that only
-looked like a follow-up loses little.
+A follow-up question ("And who else was there?") is searched both alone and after the previous
+user turn (`Query.text`); both take part in the fusion, so a question that only looked like a
+follow-up loses little.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,28 +15,9 @@ import numpy as np
 from rag.config import Settings
 from rag.embed import Embedder
 from rag.index import Index
-from rag.text import is_stopword, terms, words
+from rag.query import Query
+from rag.text import terms
 from rag.types import Passage
-
-# Words that point back to something said before.
-_REFERRING = frozenset("he him his she her hers they them their theirs it its this that these "
-                       "those there then else also other another same".split())
-_CONTINUATION = re.compile(r"^\s*(and|but|so|also|what about|how about|why|what else)\b", re.I)
-
-
-def is_follow_up(question: str) -> bool:
-    """Does the question lean on an earlier turn (pronouns, 'and ...', or almost no content)?"""
-    ws = words(question)
-    content = [w for w in ws if not is_stopword(w)]
-    return bool(_CONTINUATION.match(question)) or len(content) <= 2 or \
-        any(w in _REFERRING for w in ws)
-
-
-def contextual_query(question: str, history: Sequence[str] = ()) -> str:
-    """The text to search with: the question, preceded by the last user turn for follow-ups."""
-    if history and is_follow_up(question):
-        return f"{history[-1]} {question}"
-    return question
 
 
 @dataclass(frozen=True)
@@ -53,8 +33,9 @@ class Filters:
         if not (self.doc_ids or self.title or self.date_from or self.date_to):
             return None
         ok_docs = set()
+        wanted = set(self.doc_ids or ())
         for doc_id, info in index.documents.items():
-            if self.doc_ids and doc_id not in self.doc_ids:
+            if wanted and doc_id not in wanted:
                 continue
             if self.title and self.title.lower() not in (info.get("title") or "").lower():
                 continue
@@ -103,25 +84,24 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
 
-    def search(self, question: str, history: Sequence[str] = (), k: int | None = None,
-               filters: Filters | None = None) -> list[Passage]:
+    def search(self, query: Query, k: int | None = None, filters: Filters | None = None
+               ) -> list[Passage]:
         s = self.settings
         k = k or s.k
         allowed = filters.allowed_rows(self.index) if filters else None
         if allowed is not None and len(allowed) == 0:
             return []
-        queries = [question]
-        context = contextual_query(question, history)
-        if context != question:
-            queries.append(context)
+        searches = [(query.question, list(query.terms))]
+        if query.follow_up:
+            searches.append((query.text, terms(query.text)))
         lists, weights = [], []
-        for q in queries:
-            vec = self.embedder.encode_query(q)
+        for text, q_terms in searches:
+            vec = self.embedder.encode_query(text)
             lists.append([r for r, _ in self.index.dense_search(vec, s.candidates, allowed)])
-            lists.append([r for r, _ in self.index.bm25_search(terms(q), s.candidates, allowed)])
+            lists.append([r for r, _ in self.index.bm25_search(q_terms, s.candidates, allowed)])
             weights += [s.dense_weight, s.bm25_weight]
         fused = rrf(lists, weights, s.rrf_k)
-        qvec = self.embedder.encode_query(context)
+        qvec = self.embedder.encode_query(query.text)
         pool = [row for row, _ in fused[:max(k * 3, k) if s.mmr else k]]
         vecs = self.index.vector_rows(pool)
         if s.mmr and pool:

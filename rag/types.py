@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -72,8 +73,27 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Sentence:
+    """One answer sentence and the numbers of the citations behind it (the answer's data;
+    `Answer.answer` is rendered from these)."""
+
+    text: str
+    citations: tuple[int, ...]
+    supported: bool = True  # every cited quote supports the sentence
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "citations": list(self.citations), "supported": self.supported}
+
+
+def render_sentences(sentences: Sequence[Sentence]) -> str:
+    """Answer text with an inline `[n]` marker after each sentence, per citation."""
+    return " ".join(s.text + "".join(f" [{n}]" for n in s.citations) for s in sentences)
+
+
+@dataclass(frozen=True)
 class Answer:
-    """What every interface returns. An abstention has `abstained=True` and no citations."""
+    """What every interface returns. An abstention has `abstained=True`, no sentences and no
+    citations."""
 
     question: str
     answer: str
@@ -81,10 +101,12 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     passages: tuple[Passage, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
-    # Python-only (not in the JSON contract): the generator's support score, compared with
-    # the abstention threshold, and the short span it considers the core answer, if any.
+    # Calibrated probability that the answer is right (compared with the abstention threshold).
     confidence: float = 0.0
+    # Python-only: the short span (number, date, name) the generator considers the answer.
     core: str | None = None
+    sentences: tuple[Sentence, ...] = ()  # what `answer` is rendered from
+    generator: str = ""  # which generator answered
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,4 +116,7 @@ class Answer:
             "citations": [c.to_dict() for c in self.citations],
             "passages": [p.to_dict() for p in self.passages],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "sentences": [x.to_dict() for x in self.sentences],
+            "generator": self.generator,
+            "confidence": round(self.confidence, 4),
         }

@@ -37,6 +37,9 @@ class FakeEmbedder:
     def encode_query(self, text: str) -> np.ndarray:
         return self._vec(text)
 
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return np.vstack([self._vec(t) for t in texts])
+
     def encode_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         self.embedded += len(texts)
         if not texts:

@@ -1,4 +1,15 @@
-from rag.generate.answer_types import answer_type, core_span, cue_words, has_type
+import pytest
+
+from rag.answer_types import (
+    ORDINALS,
+    answer_type,
+    core_span,
+    cue_words,
+    entities,
+    has_type,
+    locate_core,
+    negated,
+)
 
 
 def test_question_types():
@@ -33,3 +44,34 @@ def test_core_span_takes_the_typed_span_nearest_the_question_words():
     assert core_span("It plays a leading role, Mr Luxon says.", "person",
                      "Who is Luxon?") is None  # the only name is the one asked about
     assert core_span("A sentence about nothing.", None, "Why?") is None
+
+
+@pytest.mark.parametrize("sentence", [
+    "The minister noted the risk.", "She suggested a delay.", "The company announced profits.",
+    "He wrote that it failed.", "According to the report, it failed.", "They warned of floods."])
+def test_reporting_verbs_are_general_english(sentence):
+    assert has_type("speech", sentence)
+
+
+def test_ordinals_are_complete_and_anniversaries_are_not_dates():
+    for word in ("fourth", "sixth", "eleventh", "twentieth", "hundredth"):
+        assert word in ORDINALS and has_type("number", f"It came {word}.")
+    assert not has_type("date", "It marks an anniversary.")
+    assert has_type("date", "It ended in the 1990s.")
+
+
+def test_the_core_span_knows_how_far_it_is_from_the_question_phrase():
+    q = "Who is New Zealand's Foreign Minister?"
+    span, to_word, to_phrase = locate_core(
+        "He said the team of Luxon and Foreign Minister Winston Peters agreed.", "person", q)
+    assert span == "Winston Peters" and to_phrase <= 1
+    far = locate_core("Foreign policy is bipartisan, and Patman thinks so.", "person", q)
+    assert far is not None and far[2] > 10
+
+
+def test_entities_and_negation():
+    assert entities("When did Genghis Khan take Beijing in 1215?") == {
+        "genghis", "khan", "beijing", "1215"}
+    assert entities("What is it?") == frozenset()
+    assert negated("Who didn't come?") and negated("Who never came?")
+    assert not negated("Who came?")

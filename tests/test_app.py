@@ -4,7 +4,7 @@ import pytest
 
 from rag.app import escape, parse_auth, render_answer, render_passages, user_turns
 from rag.errors import RagError
-from rag.types import Answer, Chunk, Citation, Passage
+from rag.types import Answer, Chunk, Citation, Passage, Sentence, render_sentences
 
 HOSTILE = ('<script>alert(1)</script> <img src=x onerror="alert(2)"> '
            '[click](javascript:alert(3)) $$x$$ **bold**')
@@ -18,9 +18,12 @@ def _citation(**kw) -> Citation:
     return Citation(**base)
 
 
-def _answer(text="The quote here. [1]", citations=None, abstained=False) -> Answer:
-    return Answer("q?", text, abstained, tuple(citations if citations is not None
-                                               else [_citation()]))
+def _answer(text="The quote here.", citations=None, abstained=False) -> Answer:
+    """An answer of one sentence citing [1] (the text is rendered from the sentences)."""
+    sentences = (Sentence(text, (1,)),)
+    return Answer("q?", render_sentences(sentences), abstained,
+                  tuple(citations if citations is not None else [_citation()]),
+                  sentences=sentences)
 
 
 def test_markers_become_superscripts_and_sources_are_listed():

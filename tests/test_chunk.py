@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.chunk import Chunker, count_tokens
+from rag.chunk import HEADER_TOKENS, Chunker, count_tokens
 from rag.errors import ConfigError
 from rag.load import load_documents
 from rag.text import sentence_spans
@@ -76,7 +76,19 @@ def test_default_chunks_of_the_seeds_fit_the_embedder_window():
 
     s = Settings()
     emb = default_embedder()
-    chunks = [c for d in load_documents([SEEDS]) for c in Chunker(s.chunk_tokens,
-                                                                  s.chunk_overlap).split(d)]
-    longest = max(emb.count_word_pieces(c.text) for c in chunks)
+    chunker = Chunker(s.chunk_tokens, s.chunk_overlap, s.chunk_headers)
+    long_title = "A headline that goes on and on " * 12  # cut to HEADER_TOKENS
+    texts = [chunker.index_text(c, title) for d in load_documents([SEEDS])
+             for c in chunker.split(d) for title in (d.title, long_title)]
+    longest = max(emb.count_word_pieces(t) for t in texts)
     assert longest + 2 <= emb.max_seq_length  # +2 for [CLS] and [SEP]
+
+
+def test_chunk_headers_put_the_title_first_and_keep_the_text():
+    chunk = Chunker(160, 24, headers=True).split(_doc("One sentence. Two sentences."))[0]
+    assert Chunker(160, 24, headers=True).index_text(chunk, "My  title") == \
+        "My title\nOne sentence. Two sentences."
+    assert Chunker(160, 24).index_text(chunk, "My title") == chunk.text
+    assert Chunker(160, 24, headers=True).index_text(chunk, " ") == chunk.text
+    long = Chunker(160, 24, headers=True).index_text(chunk, "word " * 100)
+    assert count_tokens(long.split("\n")[0]) <= HEADER_TOKENS

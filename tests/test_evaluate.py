@@ -1,6 +1,5 @@
 import pytest
 
-from rag.cite import answer_sentences
 from rag.errors import RagError
 from rag.evaluate import (
     EvalItem,
@@ -18,7 +17,7 @@ from rag.evaluate import (
     token_f1,
 )
 from rag.load import load_documents
-from rag.types import Answer, Chunk, Citation, Passage
+from rag.types import Answer, Chunk, Citation, Passage, Sentence, render_sentences
 
 from .conftest import EVAL_SET, SEEDS
 
@@ -67,12 +66,12 @@ def _cite(n, doc_id, quote):
     return Citation(n, doc_id, "t", None, None, f"{doc_id}#0", quote, 0, len(quote), quote, 0.5)
 
 
-def test_answer_sentences_and_citation_precision_recall_by_hand():
-    ans = Answer("q", "Luxon visits in July. [1] Cats purr loudly. [2]", False,
+def test_citation_precision_recall_read_the_answer_sentences_by_hand():
+    sentences = (Sentence("Luxon visits in July.", (1,)), Sentence("Cats purr loudly.", (2,)))
+    ans = Answer("q", render_sentences(sentences), False,
                  (_cite(1, "a.txt", "Luxon visits in July."),
-                  _cite(2, "a.txt", "Dogs bark at night.")))
-    assert [(s, [c.n for c in cs]) for s, cs in answer_sentences(ans.answer, ans.citations)] == [
-        ("Luxon visits in July.", [1]), ("Cats purr loudly.", [2])]
+                  _cite(2, "a.txt", "Dogs bark at night.")), sentences=sentences)
+    assert ans.answer == "Luxon visits in July. [1] Cats purr loudly. [2]"
     # citation 1 supports its sentence, citation 2 does not: P = 1/2, R = 1/2
     assert citation_scores(ans, ["a"]) == (0.5, 0.5)
     # from an unlisted source, even a supporting citation does not count for precision
@@ -89,7 +88,8 @@ def test_score_item_ranks_hits_and_answer_metrics():
             _passage(3, "a.txt", "it was 32 countries")]
     item = EvalItem("x", "How many?", ("32",), ("a",))
     ans = Answer("q", "It was 32 countries. [1]", False,
-                 (_cite(1, "a.txt", "It was 32 countries."),), core="32")
+                 (_cite(1, "a.txt", "It was 32 countries."),), core="32",
+                 sentences=(Sentence("It was 32 countries.", (1,)),))
     r = score_item(item, ans, deep, k=2)
     assert r.ranks == {"source": 2, "answer": 3}
     assert r.scores["mrr"] == pytest.approx(1 / 3) and r.scores["source_mrr"] == 0.5

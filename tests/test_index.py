@@ -115,6 +115,28 @@ def test_build_with_other_settings_rebuilds_by_itself(corpus, tmp_path, fake_emb
     Index.load(tmp_path / "ix", fake_embedder, Chunker(60, 8))
 
 
+def test_chunk_headers_are_part_of_the_index_and_change_what_is_found(corpus, tmp_path,
+                                                                       fake_embedder):
+    _sync(corpus, tmp_path / "ix", fake_embedder)
+    with pytest.raises(IndexMismatchError, match="chunk_headers = true"):
+        Index.load(tmp_path / "ix", fake_embedder, Chunker(40, 8, headers=True))
+    r = sync(load_documents([corpus]), tmp_path / "ix", fake_embedder, Chunker(40, 8, True))
+    assert r.rebuilt_because and "without chunk headers" in r.rebuilt_because
+    assert Index.load(tmp_path / "ix", fake_embedder, Chunker(40, 8, True)).manifest[
+        "chunker"]["headers"] is True
+    # A word only the title has is found with headers and not without.
+    (tmp_path / "z").mkdir()
+    (tmp_path / "z" / "zebra.md").write_text("---\ntitle: Zebra facts\n---\nStripes are "
+                                             "black and white.\n", encoding="utf-8")
+    (tmp_path / "z" / "horse.md").write_text("Horses run fast on grass.\n", encoding="utf-8")
+    docs = load_documents([tmp_path / "z"])
+    for headers, found in ((True, ["zebra.md"]), (False, [])):
+        sync(docs, tmp_path / f"z{headers}", fake_embedder, Chunker(40, 8, headers))
+        ix = Index.load(tmp_path / f"z{headers}", fake_embedder, Chunker(40, 8, headers))
+        assert [ix.chunks[r].doc_id for r, _ in ix.bm25_search(["zebra"], 5)] == found
+        assert "Zebra" not in ix.chunks[0].text + ix.chunks[1].text  # chunk text unchanged
+
+
 CRASH = textwrap.dedent("""
     import os, sys
     sys.path[:0] = [{root!r}, {tests!r}]

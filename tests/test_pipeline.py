@@ -45,7 +45,14 @@ def test_unanswerable_question_abstains_without_citations(seed_rag):
 
 def test_answer_json_has_the_contract_shape(seed_rag):
     d = seed_rag.answer("How many countries belong to the NATO alliance?").to_dict()
-    assert set(d) == {"question", "answer", "abstained", "citations", "passages", "timings_ms"}
+    # the documented fields, and the planned additions that exist so far
+    assert set(d) == {"question", "answer", "abstained", "citations", "passages", "timings_ms",
+                      "sentences", "generator", "confidence"}
+    assert d["generator"] == "extractive" and 0.0 <= d["confidence"] <= 1.0
+    assert d["sentences"][0]["citations"] == [1] and d["sentences"][0]["supported"] is True
+    # the answer text is rendered from the sentences
+    assert d["answer"] == " ".join(
+        s["text"] + "".join(f" [{n}]" for n in s["citations"]) for s in d["sentences"])
     assert set(d["citations"][0]) == {"n", "doc_id", "title", "url", "date", "chunk_id", "text",
                                       "start", "end", "quote", "score"}
     assert set(d["passages"][0]) == {"chunk_id", "doc_id", "text", "score", "rank"}
@@ -74,3 +81,38 @@ def test_seed_evaluation_meets_the_bar(seed_rag):
     summary = summarize(run(seed_rag, items))
     assert summary["answer_correct"] >= 0.90, summary
     assert summary["abstain_correct"] >= 0.85, summary
+
+
+# Every example question the README and rag.toml show, with what a right answer contains.
+EXAMPLES = {
+    "On what dates will the Prime Minister visit the United States?": ["9-12 July"],
+    "Who is New Zealand's Foreign Minister?": ["Winston Peters"],
+    "How many countries belong to the NATO alliance?": ["32"],
+    "How old was she?": ["68"],
+    "Who will join Luxon at the Indo-Pacific Four meeting?": ["Australia, Japan and Korea"],
+    "Why is Luxon stopping in San Francisco?": ["investment links", "investors"],
+    "What does Robert Patman think about New Zealand's role?": ["big role to play"],
+}
+FOLLOW_UPS = {"How old was she?": ["Who died outside a mall in Newport Beach?"]}
+
+
+def _shown_questions() -> set[str]:
+    import re
+    import tomllib
+
+    readme = (SEEDS.parent / "README.md").read_text(encoding="utf-8")
+    shown = set(re.findall(r'(?:rag ask|Q=|answer\(|question=)"([^"]+\?)"', readme))
+    shown |= set(tomllib.loads((SEEDS.parent / "rag.toml").read_text())["examples"])
+    return shown
+
+
+def test_the_examples_table_covers_every_question_the_readme_shows():
+    assert _shown_questions() == set(EXAMPLES)
+
+
+@pytest.mark.parametrize("question", sorted(EXAMPLES))
+def test_readme_example_questions_are_answered_correctly(seed_rag, question):
+    ans = seed_rag.answer(question, FOLLOW_UPS.get(question, []))
+    assert not ans.abstained, question
+    assert any(a in ans.answer for a in EXAMPLES[question]), ans.answer
+    assert ans.citations and ans.sentences

@@ -5,14 +5,15 @@ import pytest
 from rag.errors import RagError
 from rag.evaluate import EvalItem, score_item
 from rag.report import compare, gate_failures, parse_gates, write_report
-from rag.types import Answer, Chunk, Citation, Passage
+from rag.types import Answer, Chunk, Citation, Passage, Sentence
 
 
 def _results():
     text = "It was 32 countries."
     p = Passage(Chunk("a.txt#0", "a.txt", 0, text, 0, len(text)), 0.5, 1)
     cite = Citation(1, "a.txt", "t", None, None, "a.txt#0", text, 0, len(text), text, 0.5)
-    good = Answer("How many?", f"{text} [1]", False, (cite,), (p,), {"total": 12.0}, 0.7)
+    good = Answer("How many?", f"{text} [1]", False, (cite,), (p,), {"total": 12.0}, 0.7,
+                  sentences=(Sentence(text, (1,)),))
     miss = Answer("Who?", "The documents don't say.", True, (), (p,), {"total": 8.0}, 0.2)
     return [score_item(EvalItem("1", "How many?", ("32",), ("a",)), good, [p]),
             score_item(EvalItem("2", "Who?", ("Bob",), ("a",)), miss, [p])]
@@ -24,7 +25,11 @@ def test_report_files_and_markdown(tmp_path):
     paths = write_report(results, summary, tmp_path / "r", threshold=0.44)
     names = {p.name for p in paths}
     assert {"results.jsonl", "summary.json", "report.md", "hit_at_k.png", "abstention.png",
-            "latency.png", "abstention_curve.json"} <= names
+            "latency.png", "abstention_curve.json", "risk_coverage.json",
+            "risk_coverage.png"} <= names
+    rc = json.loads((tmp_path / "r" / "risk_coverage.json").read_text())
+    # the confident answer is right, the abstention (not re-asked here) counts as wrong
+    assert rc[-1] == {"coverage": 1.0, "risk": 0.5, "threshold": 0.2}
     assert all(p.stat().st_size > 0 for p in paths)
     assert (tmp_path / "r" / "hit_at_k.png").read_bytes()[:4] == b"\x89PNG"
     lines = (tmp_path / "r" / "results.jsonl").read_text().splitlines()

@@ -5,7 +5,8 @@ from rag.chunk import Chunker
 from rag.config import Settings
 from rag.index import Index, sync
 from rag.load import load_documents
-from rag.retrieve import Filters, Retriever, contextual_query, is_follow_up, mmr, rrf
+from rag.query import Query
+from rag.retrieve import Filters, Retriever, mmr, rrf
 
 
 def test_rrf_rewards_agreement_and_respects_weights():
@@ -23,15 +24,6 @@ def test_mmr_skips_near_duplicates():
     assert mmr(q, vecs, 2, lam=1.0) == [0, 1]
 
 
-def test_follow_up_detection_and_contextual_query():
-    assert is_follow_up("And who else was there?")
-    assert is_follow_up("What does he think about it?")
-    assert not is_follow_up("Which countries joined NATO at last year's summit?")
-    assert contextual_query("Where does he teach?", ["Who is Robert Patman?"]) == \
-        "Who is Robert Patman? Where does he teach?"
-    assert contextual_query("Where does he teach?", []) == "Where does he teach?"
-
-
 @pytest.fixture
 def small(corpus, tmp_path, fake_embedder):
     sync(load_documents([corpus]), tmp_path / "ix", fake_embedder, Chunker(40, 8))
@@ -40,35 +32,38 @@ def small(corpus, tmp_path, fake_embedder):
 
 
 def test_hybrid_search_ranks_the_matching_document_first(small):
-    (top, *_) = small.search("How long is the Clutha river?")
+    (top, *_) = small.search(Query.parse("How long is the Clutha river?"))
     assert top.chunk.doc_id == "rivers.txt" and top.rank == 1
     assert top.title == "Rivers of the South Island"
 
 
 def test_filters_by_document_title_and_date(small):
-    ps = small.search("apples", filters=Filters(doc_ids=("sub/bees.txt",)))
+    ps = small.search(Query.parse("apples"), filters=Filters(doc_ids=("sub/bees.txt",)))
     assert {p.chunk.doc_id for p in ps} == {"sub/bees.txt"}
-    ps = small.search("river", filters=Filters(title="apples"))
+    ps = small.search(Query.parse("river"), filters=Filters(title="apples"))
     assert {p.chunk.doc_id for p in ps} == {"apples.md"}
-    ps = small.search("apples", filters=Filters(date_from="2024-01-01", date_to="2024-12-31"))
+    in_2024 = Filters(date_from="2024-01-01", date_to="2024-12-31")
+    ps = small.search(Query.parse("apples"), filters=in_2024)
     assert {p.chunk.doc_id for p in ps} == {"apples.md"}  # undated documents are left out
-    assert small.search("apples", filters=Filters(date_from="2030-01-01")) == []
+    assert small.search(Query.parse("apples"), filters=Filters(date_from="2030-01-01")) == []
 
 
 @pytest.mark.slow
 def test_follow_up_retrieves_through_the_earlier_turn(seed_rag):
     """The same follow-up finds different passages after different earlier turns."""
     q = "What will he do there?"
-    home = seed_rag.retriever.search(q, ["Where will Luxon stop on his way home?"])
+    home = seed_rag.retriever.search(Query.parse(q, ["Where will Luxon stop on his way home?"]))
     assert "investors" in home[0].chunk.text
-    gaza = seed_rag.retriever.search(q, ["Why did New Zealand send NZDF personnel to the Red Sea?"])
+    gaza = seed_rag.retriever.search(
+        Query.parse(q, ["Why did New Zealand send NZDF personnel to the Red Sea?"]))
     assert "Houthis" in " ".join(p.chunk.text for p in gaza[:2])
     assert home[0].chunk.chunk_id != gaza[0].chunk.chunk_id
 
 
 @pytest.mark.slow
 def test_real_hybrid_search_on_seeds(seed_rag):
-    ps = seed_rag.retriever.search("On what dates will the Prime Minister visit the United States?")
+    ps = seed_rag.retriever.search(
+        Query.parse("On what dates will the Prime Minister visit the United States?"))
     assert ps[0].chunk.doc_id == "beehive-pm-heads-to-us-for-nato.txt"
     assert "9-12 July" in ps[0].chunk.text
     assert [p.rank for p in ps] == list(range(1, len(ps) + 1))

@@ -12,11 +12,15 @@ GENERATORS = ("extractive",)
 
 
 def make_generator(name: str, *, embedder: Embedder, idf: Callable[[str], float],
-                   threshold: float, max_sentences: int) -> Generator:
+                   threshold: float | None, max_sentences: int,
+                   selector: str | None = None) -> Generator:
+    """`threshold` None: the selector's own (chosen on validation data)."""
     if name == "extractive":
         from rag.generate.extractive import ExtractiveGenerator
+        from rag.generate.selector import load_selector
 
-        return ExtractiveGenerator(embedder, idf, threshold, max_sentences)
+        return ExtractiveGenerator(embedder, idf, load_selector(selector), threshold,
+                                   max_sentences)
     raise ConfigError(f"unknown generator {name!r}; choose one of: {', '.join(GENERATORS)}")
 
 

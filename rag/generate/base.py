@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from rag.types import Citation, Passage
+from rag.query import Query
+from rag.types import Citation, Passage, Sentence, render_sentences
 
 ABSTAIN_TEXT = "The documents don't say."
 
@@ -15,21 +16,27 @@ ABSTAIN_TEXT = "The documents don't say."
 class Draft:
     """A generator's answer before the pipeline wraps it with timings and passages."""
 
-    text: str
+    sentences: tuple[Sentence, ...]
     citations: tuple[Citation, ...]
     abstained: bool
-    confidence: float  # the generator's own support score, compared with the threshold
+    confidence: float  # calibrated probability that the answer is right
     core: str | None = None  # the shortest span that answers, when the generator knows one
+
+    @property
+    def text(self) -> str:
+        return ABSTAIN_TEXT if self.abstained else render_sentences(self.sentences)
 
     @classmethod
     def abstain(cls, confidence: float = 0.0) -> Draft:
-        return cls(ABSTAIN_TEXT, (), True, confidence)
+        return cls((), (), True, confidence)
 
 
 class Generator(Protocol):
-    """Turns a question and retrieved passages into a cited answer, or an abstention."""
+    """Turns a query and retrieved passages into a cited answer, or an abstention."""
 
     name: str
 
-    def generate(self, question: str, passages: Sequence[Passage],
-                 history: Sequence[str] = ()) -> Draft: ...
+    def generate(self, query: Query, passages: Sequence[Passage],
+                 threshold: float | None = None) -> Draft:
+        """`threshold`: the least confidence to answer with (None: the configured one)."""
+        ...

@@ -1,0 +1,190 @@
+"""Candidate answer sentences and their features: general signals the selector weighs.
+
+Every distinct sentence of the retrieved passages is a candidate. Its features say how well it
+matches the question (embedding similarity, BM25, IDF-weighted coverage in the sentence, the one
+before it and the rest of its passage, shared phrases), whether it holds the kind of answer asked
+for and the names and numbers the question is about, and where it sits (passage rank and score,
+position, length). Relative features (`*_rel`) compare a sentence with the best candidate of the
+same question, so a pointwise model can still rank.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from rag.answer_types import has_type, locate_core, negated
+from rag.embed import Embedder
+from rag.query import Query
+from rag.text import is_stopword, sentence_spans, stem, terms, words
+from rag.types import Passage
+
+FEATURES = (
+    "sem", "sem_ctx", "sem_rel", "bm25", "bm25_rel", "cov", "cov_rel", "cov_prev", "cov_near",
+    "phrase", "typed", "typed_new", "span_near", "phrase_near", "untyped", "speaker_miss",
+    "ent_sent", "ent_passage", "no_ent", "ent_any", "neg_mismatch", "unseen", "q_terms",
+    "rank_inv", "passage_sem", "length", "first", "position", "follow_up",
+)
+_COL = {name: i for i, name in enumerate(FEATURES)}
+HISTORY_CREDIT = 0.25  # weight factor of earlier-turn terms in a follow-up
+BM25_K1, BM25_B, SENTENCE_TERMS = 1.2, 0.75, 20.0  # BM25 over sentences of ~20 terms
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One sentence of a retrieved passage; `start`/`end` index `passage.chunk.text`."""
+
+    passage: Passage
+    start: int
+    end: int
+    text: str
+    vec: np.ndarray
+
+
+class FeatureExtractor:
+    """Turns a query and its passages into candidates and a feature matrix (rows: candidates,
+    columns: `FEATURES`). Sentence vectors are cached: the same passages come back often."""
+
+    def __init__(self, embedder: Embedder, idf: Callable[[str], float],
+                 cache_size: int = 20_000) -> None:
+        self.embedder = embedder
+        self.idf = idf
+        self.unseen_idf = idf("\0never-indexed")  # the weight of a term the corpus lacks
+        self._vecs: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def extract(self, query: Query, passages: Sequence[Passage]
+                ) -> tuple[list[Candidate], np.ndarray]:
+        spans: list[tuple[Passage, int, int, int, int]] = []  # passage, start, end, i, n
+        seen: set[tuple[str, int]] = set()
+        for p in passages:
+            sents = _sentences(p.chunk.text)
+            for i, (s, e) in enumerate(sents):
+                key = (p.chunk.doc_id, p.chunk.start + s)
+                if key not in seen:  # overlapping chunks repeat sentences
+                    seen.add(key)
+                    spans.append((p, s, e, i, len(sents)))
+        if not spans:
+            return [], np.zeros((0, len(FEATURES)), dtype=np.float32)
+        texts = [p.chunk.text[s:e] for p, s, e, _, _ in spans]
+        vecs = self._encode(texts)
+        sem = vecs @ self.embedder.encode_query(query.question)
+        sem_ctx = vecs @ self.embedder.encode_query(query.text) if query.follow_up else sem
+        weights = self._term_weights(query)
+        total = sum(weights.values()) or 1.0
+        unseen = sum(w for t, w in weights.items() if self.idf(t) >= self.unseen_idf) / total
+        q_pairs = _pairs(query.terms)
+        passage_terms = {id(p): set(terms(p.chunk.text)) for p in passages}
+        passage_words = {id(p): set(words(p.chunk.text)) for p in passages}
+        need = query.answer_type
+        n_ent = len(query.entities)
+        rows = []
+        prev_terms: set[str] = set()
+        prev_passage = None
+        for (p, _s, _e, i, n), text in zip(spans, texts, strict=True):
+            seq = terms(text)
+            own = set(seq)
+            if p is not prev_passage:
+                prev_terms, prev_passage = set(), p
+            near = passage_terms[id(p)]
+            cov = sum(w for t, w in weights.items() if t in own) / total
+            cov_prev = sum(w for t, w in weights.items()
+                           if t not in own and t in prev_terms) / total
+            cov_near = sum(w for t, w in weights.items()
+                           if t not in own and t not in prev_terms and t in near) / total
+            typed = bool(need) and has_type(need, text)
+            span_near = phrase_near = 0.0
+            if need == "speech":
+                typed_new = typed and query.speaker <= own | prev_terms
+            else:
+                core = locate_core(text, need, query.question) if need else None
+                typed_new = core is not None
+                if core:
+                    span_near = 1.0 / (1.0 + core[1] / 8.0)
+                    phrase_near = 1.0 / (1.0 + core[2] / 8.0)
+            sent_words = set(words(text))
+            rows.append([
+                0.0, 0.0, 0.0,  # sem, sem_ctx, sem_rel: filled below
+                _bm25(weights, seq), 0.0, cov, 0.0, cov_prev, cov_near,
+                len(q_pairs & _pairs(seq)) / len(q_pairs) if q_pairs else 0.0,
+                float(typed), float(typed_new), span_near, phrase_near,
+                float(need is None),
+                float(need == "speech" and not query.speaker <= own | prev_terms),
+                len(query.entities & sent_words) / n_ent if n_ent else 1.0,
+                len(query.entities & passage_words[id(p)]) / n_ent if n_ent else 1.0,
+                float(n_ent == 0), 0.0, float(query.negated and not negated(text)),
+                unseen, math.log1p(len(weights)), 1.0 / p.rank, p.score,
+                math.log1p(len(seq)), float(i == 0), i / max(n - 1, 1),
+                float(query.follow_up),
+            ])
+            prev_terms = own
+        x = np.asarray(rows, dtype=np.float32)
+        x[:, _COL["sem"]], x[:, _COL["sem_ctx"]] = sem, sem_ctx
+        for src in ("sem", "bm25", "cov"):
+            x[:, _COL[f"{src}_rel"]] = x[:, _COL[src]] - x[:, _COL[src]].max()
+        # Does any passage hold all the question's names and numbers? (a question-level fact)
+        x[:, _COL["ent_any"]] = x[:, _COL["ent_passage"]].max()
+        cands = [Candidate(p, s, e, t, v)
+                 for (p, s, e, _, _), t, v in zip(spans, texts, vecs, strict=True)]
+        return cands, x
+
+    def _term_weights(self, query: Query) -> dict[str, float]:
+        """IDF weight of each content stem of the question; earlier-turn stems count less.
+
+        A word the corpus never uses keeps the highest weight: a question about something the
+        documents never mention must not look covered.
+        """
+        weights: dict[str, float] = {}
+        for w in words(query.question):
+            if not is_stopword(w) and len(w) > 1 and w not in query.cue:
+                weights[stem(w)] = self.idf(stem(w))
+        if query.follow_up:
+            for w in words(query.history[-1]):
+                t = stem(w)
+                if not is_stopword(w) and len(w) > 1 and t not in weights:
+                    weights[t] = HISTORY_CREDIT * self.idf(t)
+        return weights
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._vecs]
+        if missing:
+            fresh = self.embedder.encode_documents(missing)
+            with self._lock:
+                for t, v in zip(missing, fresh, strict=True):
+                    self._vecs[t] = v
+                while len(self._vecs) > self._cache_size:
+                    self._vecs.popitem(last=False)
+        with self._lock:
+            return np.vstack([self._vecs[t] for t in texts])
+
+
+@lru_cache(maxsize=50_000)
+def _sentences(text: str) -> tuple[tuple[int, int], ...]:
+    """Sentence spans of a passage; cached because splitting costs more than all the features
+    together and the same passages come back often."""
+    return tuple(sentence_spans(text))
+
+
+def _bm25(weights: dict[str, float], seq: Sequence[str]) -> float:
+    """BM25 of a sentence against the weighted question terms, scaled to 0..1."""
+    if not weights or not seq:
+        return 0.0
+    tf: dict[str, int] = {}
+    for t in seq:
+        tf[t] = tf.get(t, 0) + 1
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * len(seq) / SENTENCE_TERMS)
+    score = sum(w * tf[t] * (BM25_K1 + 1) / (tf[t] + norm) for t, w in weights.items() if t in tf)
+    return score / (sum(weights.values()) * (BM25_K1 + 1))
+
+
+def _pairs(seq: Sequence[str]) -> set[tuple[str, str]]:
+    """Adjacent content stems (from `terms`): the phrases of a text."""
+    return set(zip(seq, seq[1:], strict=False))

@@ -1,0 +1,171 @@
+"""The learned answer selector: feature weights and a calibrated confidence, read from JSON.
+
+Two small logistic models, both fitted by `rag train-selector` on public training data:
+
+1. the sentence scorer: a conditional (softmax) logistic model over the candidate sentences of
+   one question, trained to put the sentence holding the answer first; `softmax(logits)` is the
+   probability that each candidate is the one;
+2. the confidence: P(answering with the best sentence is right), a logistic model of the best
+   sentence's logit, its margin over the runner-up and the best sentence's own features,
+   fitted on answerable and unanswerable training questions (so it is calibrated, as Platt
+   scaling is, and also sees what marks a plausible-but-unanswerable question).
+
+`selector.json` beside this file holds the feature names, both models, the threshold chosen on
+validation data, a hash of the training data and the validation figures.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import ConfigError
+from rag.generate.features import FEATURES
+
+DEFAULT_PATH = Path(__file__).with_name("selector.json")
+CONFIDENCE_INPUTS = ("top", "margin") + FEATURES  # what the confidence model reads
+
+
+@dataclass(frozen=True)
+class Linear:
+    """`weights . (x - mean) / scale + bias`."""
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float = 0.0
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        z = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.scale, np.float32)
+        return z @ np.asarray(self.weights, np.float32) + np.float32(self.bias)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Linear:
+        return cls(tuple(d["mean"]), tuple(d["scale"]), tuple(d["weights"]), float(d["bias"]))
+
+
+@dataclass(frozen=True)
+class Selector:
+    features: tuple[str, ...]
+    sentence: Linear  # per-sentence logits
+    confidence_model: Linear  # over CONFIDENCE_INPUTS
+    threshold: float  # abstain below this confidence
+    second_ratio: float = 0.5  # a second sentence needs this share of the best one's probability
+    meta: dict[str, Any] = field(default_factory=dict)  # data hash, split, validation figures
+
+    def __post_init__(self) -> None:
+        if tuple(self.features) != FEATURES or \
+                len(self.confidence_model.weights) != len(CONFIDENCE_INPUTS):
+            raise ConfigError("the answer selector was trained on other features; "
+                              "run `rag train-selector` to retrain it")
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Per-sentence scores; higher means more likely the one holding the answer."""
+        return self.sentence(x)
+
+    def confidence(self, x: np.ndarray, logits: np.ndarray) -> float:
+        """Calibrated probability that answering with the best sentence is right."""
+        if len(logits) == 0:
+            return 0.0
+        return float(sigmoid(self.confidence_model(confidence_inputs(x, logits))))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Selector:
+        d = json.loads(text)
+        d["features"] = tuple(d["features"])
+        d["sentence"] = Linear.from_dict(d["sentence"])
+        d["confidence_model"] = Linear.from_dict(d["confidence_model"])
+        return cls(**d)
+
+
+@lru_cache(maxsize=4)
+def load_selector(path: str | None = None) -> Selector:
+    """The selector in `path` (default: the one shipped in the package)."""
+    p = Path(path) if path else DEFAULT_PATH
+    try:
+        return Selector.from_json(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"no answer selector at {p}; run `rag train-selector`") from None
+    except (ValueError, TypeError, KeyError) as e:
+        raise ConfigError(f"{p} is not an answer selector ({e})") from None
+
+
+def confidence_inputs(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """The best logit, its margin over the second best (0 with one candidate), and the best
+    sentence's features."""
+    order = np.argsort(-logits, kind="stable")
+    top = float(logits[order[0]])
+    margin = top - float(logits[order[1]]) if len(order) > 1 else 0.0
+    return np.concatenate([[top, margin], x[order[0]]]).astype(np.float32)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def sigmoid(z: Any) -> Any:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
+def standardize(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and scales (1 where a column is constant)."""
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    return mean, scale
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 50
+                 ) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression by Newton's method (IRLS): (weights, bias).
+
+    The bias is not penalised. Converges in a handful of steps for a few dozen features.
+    """
+    n, d = x.shape
+    a = np.hstack([np.asarray(x, dtype=np.float64), np.ones((n, 1))])
+    beta = np.zeros(d + 1)
+    penalty = np.full(d + 1, l2)
+    penalty[-1] = 0.0
+    for _ in range(iterations):
+        p = sigmoid(a @ beta)
+        grad = a.T @ (p - y) + penalty * beta
+        hess = (a * (p * (1 - p))[:, None]).T @ a + np.diag(penalty) + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(hess, grad)
+        beta -= step
+        if np.abs(step).max() < 1e-7:
+            break
+    return beta[:-1], float(beta[-1])
+
+
+def fit_softmax(groups: list[tuple[np.ndarray, np.ndarray]], l2: float = 1.0) -> np.ndarray:
+    """Conditional logistic regression: weights w maximising, over groups (candidates x, 0/1
+    labels y with at least one 1), the log of the softmax probability mass on the positives.
+    L2-penalised; solved with L-BFGS over all groups at once (segment sums)."""
+    from scipy.optimize import minimize
+
+    x = np.vstack([g[0] for g in groups]).astype(np.float64)
+    pos = np.concatenate([g[1] for g in groups]) > 0
+    sizes = np.array([len(g[0]) for g in groups])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    member = np.repeat(np.arange(len(groups)), sizes)
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        s = x @ w
+        s = s - np.maximum.reduceat(s, starts)[member]  # stable exponentials per group
+        e = np.exp(s)
+        p = e / np.add.reduceat(e, starts)[member]
+        mass = np.add.reduceat(np.where(pos, p, 0.0), starts)
+        q = p - np.where(pos, p / mass[member], 0.0)  # d(-log mass)/d(scores)
+        return float(-np.log(mass + 1e-12).sum() + 0.5 * l2 * w @ w), x.T @ q + l2 * w
+
+    result = minimize(loss, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B",
+                      options={"maxiter": 500})
+    return result.x

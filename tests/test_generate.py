@@ -1,0 +1,162 @@
+"""The extractive generator and its selector, with the fake embedder and hand-set weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag.errors import ConfigError
+from rag.generate.extractive import ExtractiveGenerator
+from rag.generate.features import FEATURES, FeatureExtractor
+from rag.generate.selector import (
+    CONFIDENCE_INPUTS,
+    Linear,
+    Selector,
+    fit_logistic,
+    fit_softmax,
+    load_selector,
+    sigmoid,
+)
+from rag.query import Query
+from rag.types import Chunk, Passage
+
+from .conftest import FakeEmbedder
+
+DOC = ("The Clutha is the longest river in the South Island. It flows for 338 kilometres to "
+       "the sea. Farmers in Otago use its water for irrigation.")
+
+
+def _passages(*texts: str) -> list[Passage]:
+    out = []
+    for rank, text in enumerate(texts, 1):
+        doc = f"d{rank}.txt"
+        out.append(Passage(Chunk(f"{doc}#0", doc, 0, text, 100, 100 + len(text)), 0.5, rank,
+                           title=f"Doc {rank}"))
+    return out
+
+
+def _linear(weights: dict[str, float], names: tuple[str, ...], bias: float = 0.0) -> Linear:
+    n = len(names)
+    return Linear((0.0,) * n, (1.0,) * n, tuple(weights.get(f, 0.0) for f in names), bias)
+
+
+def _selector(threshold: float = 0.5, second_ratio: float = 0.5, **weights: float) -> Selector:
+    """Hand-set weights on raw features; confidence = sigmoid(best logit - 2)."""
+    return Selector(FEATURES, _linear(weights, FEATURES),
+                    _linear({"top": 1.0}, CONFIDENCE_INPUTS, -2.0), threshold, second_ratio)
+
+
+def _gen(selector: Selector, threshold: float | None = None, max_sentences: int = 2
+         ) -> ExtractiveGenerator:
+    return ExtractiveGenerator(FakeEmbedder(), lambda t: 1.0, selector, threshold, max_sentences)
+
+
+def test_the_best_sentence_is_quoted_and_cited_with_exact_offsets():
+    gen = _gen(_selector(cov=6.0), max_sentences=1)
+    draft = gen.generate(Query.parse("How far does the Clutha flow to the sea?"), _passages(DOC))
+    assert not draft.abstained
+    assert [s.text for s in draft.sentences][0] == "It flows for 338 kilometres to the sea."
+    c = draft.citations[0]
+    assert c.n == 1 and c.doc_id == "d1.txt" and c.quote in c.text
+    assert DOC.index(c.quote) == DOC.index("It flows")
+    assert draft.text.startswith("It flows for 338 kilometres to the sea. [1]")
+
+
+def test_a_typed_question_prefers_the_sentence_with_that_kind_of_answer():
+    q = Query.parse("How many kilometres is the Clutha river?")
+    assert q.answer_type == "number"
+    draft = _gen(_selector(cov=1.0, typed_new=5.0), max_sentences=1).generate(q, _passages(DOC))
+    assert draft.sentences[0].text.startswith("It flows for 338") and draft.core == "338"
+
+
+def test_abstains_below_the_threshold_and_answers_at_it():
+    q = Query.parse("How far does the Clutha flow to the sea?")
+    passages = _passages(DOC)
+    gen = _gen(_selector(cov=6.0))
+    _, logits, confidence = gen.score(q, passages)
+    assert confidence == pytest.approx(float(sigmoid(logits.max() - 2.0)))
+    assert _gen(_selector(cov=6.0), threshold=confidence).generate(q, passages).abstained is False
+    below = _gen(_selector(cov=6.0), threshold=np.nextafter(confidence, 1.0))
+    draft = below.generate(q, passages)
+    assert draft.abstained and draft.sentences == () and draft.citations == ()
+    assert draft.text == "The documents don't say." and draft.confidence == confidence
+
+
+def test_no_passages_means_no_answer():
+    draft = _gen(_selector(cov=6.0)).generate(Query.parse("Anything?"), [])
+    assert draft.abstained and draft.confidence == 0.0
+
+
+def test_a_second_sentence_needs_enough_probability_and_must_add_something():
+    q = Query.parse("Clutha river length and irrigation?")
+    ps = _passages(DOC)
+    two = _gen(_selector(cov=6.0, second_ratio=0.01)).generate(q, ps)
+    assert len(two.sentences) == 2 and [c.n for c in two.citations] == [1, 2]
+    assert [s.citations for s in two.sentences] == [(1,), (2,)]
+    # in document order when both come from one document
+    assert two.citations[0].quote.startswith("The Clutha")
+    one = _gen(_selector(cov=6.0, second_ratio=0.999)).generate(q, ps)
+    assert len(one.sentences) == 1
+    capped = _gen(_selector(cov=6.0, second_ratio=0.01), max_sentences=1).generate(q, ps)
+    assert len(capped.sentences) == 1
+    twins = _passages("The Clutha river water flows fast.", "The Clutha river water flows fast!")
+    dup = _gen(_selector(cov=6.0, second_ratio=0.01)).generate(q, twins)
+    assert len(dup.sentences) == 1  # a near-duplicate adds nothing
+
+
+def test_a_follow_up_is_answered_through_the_earlier_turn():
+    ps = _passages("Apples grow in Nelson orchards. The Clutha flows for 338 kilometres.")
+    gen = _gen(_selector(cov=6.0, sem_ctx=2.0), max_sentences=1)
+    follow = gen.generate(Query.parse("How long is it?", ["Tell me about the Clutha."]), ps)
+    assert "Clutha" in follow.sentences[0].text
+
+
+def test_features_cover_names_numbers_and_negation():
+    ext = FeatureExtractor(FakeEmbedder(), lambda t: 1.0)
+    col = {f: i for i, f in enumerate(FEATURES)}
+    cands, x = ext.extract(Query.parse("Did the Waitaki not flow 338 kilometres?"), _passages(DOC))
+    assert len(cands) == 3 and x.shape == (3, len(FEATURES))
+    flows = next(i for i, c in enumerate(cands) if c.text.startswith("It flows"))
+    assert x[flows, col["ent_sent"]] == pytest.approx(0.5)  # 338 yes, Waitaki no
+    assert x[flows, col["neg_mismatch"]] == 1.0
+    assert x[:, col["sem_rel"]].max() == 0.0  # relative to the best candidate
+    assert x[0, col["first"]] == 1.0 and x[0, col["rank_inv"]] == 1.0
+
+
+def test_selector_json_round_trips_and_refuses_other_features(tmp_path):
+    sel = _selector(cov=1.5)
+    assert Selector.from_json(sel.to_json()) == sel
+    bad = sel.to_json().replace('"cov"', '"coverage"')
+    with pytest.raises(ConfigError, match="rag train-selector"):
+        Selector.from_json(bad)
+    with pytest.raises(ConfigError, match="no answer selector"):
+        load_selector(str(tmp_path / "missing.json"))
+
+
+def test_the_shipped_selector_loads_with_a_threshold_and_its_provenance():
+    sel = load_selector()
+    assert 0.0 < sel.threshold < 1.0
+    assert sel.meta["data_sha256"] and sel.meta["validation_articles"]
+    assert not set(sel.meta["validation_articles"]) & set(sel.meta["training_articles"])
+
+
+def test_logistic_regression_recovers_a_known_rule():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 2))
+    y = (rng.random(4000) < sigmoid(2.0 * x[:, 0] - 1.0 * x[:, 1] + 0.5)).astype(float)
+    w, b = fit_logistic(x, y, l2=1e-3)
+    assert w == pytest.approx([2.0, -1.0], abs=0.2) and b == pytest.approx(0.5, abs=0.15)
+
+
+def test_softmax_regression_learns_to_put_the_positive_first():
+    rng = np.random.default_rng(1)
+    groups = []
+    for _ in range(300):
+        x = rng.normal(size=(6, 2))
+        y = np.zeros(6)
+        y[int(np.argmax(1.5 * x[:, 0] - 0.5 * x[:, 1] + rng.normal(scale=0.3, size=6)))] = 1
+        groups.append((x, y))
+    w = fit_softmax(groups, l2=0.1)
+    assert w[0] > 0 > w[1] and w[0] / -w[1] == pytest.approx(3.0, rel=0.35)
+    top1 = np.mean([y[int(np.argmax(x @ w))] for x, y in groups])
+    assert top1 > 0.8
