@@ -109,3 +109,62 @@ def beir_dir(tmp_path: Path) -> Path:
     (d / "qrels" / "test.tsv").write_text(
         "query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td3\t1\nq2\td/2\t1\nq2\td1\t0\n")
     return d
+
+
+# A tiny SQuAD-format data set (four articles, general facts) for the importer and training.
+ARTICLES = {
+    "Clutha River": [
+        ("The Clutha River is the longest river in the South Island of New Zealand. It flows "
+         "for 338 kilometres from Lake Wanaka to the Pacific Ocean near Balclutha.",
+         [("How long is the Clutha River?", "338 kilometres"),
+          ("Where does the Clutha River start?", "Lake Wanaka")]),
+        ("Gold was found on the Clutha in 1862 by Horatio Hartley and Christopher Reilly. "
+         "The rush brought thousands of miners to Otago.",
+         [("When was gold found on the Clutha?", "1862"),
+          ("Who found gold on the Clutha with Horatio Hartley?", "Christopher Reilly")]),
+    ],
+    "Kakapo": [
+        ("The kakapo is a large flightless parrot that lives only in New Zealand. Adults weigh "
+         "up to 4 kilograms and are active at night.",
+         [("How much can an adult kakapo weigh?", "4 kilograms"),
+          ("When is the kakapo active?", "at night")]),
+        ("In 1995 the Kakapo Recovery programme began under the Department of Conservation. "
+         "Every bird now lives on predator-free islands such as Whenua Hou.",
+         [("In what year did the Kakapo Recovery programme begin?", "1995"),
+          ("Which island is named as home to kakapo?", "Whenua Hou")]),
+    ],
+    "Aoraki": [
+        ("Aoraki is the highest mountain in New Zealand at 3,724 metres. Edmund Hillary "
+         "climbed it in 1948 before his ascent of Everest.",
+         [("How high is Aoraki?", "3,724 metres"),
+          ("Who climbed Aoraki in 1948?", "Edmund Hillary")]),
+        ("The mountain lies in the Southern Alps within Aoraki National Park, created in 1953.",
+         [("In which range does Aoraki lie?", "Southern Alps"),
+          ("When was Aoraki National Park created?", "1953")]),
+    ],
+    "Pavlova": [
+        ("The pavlova is a meringue dessert named after the Russian ballerina Anna Pavlova, "
+         "who toured New Zealand and Australia in 1926.",
+         [("Who is the pavlova named after?", "Anna Pavlova"),
+          ("When did Anna Pavlova tour New Zealand?", "1926")]),
+        ("A pavlova has a crisp crust and a soft centre and is usually topped with cream and "
+         "kiwifruit or berries.",
+         [("What is a pavlova usually topped with?", "cream and kiwifruit"),
+          ("What kind of crust does a pavlova have?", "crisp")]),
+    ],
+}
+
+
+@pytest.fixture
+def tiny_squad(tmp_path):
+    data = {"version": "1.1", "data": [
+        {"title": title.replace(" ", "_"), "paragraphs": [
+            {"context": ctx, "qas": [
+                {"id": f"{title[:3]}{p}{q}", "question": question,
+                 "answers": [{"text": ans, "answer_start": ctx.index(ans)}]}
+                for q, (question, ans) in enumerate(qas)]}
+            for p, (ctx, qas) in enumerate(paras)]}
+        for title, paras in ARTICLES.items()]}
+    path = tmp_path / "tiny-squad.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
