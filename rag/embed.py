@@ -53,11 +53,7 @@ class SentenceTransformerEmbedder:
                 self._cache.move_to_end(text)
                 return hit
         vec = self._encode([text])[0]
-        vec.flags.writeable = False
-        with self._lock:
-            self._cache[text] = vec
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+        self._remember([text], [vec])
         return vec
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -66,6 +62,11 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         vecs = self._encode(list(texts))
+        self._remember(texts, vecs)
+        return vecs
+
+    def _remember(self, texts: Sequence[str], vecs: Sequence[np.ndarray]) -> None:
+        """Cache query vectors (read-only: callers share them), dropping the oldest."""
         with self._lock:
             for text, vec in zip(texts, vecs, strict=True):
                 vec.flags.writeable = False
@@ -73,7 +74,6 @@ class SentenceTransformerEmbedder:
                 self._cache.move_to_end(text)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return vecs
 
     def encode_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         if not texts:

@@ -116,8 +116,13 @@ def stem(word: str) -> str:
 
 def terms(text: str) -> list[str]:
     """BM25 terms: folded, lower-cased, NLTK English stop words dropped, Snowball-stemmed."""
+    return terms_of(words(text))
+
+
+def terms_of(ws: list[str]) -> list[str]:
+    """`terms` of a text already split by `words`."""
     stop = _stopwords()
-    return [stem(w) for w in words(text) if w not in stop]
+    return [stem(w) for w in ws if w not in stop]
 
 
 def is_stopword(word: str) -> bool:

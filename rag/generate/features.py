@@ -22,7 +22,7 @@ import numpy as np
 from rag.answer_types import has_type, locate_core, negated
 from rag.embed import Embedder
 from rag.query import Query
-from rag.text import is_stopword, sentence_spans, stem, terms, words
+from rag.text import is_stopword, sentence_spans, stem, terms_of, words
 from rag.types import Passage
 
 FEATURES = (
@@ -81,15 +81,17 @@ class FeatureExtractor:
         total = sum(weights.values()) or 1.0
         unseen = sum(w for t, w in weights.items() if self.idf(t) >= self.unseen_idf) / total
         q_pairs = _pairs(query.terms)
-        passage_terms = {id(p): set(terms(p.chunk.text)) for p in passages}
-        passage_words = {id(p): set(words(p.chunk.text)) for p in passages}
+        split = {id(p): words(p.chunk.text) for p in passages}
+        passage_terms = {key: set(terms_of(ws)) for key, ws in split.items()}
+        passage_words = {key: set(ws) for key, ws in split.items()}
         need = query.answer_type
         n_ent = len(query.entities)
         rows = []
         prev_terms: set[str] = set()
         prev_passage = None
         for (p, _s, _e, i, n), text in zip(spans, texts, strict=True):
-            seq = terms(text)
+            sent_words = words(text)
+            seq = terms_of(sent_words)  # the sentence is split into words once
             own = set(seq)
             if p is not prev_passage:
                 prev_terms, prev_passage = set(), p
@@ -109,7 +111,7 @@ class FeatureExtractor:
                 if core:
                     span_near = 1.0 / (1.0 + core[1] / 8.0)
                     phrase_near = 1.0 / (1.0 + core[2] / 8.0)
-            sent_words = set(words(text))
+            sent_words_set = set(sent_words)
             rows.append([
                 0.0, 0.0, 0.0,  # sem, sem_ctx, sem_rel: filled below
                 _bm25(weights, seq), 0.0, cov, 0.0, cov_prev, cov_near,
@@ -117,7 +119,7 @@ class FeatureExtractor:
                 float(typed), float(typed_new), span_near, phrase_near,
                 float(need is None),
                 float(need == "speech" and not query.speaker <= own | prev_terms),
-                len(query.entities & sent_words) / n_ent if n_ent else 1.0,
+                len(query.entities & sent_words_set) / n_ent if n_ent else 1.0,
                 len(query.entities & passage_words[id(p)]) / n_ent if n_ent else 1.0,
                 float(n_ent == 0), 0.0, float(query.negated and not negated(text)),
                 unseen, math.log1p(len(weights)), 1.0 / p.rank, p.score,
