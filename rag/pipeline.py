@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from rag.chunk import Chunker
 from rag.config import Settings
 from rag.embed import Embedder, default_embedder
 from rag.errors import QuestionError
-from rag.generate import Generator, make_generator
+from rag.generate import Draft, Generator, available, make_generator
 from rag.index import Index, SyncReport, index_exists, sync
 from rag.load import load_documents
 from rag.query import Query
@@ -76,12 +76,13 @@ class RAG:
         name = name or self.settings.generator
         with self._lock:
             if name not in self._generators:
-                self._generators[name] = make_generator(
-                    name, embedder=self.embedder, idf=self.index.idf,
-                    threshold=self.settings.abstain_threshold,
-                    max_sentences=self.settings.max_answer_sentences,
-                    selector=self.settings.selector or None)
+                self._generators[name] = make_generator(name, self.settings, self.embedder,
+                                                        self.index.idf)
             return self._generators[name]
+
+    def generators(self) -> list[str]:
+        """The generators these settings can run (an LLM once one is configured)."""
+        return available(self.settings)
 
     def answer(self, question: str, history: Sequence[str] | None = None, *,
                k: int | None = None, generator: str | None = None,
@@ -89,19 +90,10 @@ class RAG:
         """Answer from the documents only, citing each sentence, or abstain.
 
         `threshold` overrides the least confidence needed to answer (0 always answers)."""
-        t0 = time.perf_counter()
-        query = self.query(question, history)
-        gen = self.generator(generator)
-        passages = self.retriever.search(query, k=k, filters=filters)
-        t1 = time.perf_counter()
-        draft = gen.generate(query, passages, threshold)
-        t2 = time.perf_counter()
-        return Answer(question=query.question, answer=draft.text, abstained=draft.abstained,
-                      citations=draft.citations, passages=tuple(passages),
-                      timings_ms={"retrieve": (t1 - t0) * 1e3, "generate": (t2 - t1) * 1e3,
-                                  "total": (t2 - t0) * 1e3},
-                      sentences=draft.sentences, generator=gen.name,
-                      confidence=draft.confidence, core=draft.core)
+        *_, last = self.stream(question, history, k=k, generator=generator, filters=filters,
+                               threshold=threshold)
+        assert isinstance(last, Answer)
+        return last
 
     def query(self, question: str, history: Sequence[str] | None = None) -> Query:
         """The checked question and its last `HISTORY_TURNS` turns, analysed once."""
@@ -109,16 +101,42 @@ class RAG:
         turns = [h for h in (history or []) if h and h.strip()][-HISTORY_TURNS:]
         return Query.parse(q, turns)
 
-    def stream(self, question: str, history: Sequence[str] | None = None, **options: Any
+    def stream(self, question: str, history: Sequence[str] | None = None, *,
+               k: int | None = None, generator: str | None = None,
+               filters: Filters | None = None, threshold: float | None = None
                ) -> Iterator[str | Answer]:
-        """Yield the answer text in pieces as it is produced, then the complete `Answer`.
+        """Yield the answer text in pieces as it is written, then the complete `Answer`.
 
-        The extractive generator composes its answer at once (in milliseconds), so its text is
-        released word by word; the final `Answer` carries the citations.
-        """
-        ans = self.answer(question, history, **options)
-        yield from re.findall(r"\S+\s*", ans.answer)
-        yield ans
+        An LLM's pieces are its raw reply; the final `Answer` holds the checked sentences and
+        their citations (a generator that composes at once releases its text word by word)."""
+        t0 = time.perf_counter()
+        query = self.query(question, history)
+        gen = self.generator(generator)
+        standalone = gen.rewrite(query)  # an LLM makes a follow-up self-contained
+        if standalone:
+            query = replace(query, text=standalone)
+        t_rewrite = time.perf_counter()
+        passages = self.retriever.search(query, k=k, filters=filters)
+        t1 = time.perf_counter()
+        first = None
+        for piece in gen.stream(query, passages, threshold):
+            if isinstance(piece, Draft):
+                draft = piece
+                break
+            first = first or time.perf_counter()
+            yield piece
+        t2 = time.perf_counter()
+        timings = {"retrieve": (t1 - t0) * 1e3, "generate": (t2 - t1) * 1e3,
+                   "total": (t2 - t0) * 1e3}
+        if standalone:
+            timings["rewrite"] = (t_rewrite - t0) * 1e3
+        if first is not None:
+            timings["first_token"] = (first - t0) * 1e3
+        yield Answer(question=query.question, answer=draft.text, abstained=draft.abstained,
+                     citations=draft.citations, passages=tuple(passages), timings_ms=timings,
+                     sentences=draft.sentences, generator=draft.generator or gen.name,
+                     fallback=draft.fallback, confidence=draft.confidence, core=draft.core,
+                     rewritten=standalone)
 
 
 _default: dict[tuple[Any, ...], RAG] = {}

@@ -107,6 +107,10 @@ class Answer:
     core: str | None = None
     sentences: tuple[Sentence, ...] = ()  # what `answer` is rendered from
     generator: str = ""  # which generator answered
+    # Why the configured LLM did not answer (unreachable, error, nothing it said was supported)
+    # and the extractive generator answered instead; None when it did.
+    fallback: str | None = None
+    rewritten: str | None = None  # the follow-up as the standalone question that was searched
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,5 +122,7 @@ class Answer:
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "sentences": [x.to_dict() for x in self.sentences],
             "generator": self.generator,
+            "fallback": self.fallback,
+            "rewritten": self.rewritten,
             "confidence": round(self.confidence, 4),
         }

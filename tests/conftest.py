@@ -168,3 +168,41 @@ def tiny_squad(tmp_path):
     path = tmp_path / "tiny-squad.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
+
+
+class LlamaServer:
+    """llama.cpp's OpenAI-compatible server (xllamacpp) with a bundled GGUF on a free loopback
+    port: a real server for the LLM generators. `stop()` shuts it down."""
+
+    def __init__(self, model: str = "smollm2", context: int = 4096) -> None:
+        import xllamacpp as xlc
+
+        from rag.generate.llamacpp import model_file
+
+        p = xlc.CommonParams()
+        p.model.path = str(model_file(model))
+        p.n_ctx = context
+        p.n_parallel = 1
+        p.hostnames, p.port = ["127.0.0.1"], 0  # the engine picks a free port
+        p.verbosity = -1
+        self.server = xlc.Server(p)
+        self.base_url = f"{self.server.listening_address}/v1"
+
+    def stop(self) -> None:
+        import gc
+
+        self.server = None
+        gc.collect()
+
+
+@pytest.fixture(scope="session")
+def llm_server():
+    server = LlamaServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def llm_settings(llm_server) -> Settings:
+    return Settings(generator="openai", llm_base_url=llm_server.base_url, llm_context=4096,
+                    llm_max_tokens=128)

@@ -1,27 +1,61 @@
-"""Answer generators behind one protocol; `make_generator` picks one by name."""
+"""Answer generators behind one protocol; `make_generator` builds one by name."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
+from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import ConfigError
 from rag.generate.base import ABSTAIN_TEXT, Draft, Generator
 
-GENERATORS = ("extractive",)
+GENERATORS = ("extractive", "openai", "llamacpp")
 
 
-def make_generator(name: str, *, embedder: Embedder, idf: Callable[[str], float],
-                   threshold: float | None, max_sentences: int,
-                   selector: str | None = None) -> Generator:
-    """`threshold` None: the selector's own (chosen on validation data)."""
+def available(s: Settings) -> list[str]:
+    """Generators that can run with these settings: extractive always; `openai` once a server
+    is named (llm_base_url, OPENAI_BASE_URL, or an API key for api.openai.com); `llamacpp` once
+    a model file is."""
+    names = ["extractive"]
+    if s.llm_base_url or s.llm_api_key or os.environ.get("OPENAI_BASE_URL"):
+        names.append("openai")
+    if s.llm_model_path:
+        names.append("llamacpp")
+    return names
+
+
+def make_generator(name: str, settings: Settings, embedder: Embedder,
+                   idf: Callable[[str], float]) -> Generator:
+    """The generator `name`, configured by `settings`; the abstention threshold is the
+    selector's own (chosen on validation data) unless `abstain_threshold` is set."""
+    from rag.generate.extractive import ExtractiveGenerator
+    from rag.generate.selector import load_selector
+
+    s = settings
+    if name not in GENERATORS:
+        raise ConfigError(f"unknown generator {name!r}; choose one of: {', '.join(GENERATORS)}")
+    extractive = ExtractiveGenerator(embedder, idf, load_selector(s.selector or None),
+                                     s.abstain_threshold, s.max_answer_sentences)
     if name == "extractive":
-        from rag.generate.extractive import ExtractiveGenerator
-        from rag.generate.selector import load_selector
+        return extractive
+    from rag.generate.llm import LLMGenerator
+    from rag.generate.verify import load_verifier
 
-        return ExtractiveGenerator(embedder, idf, load_selector(selector), threshold,
-                                   max_sentences)
-    raise ConfigError(f"unknown generator {name!r}; choose one of: {', '.join(GENERATORS)}")
+    if name == "openai":
+        from rag.generate.openai import OpenAIChat
+
+        chat = OpenAIChat(s.llm_base_url, s.llm_model, s.llm_api_key, s.llm_timeout)
+    else:
+        if not s.llm_model_path:
+            raise ConfigError("the llamacpp generator needs llm_model_path: a .gguf file, "
+                              "or smollm2 / gemma3-270m (the bundled test models)")
+        from rag.generate.llamacpp import LlamaCppChat
+
+        chat = LlamaCppChat(s.llm_model_path, s.llm_context)
+    return LLMGenerator(name, chat, extractive, load_verifier(extractive.features.encode, idf),
+                        context=s.llm_context, reply_tokens=s.llm_max_tokens,
+                        temperature=s.llm_temperature, rewrite_follow_ups=s.llm_rewrite)
 
 
-__all__ = ["ABSTAIN_TEXT", "Draft", "GENERATORS", "Generator", "make_generator"]
+__all__ = ["ABSTAIN_TEXT", "Draft", "GENERATORS", "Generator", "available", "make_generator"]

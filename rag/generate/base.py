@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from rag.query import Query
@@ -21,6 +22,8 @@ class Draft:
     abstained: bool
     confidence: float  # calibrated probability that the answer is right
     core: str | None = None  # the shortest span that answers, when the generator knows one
+    generator: str = ""  # who wrote it ("": the generator that was asked)
+    fallback: str | None = None  # why the asked generator handed over to another
 
     @property
     def text(self) -> str:
@@ -29,6 +32,17 @@ class Draft:
     @classmethod
     def abstain(cls, confidence: float = 0.0) -> Draft:
         return cls((), (), True, confidence)
+
+    def handed_over(self, generator: str, reason: str) -> Draft:
+        """This draft, marked as written by `generator` because the asked one could not."""
+        return replace(self, generator=generator, fallback=reason)
+
+
+def stream_words(draft: Draft) -> Iterator[str | Draft]:
+    """A finished draft released word by word, then the draft itself (for generators that
+    compose an answer at once)."""
+    yield from re.findall(r"\S+\s*", draft.text)
+    yield draft
 
 
 class Generator(Protocol):
@@ -39,4 +53,13 @@ class Generator(Protocol):
     def generate(self, query: Query, passages: Sequence[Passage],
                  threshold: float | None = None) -> Draft:
         """`threshold`: the least confidence to answer with (None: the configured one)."""
+        ...
+
+    def stream(self, query: Query, passages: Sequence[Passage],
+               threshold: float | None = None) -> Iterator[str | Draft]:
+        """The answer text in pieces as it is written, then the finished `Draft`."""
+        ...
+
+    def rewrite(self, query: Query) -> str | None:
+        """A follow-up as a standalone question, or None to search with `query.text`."""
         ...

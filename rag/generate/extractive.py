@@ -9,14 +9,14 @@ Below the threshold the generator abstains.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
 from rag.answer_types import core_span
 from rag.cite import citation
 from rag.embed import Embedder
-from rag.generate.base import Draft
+from rag.generate.base import Draft, stream_words
 from rag.generate.features import Candidate, FeatureExtractor
 from rag.generate.selector import Selector, load_selector, softmax
 from rag.query import Query
@@ -68,6 +68,14 @@ class ExtractiveGenerator:
         sentences = tuple(Sentence(_tidy(c.text), (n,)) for n, c in enumerate(chosen, 1))
         core = core_span(best.text, query.answer_type, query.question)
         return Draft(sentences, cites, False, confidence, core)
+
+
+    def stream(self, query: Query, passages: Sequence[Passage],
+               threshold: float | None = None) -> Iterator[str | Draft]:
+        return stream_words(self.generate(query, passages, threshold))
+
+    def rewrite(self, query: Query) -> str | None:
+        return None  # retrieval already reads the last turn with a follow-up
 
 
 def _tidy(text: str) -> str:

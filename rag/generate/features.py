@@ -74,7 +74,7 @@ class FeatureExtractor:
         if not spans:
             return [], np.zeros((0, len(FEATURES)), dtype=np.float32)
         texts = [p.chunk.text[s:e] for p, s, e, _, _ in spans]
-        vecs = self._encode(texts)
+        vecs = self.encode(texts)
         sem = vecs @ self.embedder.encode_query(query.question)
         sem_ctx = vecs @ self.embedder.encode_query(query.text) if query.follow_up else sem
         weights = self._term_weights(query)
@@ -154,7 +154,8 @@ class FeatureExtractor:
                     weights[t] = HISTORY_CREDIT * self.idf(t)
         return weights
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of sentences, from the cache where it has them."""
         with self._lock:
             missing = [t for t in dict.fromkeys(texts) if t not in self._vecs]
         if missing:

@@ -1,0 +1,77 @@
+"""Chat completions from any OpenAI-compatible server (OpenAI, Ollama, vLLM, LM Studio,
+llama.cpp's server) through the official `openai` client, streamed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from rag.errors import LLMError
+
+
+class OpenAIChat:
+    """One server and model. The API key goes to the server only: it is never logged, printed
+    or put into an error message."""
+
+    def __init__(self, base_url: str = "", model: str = "", api_key: str = "",
+                 timeout: float = 60.0) -> None:
+        from openai import OpenAI
+
+        # A local server needs no key, but the client insists on one.
+        self._key = api_key
+        self.client = OpenAI(base_url=base_url or None, api_key=api_key or "not-needed",
+                             timeout=timeout, max_retries=0)  # fail fast, then fall back
+        self.base_url = str(self.client.base_url)
+        self._model = model
+
+    @property
+    def model(self) -> str:
+        """The configured model, else the server's first (a local server serves one)."""
+        if not self._model:
+            import openai
+
+            try:
+                models = [m.id for m in self.client.models.list()]
+            except openai.OpenAIError as e:
+                raise LLMError(self._describe(e)) from None
+            if not models:
+                raise LLMError(f"{self.base_url} serves no models; set llm_model")
+            self._model = models[0]
+        return self._model
+
+    def stream(self, messages: Sequence[dict[str, str]], max_tokens: int,
+               temperature: float) -> Iterator[str]:
+        """The reply in pieces as the server sends them; LLMError on any failure."""
+        import openai
+
+        try:
+            chunks = self.client.chat.completions.create(
+                model=self.model, messages=list(messages), max_tokens=max_tokens,
+                temperature=temperature, stream=True)
+            for chunk in chunks:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+        except openai.OpenAIError as e:
+            raise LLMError(self._describe(e)) from None
+
+    def _describe(self, e: Exception) -> str:
+        import openai
+
+        if isinstance(e, openai.APITimeoutError):
+            what = "timed out"
+        elif isinstance(e, openai.APIConnectionError):
+            what = "unreachable"
+        elif isinstance(e, openai.APIStatusError):
+            what = f"error {e.status_code}: {_message(e)}"
+        else:
+            what = type(e).__name__
+        text = f"{self.base_url} {what}"
+        return text.replace(self._key, "***") if self._key else text
+
+
+def _message(e) -> str:
+    body = getattr(e, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])[:200]
+    return str(getattr(e, "message", "") or e)[:200]

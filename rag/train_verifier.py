@@ -1,0 +1,189 @@
+"""`rag train-verifier`: fit the citation verifier's two thresholds on SQuAD pairs and measure
+them on held-out articles (split by article as in `rag train-selector`).
+
+Pairs, for every answerable question whose answer lies inside one sentence of its paragraph
+(the paragraph is the cited passage):
+
+- quote: the gold sentence (supported) vs. the same sentence with its answer span swapped for
+  another answer of the same article that the paragraph never mentions (unsupported);
+- claim: the question with the answer put after it, a rough paraphrase as an LLM would write
+  it (supported), vs. the question with the swapped answer (unsupported).
+
+The thresholds maximise balanced accuracy (the mean of the share of supported pairs passed and
+of unsupported pairs flagged) on training articles; validation figures go into the JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import RagError
+from rag.generate.verify import DEFAULT_PATH, Verifier
+from rag.text import sentence_spans, terms
+from rag.train import split_articles
+
+COVERAGE_GRID = np.round(np.arange(0.0, 1.0001, 0.05), 2)
+COSINE_GRID = np.round(np.arange(0.0, 0.9001, 0.05), 2)
+
+
+@dataclass
+class Pair:
+    kind: str  # "quote" or "claim"
+    supported: bool
+    sentence: str
+    passage: str
+    coverage: float = 0.0
+    cosine: float = 0.0
+    missing: bool = False
+
+    def passes(self, min_coverage: float, min_cosine: float) -> bool:
+        return not self.missing and self.coverage >= min_coverage and self.cosine >= min_cosine
+
+
+def squad_pairs(articles: Sequence[dict[str, Any]], rng: random.Random,
+                max_questions: int | None = None) -> list[Pair]:
+    """Supported and swapped pairs of both kinds from SQuAD articles."""
+    pairs: list[Pair] = []
+    questions = 0
+    for article in articles:
+        pool = sorted({a["text"].strip() for p in article["paragraphs"] for qa in p["qas"]
+                       for a in qa.get("answers", []) if a["text"].strip()})
+        for para in article["paragraphs"]:
+            ctx = para["context"]
+            spans = sentence_spans(ctx)
+            for qa in para["qas"]:
+                if not qa.get("answers") or (max_questions and questions >= max_questions):
+                    continue
+                gold = qa["answers"][0]
+                a, at = gold["text"].strip(), int(gold["answer_start"])
+                sent = next(((s, e) for s, e in spans if s <= at and at + len(a) <= e), None)
+                others = [b for b in pool if b.lower() not in ctx.lower()
+                          and _same_shape(a, b)]
+                if sent is None or not a or not others:
+                    continue
+                questions += 1
+                b = rng.choice(others)
+                s, e = sent
+                quote = ctx[s:e]
+                swapped = ctx[s:at] + b + ctx[at + len(a):e]
+                claim = re.sub(r"\s*\?+\s*$", "", qa["question"].strip())
+                pairs += [Pair("quote", True, quote, ctx), Pair("quote", False, swapped, ctx),
+                          Pair("claim", True, f"{claim} {a}.", ctx),
+                          Pair("claim", False, f"{claim} {b}.", ctx)]
+    return pairs
+
+
+def _same_shape(a: str, b: str) -> bool:
+    """Swap a number for a number and a name for a name, so the swap reads naturally."""
+    return (any(c.isdigit() for c in a) == any(c.isdigit() for c in b)
+            and a[:1].isupper() == b[:1].isupper())
+
+
+def measure(pairs: Sequence[Pair], verifier: Verifier) -> None:
+    """Fill each pair's coverage, cosine and missing names/numbers (thresholds unused)."""
+    for p in pairs:
+        s = verifier.check(p.sentence, [p.passage])
+        p.coverage, p.cosine, p.missing = s.coverage, s.cosine, bool(s.missing)
+
+
+def rates(pairs: Sequence[Pair], min_coverage: float, min_cosine: float) -> dict[str, Any]:
+    """Per kind: share of supported pairs passed, share of unsupported pairs flagged."""
+    out: dict[str, Any] = {}
+    for kind in ("quote", "claim", "all"):
+        sel = [p for p in pairs if kind in ("all", p.kind)]
+        pos = [p.passes(min_coverage, min_cosine) for p in sel if p.supported]
+        neg = [not p.passes(min_coverage, min_cosine) for p in sel if not p.supported]
+        out[kind] = {"n": len(sel),
+                     "supported_passed": round(float(np.mean(pos)), 4) if pos else None,
+                     "unsupported_flagged": round(float(np.mean(neg)), 4) if neg else None}
+    a = out["all"]
+    out["balanced_accuracy"] = round(
+        ((a["supported_passed"] or 0) + (a["unsupported_flagged"] or 0)) / 2, 4)
+    return out
+
+
+def fit_thresholds(pairs: Sequence[Pair]) -> tuple[float, float]:
+    """The grid point with the best balanced accuracy (ties: the lower, more lenient one)."""
+    best, choice = -1.0, (0.0, 0.0)
+    for cov in COVERAGE_GRID:
+        for cos in COSINE_GRID:
+            score = rates(pairs, float(cov), float(cos))["balanced_accuracy"]
+            if score > best + 1e-9:
+                best, choice = score, (float(cov), float(cos))
+    return choice
+
+
+def paragraph_idf(articles: Sequence[dict[str, Any]]):
+    """BM25-style IDF over paragraphs (as the index computes it over chunks)."""
+    df: Counter[str] = Counter()
+    n = 0
+    for article in articles:
+        for para in article["paragraphs"]:
+            df.update(set(terms(para["context"])))
+            n += 1
+    return lambda t: math.log(1.0 + (n - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5))
+
+
+@dataclass
+class VerifierReport:
+    path: Path
+    thresholds: tuple[float, float]
+    train: dict[str, Any]
+    validation: dict[str, Any]
+
+
+def train_verifier(squad_file: str | Path, out: str | Path | None = None,
+                   max_questions: int | None = None, seed: int = 0,
+                   embedder: Any = None) -> VerifierReport:
+    """Build pairs, measure them with the real embedder, fit on training articles, write JSON."""
+    from rag.embed import default_embedder
+
+    src = Path(squad_file)
+    if not src.is_file():
+        raise RagError(f"SQuAD file {src} does not exist")
+    raw = src.read_bytes()
+    try:
+        articles = json.loads(raw)["data"]
+        titles = [str(a.get("title", i)) for i, a in enumerate(articles)]
+    except (ValueError, KeyError, TypeError) as e:
+        raise RagError(f"{src} is not a SQuAD JSON file ({e})") from None
+    train_t, val_t = split_articles(titles)
+    rng = random.Random(seed)
+    by_title = list(zip(articles, titles, strict=True))
+    train = squad_pairs([a for a, t in by_title if t in train_t], rng, max_questions)
+    val = squad_pairs([a for a, t in by_title if t in val_t], rng, max_questions)
+    if not train or not val:
+        raise RagError(f"{src} gives no sentence pairs on both sides of the article split")
+    emb = embedder or default_embedder()
+    texts = sorted({p.sentence for p in train + val} | {
+        p.passage[s:e] for p in train + val for s, e in sentence_spans(p.passage)})
+    # Embedded once, in batches; the checks only look the vectors up.
+    vecs = dict(zip(texts, emb.encode_documents(texts), strict=True))
+    probe = Verifier(lambda ts: np.vstack([vecs[t] for t in ts]), paragraph_idf(articles))
+    measure(train + val, probe)
+    cov, cos = fit_thresholds(train)
+    report = VerifierReport(Path(out) if out else Path(str(DEFAULT_PATH)), (cov, cos),
+                            rates(train, cov, cos), rates(val, cov, cos))
+    data = {"min_coverage": cov, "min_cosine": cos,
+            "fitted_on": src.name, "data_sha256": hashlib.sha256(raw).hexdigest(),
+            "seed": seed, "max_questions": max_questions,
+            "rule": "balanced accuracy on training-article pairs, grid "
+                    f"coverage {COVERAGE_GRID[0]}..{COVERAGE_GRID[-1]} x cosine "
+                    f"{COSINE_GRID[0]}..{COSINE_GRID[-1]} by 0.05",
+            "training_articles": train_t, "validation_articles": val_t,
+            "train": report.train, "validation": report.validation}
+    tmp = report.path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(report.path)
+    return report

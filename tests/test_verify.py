@@ -1,0 +1,64 @@
+"""The citation verifier's rule, with the fake embedder (the real model: test_llm.py)."""
+
+from __future__ import annotations
+
+import json
+
+from rag.generate.verify import DEFAULT_PATH, Verifier, lexical_support, load_verifier
+
+from .conftest import FakeEmbedder
+
+PASSAGE = ("Prime Minister Christopher Luxon will travel to Washington DC from 9 to 12 July. "
+           "He will attend the NATO summit with Foreign Minister Winston Peters.")
+
+
+def _verifier(min_coverage: float = 0.6, min_cosine: float = 0.3) -> Verifier:
+    return Verifier(FakeEmbedder().encode_queries, lambda t: 1.0, min_coverage, min_cosine)
+
+
+def test_a_verbatim_quote_is_supported_and_its_quote_is_the_matching_sentence():
+    s = _verifier().check("He will attend the NATO summit with Foreign Minister Winston Peters.",
+                          [PASSAGE])
+    assert s.supported and s.coverage == 1.0 and not s.missing
+    start, end = s.quotes[0]
+    assert PASSAGE[start:end].startswith("He will attend the NATO summit")
+
+
+def test_a_number_or_name_the_passage_lacks_is_unsupported():
+    s = _verifier().check("Luxon will travel to Washington DC on 20 July.", [PASSAGE])
+    assert not s.supported and s.missing == ("20",)
+    s = _verifier().check("He will attend the NATO summit with Foreign Minister Judith Collins.",
+                          [PASSAGE])
+    assert not s.supported and set(s.missing) == {"judith", "collins"}
+
+
+def test_a_sentence_about_something_else_is_unsupported_by_coverage():
+    s = _verifier().check("The harvest of apples starts in autumn in orchards.", [PASSAGE])
+    assert not s.supported and s.coverage < 0.6
+
+
+def test_support_can_come_from_several_cited_passages_together():
+    other = "The summit marks the 75th anniversary of the alliance."
+    claim = "Luxon will attend the summit marking the 75th anniversary of the alliance."
+    v = _verifier()
+    assert not v.check(claim, [PASSAGE]).supported
+    both = v.check(claim, [PASSAGE, other])
+    assert both.supported and len(both.quotes) == 2
+
+
+def test_no_passages_supports_nothing():
+    assert not _verifier().check("Anything.", []).supported
+
+
+def test_coverage_weighs_rare_terms_more():
+    idf = {"luxon": 5.0, "travel": 1.0, "moon": 5.0}.get
+    cov, _ = lexical_support("Luxon travel moon", [PASSAGE], lambda t: idf(t, 1.0))
+    assert abs(cov - 6.0 / 11.0) < 1e-6
+
+
+def test_the_shipped_thresholds_load_and_carry_their_validation_figures():
+    data = json.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
+    v = load_verifier(FakeEmbedder().encode_queries, lambda t: 1.0)
+    assert (v.min_coverage, v.min_cosine) == (data["min_coverage"], data["min_cosine"])
+    assert data["validation"]["all"]["n"] > 0 and data["validation_articles"]
+    assert not set(data["validation_articles"]) & set(data["training_articles"])
