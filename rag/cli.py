@@ -125,6 +125,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--max-questions", type=_positive, metavar="N",
                    help="questions per split (default: all)")
     v.add_argument("--seed", type=int, default=0, metavar="S")
+    v.add_argument("--work", metavar="DIR", default="build/verifier",
+                   help="where sentence vectors are kept between fits (default: build/verifier)")
     v.set_defaults(run=_train_verifier)
     return p
 
@@ -293,9 +295,9 @@ def _train_selector(args: argparse.Namespace) -> int:
 def _train_verifier(args: argparse.Namespace) -> int:
     from rag.train_verifier import train_verifier
 
-    r = train_verifier(args.source, args.out, args.max_questions, args.seed)
-    cov, cos = r.thresholds
-    print(f"min_coverage {cov}, min_cosine {cos}")
+    r = train_verifier(args.source, args.out, args.max_questions, args.seed, work=args.work)
+    cov, cos, novel = r.thresholds
+    print(f"min_coverage {cov}, min_cosine {cos}, max_novel {novel}")
     for name, figs in (("training", r.train), ("validation", r.validation)):
         print(f"{name}: " + ", ".join(
             f"{kind} {figs[kind]['supported_passed']:.1%} passed / "

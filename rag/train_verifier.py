@@ -9,7 +9,7 @@ Pairs, for every answerable question whose answer lies inside one sentence of it
 - claim: the question with the answer put after it, a rough paraphrase as an LLM would write
   it (supported), vs. the question with the swapped answer (unsupported).
 
-The thresholds maximise balanced accuracy (the mean of the share of supported pairs passed and
+The three thresholds maximise balanced accuracy (the mean of the share of supported pairs passed and
 of unsupported pairs flagged) on training articles; validation figures go into the JSON.
 """
 
@@ -35,6 +35,7 @@ from rag.train import split_articles
 
 COVERAGE_GRID = np.round(np.arange(0.0, 1.0001, 0.05), 2)
 COSINE_GRID = np.round(np.arange(0.0, 0.9001, 0.05), 2)
+NOVEL_GRID = np.round(np.arange(0.5, 1.0001, 0.05), 2)  # 1.0: any new term allowed
 
 
 @dataclass
@@ -44,11 +45,9 @@ class Pair:
     sentence: str
     passage: str
     coverage: float = 0.0
+    novel: float = 0.0
     cosine: float = 0.0
     missing: bool = False
-
-    def passes(self, min_coverage: float, min_cosine: float) -> bool:
-        return not self.missing and self.coverage >= min_coverage and self.cosine >= min_cosine
 
 
 def squad_pairs(articles: Sequence[dict[str, Any]], rng: random.Random,
@@ -68,8 +67,8 @@ def squad_pairs(articles: Sequence[dict[str, Any]], rng: random.Random,
                 gold = qa["answers"][0]
                 a, at = gold["text"].strip(), int(gold["answer_start"])
                 sent = next(((s, e) for s, e in spans if s <= at and at + len(a) <= e), None)
-                others = [b for b in pool if b.lower() not in ctx.lower()
-                          and _same_shape(a, b)]
+                absent = [b for b in pool if b.lower() not in ctx.lower()]
+                others = [b for b in absent if _same_shape(a, b)] or absent
                 if sent is None or not a or not others:
                     continue
                 questions += 1
@@ -91,37 +90,68 @@ def _same_shape(a: str, b: str) -> bool:
 
 
 def measure(pairs: Sequence[Pair], verifier: Verifier) -> None:
-    """Fill each pair's coverage, cosine and missing names/numbers (thresholds unused)."""
+    """Fill each pair's measurements (the verifier's thresholds are not used)."""
     for p in pairs:
         s = verifier.check(p.sentence, [p.passage])
-        p.coverage, p.cosine, p.missing = s.coverage, s.cosine, bool(s.missing)
+        p.coverage, p.novel, p.cosine, p.missing = s.coverage, s.novel, s.cosine, bool(s.missing)
 
 
-def rates(pairs: Sequence[Pair], min_coverage: float, min_cosine: float) -> dict[str, Any]:
+def passes(pairs: Sequence[Pair], thresholds: tuple[float, float, float]) -> np.ndarray:
+    """Which pairs the rule passes with (min_coverage, min_cosine, max_novel)."""
+    cov, cos, novel = thresholds
+    return np.array([not p.missing and p.coverage >= cov and p.cosine >= cos
+                     and p.novel <= novel for p in pairs], dtype=bool)
+
+
+def rates(pairs: Sequence[Pair], thresholds: tuple[float, float, float]) -> dict[str, Any]:
     """Per kind: share of supported pairs passed, share of unsupported pairs flagged."""
+    ok = passes(pairs, thresholds)
+    supported = np.array([p.supported for p in pairs], dtype=bool)
     out: dict[str, Any] = {}
     for kind in ("quote", "claim", "all"):
-        sel = [p for p in pairs if kind in ("all", p.kind)]
-        pos = [p.passes(min_coverage, min_cosine) for p in sel if p.supported]
-        neg = [not p.passes(min_coverage, min_cosine) for p in sel if not p.supported]
-        out[kind] = {"n": len(sel),
-                     "supported_passed": round(float(np.mean(pos)), 4) if pos else None,
-                     "unsupported_flagged": round(float(np.mean(neg)), 4) if neg else None}
+        sel = np.array([kind in ("all", p.kind) for p in pairs], dtype=bool)
+        pos, neg = ok[sel & supported], ~ok[sel & ~supported]
+        out[kind] = {"n": int(sel.sum()),
+                     "supported_passed": round(float(pos.mean()), 4) if pos.size else None,
+                     "unsupported_flagged": round(float(neg.mean()), 4) if neg.size else None}
     a = out["all"]
     out["balanced_accuracy"] = round(
         ((a["supported_passed"] or 0) + (a["unsupported_flagged"] or 0)) / 2, 4)
     return out
 
 
-def fit_thresholds(pairs: Sequence[Pair]) -> tuple[float, float]:
-    """The grid point with the best balanced accuracy (ties: the lower, more lenient one)."""
-    best, choice = -1.0, (0.0, 0.0)
-    for cov in COVERAGE_GRID:
-        for cos in COSINE_GRID:
-            score = rates(pairs, float(cov), float(cos))["balanced_accuracy"]
-            if score > best + 1e-9:
-                best, choice = score, (float(cov), float(cos))
+def fit_thresholds(pairs: Sequence[Pair]) -> tuple[float, float, float]:
+    """The grid point with the best balanced accuracy (ties: the most lenient)."""
+    cov = np.array([p.coverage for p in pairs])[:, None, None, None]
+    cos = np.array([p.cosine for p in pairs])[:, None, None, None]
+    nov = np.array([p.novel for p in pairs])[:, None, None, None]
+    ok = (~np.array([p.missing for p in pairs]))[:, None, None, None] \
+        & (cov >= COVERAGE_GRID[None, :, None, None]) & (cos >= COSINE_GRID[None, None, :, None]) \
+        & (nov <= NOVEL_GRID[None, None, None, :])
+    y = np.array([p.supported for p in pairs], dtype=bool)
+    score = ok[y].mean(axis=0) + (~ok[~y]).mean(axis=0)
+    # Lenient first: iterate from the lowest coverage/cosine and the highest novelty bound.
+    best, choice = -1.0, (0.0, 0.0, 1.0)
+    for i, c in enumerate(COVERAGE_GRID):
+        for j, s in enumerate(COSINE_GRID):
+            for k in reversed(range(len(NOVEL_GRID))):
+                if score[i, j, k] > best + 1e-9:
+                    best, choice = float(score[i, j, k]), (float(c), float(s),
+                                                           float(NOVEL_GRID[k]))
     return choice
+
+
+def _vectors(texts: Sequence[str], embedder: Any, work: Path) -> np.ndarray:
+    """Every text embedded once, in batches, and kept in `work` for the next fit of the same
+    texts (refitting the rule then takes seconds, not minutes)."""
+    key = hashlib.sha256("\n".join(texts).encode()).hexdigest()
+    cache = work / f"vectors-{key[:16]}.npy"
+    if cache.is_file():
+        return np.load(cache)
+    vecs = embedder.encode_documents(texts)
+    work.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vecs)
+    return vecs
 
 
 def paragraph_idf(articles: Sequence[dict[str, Any]]):
@@ -138,14 +168,14 @@ def paragraph_idf(articles: Sequence[dict[str, Any]]):
 @dataclass
 class VerifierReport:
     path: Path
-    thresholds: tuple[float, float]
+    thresholds: tuple[float, float, float]  # min_coverage, min_cosine, max_novel
     train: dict[str, Any]
     validation: dict[str, Any]
 
 
 def train_verifier(squad_file: str | Path, out: str | Path | None = None,
                    max_questions: int | None = None, seed: int = 0,
-                   embedder: Any = None) -> VerifierReport:
+                   embedder: Any = None, work: str | Path = "build/verifier") -> VerifierReport:
     """Build pairs, measure them with the real embedder, fit on training articles, write JSON."""
     from rag.embed import default_embedder
 
@@ -168,19 +198,19 @@ def train_verifier(squad_file: str | Path, out: str | Path | None = None,
     emb = embedder or default_embedder()
     texts = sorted({p.sentence for p in train + val} | {
         p.passage[s:e] for p in train + val for s, e in sentence_spans(p.passage)})
-    # Embedded once, in batches; the checks only look the vectors up.
-    vecs = dict(zip(texts, emb.encode_documents(texts), strict=True))
+    vecs = dict(zip(texts, _vectors(texts, emb, Path(work)), strict=True))
     probe = Verifier(lambda ts: np.vstack([vecs[t] for t in ts]), paragraph_idf(articles))
     measure(train + val, probe)
-    cov, cos = fit_thresholds(train)
-    report = VerifierReport(Path(out) if out else Path(str(DEFAULT_PATH)), (cov, cos),
-                            rates(train, cov, cos), rates(val, cov, cos))
-    data = {"min_coverage": cov, "min_cosine": cos,
+    chosen = fit_thresholds(train)
+    report = VerifierReport(Path(out) if out else Path(str(DEFAULT_PATH)), chosen,
+                            rates(train, chosen), rates(val, chosen))
+    data = {"min_coverage": chosen[0], "min_cosine": chosen[1], "max_novel": chosen[2],
             "fitted_on": src.name, "data_sha256": hashlib.sha256(raw).hexdigest(),
             "seed": seed, "max_questions": max_questions,
-            "rule": "balanced accuracy on training-article pairs, grid "
+            "rule": "balanced accuracy on training-article pairs, grid by 0.05 of "
                     f"coverage {COVERAGE_GRID[0]}..{COVERAGE_GRID[-1]} x cosine "
-                    f"{COSINE_GRID[0]}..{COSINE_GRID[-1]} by 0.05",
+                    f"{COSINE_GRID[0]}..{COSINE_GRID[-1]} x novel "
+                    f"{NOVEL_GRID[0]}..{NOVEL_GRID[-1]}",
             "training_articles": train_t, "validation_articles": val_t,
             "train": report.train, "validation": report.validation}
     tmp = report.path.with_suffix(".tmp")

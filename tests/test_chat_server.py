@@ -203,3 +203,32 @@ def test_login_required_when_rag_auth_is_set(chat_root: Path):
         client = Client(url, auth=("reader", "s3cret"), verbose=False)
         ans = client.predict(question="How old was Patricia McKay?", api_name="/answer")
         assert "68" in ans["answer"]
+
+
+def test_the_page_offers_a_configured_llm_and_shows_its_checked_answer(chat_root: Path,
+                                                                       llm_server):
+    """`rag chat` with an OpenAI-compatible server configured (a real llama.cpp server): the
+    generator is offered, the answer streams and ends checked (or with the fallback note), and
+    the API key never reaches the page."""
+    from playwright.sync_api import sync_playwright
+
+    secret = "sk-page-secret-42"
+    with _rag_chat(chat_root, chat_root / "ix", OPENAI_BASE_URL=llm_server.base_url,
+                   OPENAI_API_KEY=secret, RAG_GENERATOR="openai") as url, \
+            sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.goto(url)
+        page.locator("#question textarea").wait_for(timeout=60_000)
+        choice = page.get_by_label("Answer generator")
+        assert choice.input_value() == "openai"
+        choice.click()
+        assert page.get_by_role("option", name="extractive").count() == 1
+        page.keyboard.press("Escape")
+        text, _ = _ask(page, "On what dates will the Prime Minister visit the United States?", 1)
+        html = page.locator("[data-testid='bot']").first.inner_html()
+        assert "could not answer" in text or "rag-answer" in html
+        if "rag-unsupported" in html:
+            assert "unsupported" in text
+        assert secret not in page.content()
+        browser.close()

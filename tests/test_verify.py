@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from rag.generate.verify import DEFAULT_PATH, Verifier, lexical_support, load_verifier
+from rag.generate.verify import DEFAULT_PATH, UNSEEN, Verifier, lexical_support, load_verifier
 
 from .conftest import FakeEmbedder
 
@@ -52,7 +52,7 @@ def test_no_passages_supports_nothing():
 
 def test_coverage_weighs_rare_terms_more():
     idf = {"luxon": 5.0, "travel": 1.0, "moon": 5.0}.get
-    cov, _ = lexical_support("Luxon travel moon", [PASSAGE], lambda t: idf(t, 1.0))
+    cov, _, _ = lexical_support("Luxon travel moon", [PASSAGE], lambda t: idf(t, 1.0))
     assert abs(cov - 6.0 / 11.0) < 1e-6
 
 
@@ -62,3 +62,30 @@ def test_the_shipped_thresholds_load_and_carry_their_validation_figures():
     assert (v.min_coverage, v.min_cosine) == (data["min_coverage"], data["min_cosine"])
     assert data["validation"]["all"]["n"] > 0 and data["validation_articles"]
     assert not set(data["validation_articles"]) & set(data["training_articles"])
+
+
+def test_a_rare_word_the_passage_lacks_is_a_new_fact_but_a_common_one_is_not():
+    def idf(term: str) -> float:
+        return 10.0 if term == UNSEEN else 9.0 if term.startswith("harass") else 1.0
+
+    v = Verifier(FakeEmbedder().encode_queries, idf, min_coverage=0.5, min_cosine=0.0,
+                 max_novel=0.5)
+    base = "He will attend the NATO summit with Foreign Minister Winston Peters"
+    assert v.check(base + " to attend.", [PASSAGE]).supported
+    s = v.check(base + " despite harassment.", [PASSAGE])
+    assert not s.supported and s.novel == 0.9
+
+
+def test_train_verifier_fits_on_training_articles_and_reports_held_out_ones(tiny_squad,
+                                                                           tmp_path):
+    from rag.train_verifier import train_verifier
+
+    out = tmp_path / "verifier.json"
+    r = train_verifier(tiny_squad, out, embedder=FakeEmbedder(), work=tmp_path / "work")
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert (data["min_coverage"], data["min_cosine"], data["max_novel"]) == r.thresholds
+    assert data["validation_articles"] == ["Pavlova"]
+    assert data["validation"]["all"]["n"] > 0 and data["train"]["all"]["n"] > 0
+    assert r.train["balanced_accuracy"] >= 0.75
+    assert r.validation["all"]["unsupported_flagged"] >= 0.5
+    load_verifier(FakeEmbedder().encode_queries, lambda t: 1.0, out)
