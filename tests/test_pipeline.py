@@ -57,7 +57,7 @@ def test_answer_json_has_the_contract_shape(seed_rag):
     assert set(d["citations"][0]) == {"n", "doc_id", "title", "url", "date", "chunk_id", "text",
                                       "start", "end", "quote", "score"}
     assert set(d["passages"][0]) == {"chunk_id", "doc_id", "text", "score", "rank"}
-    assert set(d["timings_ms"]) == {"retrieve", "generate", "total"}
+    assert set(d["timings_ms"]) == {"retrieve", "generate", "total", "first_token"}
     json.dumps(d)
 
 
