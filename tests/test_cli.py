@@ -140,3 +140,12 @@ def test_import_beir_then_eval_reports_ndcg(tmp_path: Path, beir_dir: Path):
     summary = json.loads(e.stdout)
     assert summary["n"] == 2 and 0.5 < summary["ndcg@10"] <= 1.0
     assert "answer_contains" not in summary  # no answers: retrieval metrics only
+
+
+def test_terminal_rendering_flags_unsupported_sentences():
+    from rag.cli import render_text
+    from rag.types import Answer, Sentence
+
+    ans = Answer("q", "a [1] b [2]", False, sentences=(Sentence("It rained.", (1,)),
+                                                      Sentence("It snowed.", (2,), False)))
+    assert render_text(ans) == "It rained. [1] It snowed. [2] [unsupported]"

@@ -136,3 +136,34 @@ def test_rag_ask_with_the_openai_generator(seed_index, llm_server, capsys):
     d = json.loads(capsys.readouterr().out)
     assert d["generator"] in ("openai", "extractive") and "fallback" in d
     assert all("supported" in s for s in d["sentences"])
+
+
+def test_rag_ask_streams_to_a_terminal_and_ends_with_the_checked_answer(seed_index, llm_server):
+    """On a terminal the reply appears as it is written; then the checked version (flags,
+    renumbered citations) or the fallback note, then the sources."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag", "ask", QUESTION, "--index", str(seed_index),
+         "--generator", "openai", "--llm-base-url", llm_server.base_url],
+        stdout=follower, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    text = out.decode("utf-8", "replace")
+    assert "Sources" in text
+    streamed, _, checked = text.partition("Checked answer:")
+    if "(answered with quotes" in text:  # the quotes differ from what was streamed
+        assert checked and streamed.strip()  # the reply was shown first, then the quotes
