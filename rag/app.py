@@ -130,6 +130,31 @@ def user_turns(history: Sequence[dict[str, Any]]) -> list[str]:
     return turns
 
 
+MAX_K = 50
+MAX_TURNS = 50
+
+
+def check_request(rag: RAG, question: Any, history: Any, k: Any, generator: Any) -> list[str]:
+    """An API request checked as strictly as the command line; the history as a list, or
+    RagError saying what is wrong."""
+    if not isinstance(question, str):
+        raise RagError("question must be a string")
+    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= MAX_K:
+        raise RagError(f"k must be a whole number from 1 to {MAX_K} (0: the default)")
+    if history is None:
+        history = []
+    if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+        raise RagError("history must be a list of earlier questions (strings)")
+    if len(history) > MAX_TURNS or any(len(h) > rag.settings.max_question_chars
+                                       for h in history):
+        raise RagError(f"history holds at most {MAX_TURNS} turns of at most "
+                       f"{rag.settings.max_question_chars:,} characters")
+    if generator and generator not in rag.generators():
+        raise RagError(f"generator {generator!r} is not configured here; "
+                       f"available: {', '.join(rag.generators())}")
+    return history
+
+
 def build_app(rag: RAG):
     """The chat page as a `gr.Blocks`, not launched."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
@@ -153,11 +178,11 @@ def build_app(rag: RAG):
     def answer_json(question: str, history: list[str] | None = None, k: int = 0,
                     generator: str = "") -> dict:
         """The Answer object (see README) for one question, with optional earlier user turns."""
-        if generator and generator not in rag.generators():
-            raise gr.Error(f"generator {generator!r} is not configured here; "
-                           f"available: {', '.join(rag.generators())}")
-        return rag.answer(question, history or [], k=k or None,
-                          generator=generator or None).to_dict()
+        try:
+            turns = check_request(rag, question, history, k, generator)
+            return rag.answer(question, turns, k=k or None, generator=generator or None).to_dict()
+        except RagError as e:  # the client's to fix: its message, not a server traceback
+            raise gr.Error(str(e)) from None
 
     s = rag.settings
     with gr.Blocks(title="Ask the documents") as demo:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +13,9 @@ from pathlib import Path
 from rag.errors import RagError
 
 LISTED = 10  # documents named in a build report before "… and N more"
+# C0 and C1 control characters but newline and tab: a document's ESC/OSC sequences could
+# otherwise retitle or recolour the reader's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,7 +136,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _positive(value: str) -> int:
-    n = int(value)
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number (got {value!r})") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 (got {n})")
     return n
@@ -179,7 +186,7 @@ def _ask(args: argparse.Namespace) -> int:
             ans = piece
         elif live:
             shown.append(piece)
-            print(piece, end="", flush=True)
+            print(inert(piece), end="", flush=True)
     if args.json:
         print(json.dumps(ans.to_dict(), indent=2, ensure_ascii=False))
         return 0
@@ -189,17 +196,23 @@ def _ask(args: argparse.Namespace) -> int:
     if not live or " ".join("".join(shown).split()) != " ".join(checked.split()):
         if live:
             print("\nChecked answer:")
-        print(checked)
+        print(inert(checked))
     if ans.fallback:
-        print(f"\n(answered with quotes: {ans.fallback})")
+        print(inert(f"\n(answered with quotes: {ans.fallback})"))
     if ans.citations:
         print("\nSources")
         for c in ans.citations:
-            print(f"[{c.n}] {c.title}" + (f" ({c.date})" if c.date else ""))
+            print(inert(f"[{c.n}] {c.title}" + (f" ({c.date})" if c.date else "")))
             if c.url:
-                print(f"    {c.url}")
-            print(f"    > {' '.join(c.quote.split())}  ({c.doc_id})")
+                print(inert(f"    {c.url}"))
+            print(inert(f"    > {' '.join(c.quote.split())}  ({c.doc_id})"))
     return 0
+
+
+def inert(text: str) -> str:
+    """Text from documents, safe to print: control characters removed when stdout is a
+    terminal (a pipe or file gets the text as it is)."""
+    return _CONTROL.sub("", text) if sys.stdout.isatty() else text
 
 
 def render_text(ans) -> str:

@@ -19,6 +19,7 @@ Metrics are pure functions of values; `run` is the only part that calls the pipe
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import string
@@ -35,6 +36,7 @@ from rag.errors import RagError
 from rag.text import fold
 from rag.types import Answer, Passage
 
+log = logging.getLogger(__name__)
 SUPPORT_MIN = 0.5  # share of a sentence's content terms its citation must contain
 DEPTH = 10  # passages retrieved for the retrieval metrics (nDCG@10, the hit@k curve)
 
@@ -52,27 +54,58 @@ class EvalItem:
 
 
 def load_set(path: str | Path) -> list[EvalItem]:
-    """Read one JSONL evaluation set; a bad line is an error naming the file and line."""
+    """Read one JSONL evaluation set; a bad line is an error naming the file and line, a
+    repeated id a warning."""
     items: list[EvalItem] = []
     p = Path(path)
     if not p.is_file():
         raise RagError(f"evaluation set {p} does not exist")
-    with open(p, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                o = json.loads(line)
-                items.append(EvalItem(
-                    id=str(o.get("id", f"{p.stem}-{n}")), question=o["question"],
-                    answers=tuple(o.get("answers") or ()), sources=tuple(o.get("sources") or ()),
-                    answerable=bool(o.get("answerable", True)),
-                    history=tuple(o.get("history") or ()),
-                    relevance={str(k): float(v) for k, v in (o.get("relevance") or {}).items()},
-                    set=p.stem))
-            except (json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as e:
-                raise RagError(f"{p}:{n}: not an evaluation item ({e})") from None
+    seen: dict[str, int] = {}
+    try:
+        with open(p, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    item = _item(json.loads(line), f"{p.stem}-{n}", p.stem)
+                except (json.JSONDecodeError, ValueError) as e:
+                    raise RagError(f"{p}:{n}: not an evaluation item ({e})") from None
+                if item.id in seen:
+                    log.warning("%s:%d: id %r repeats line %d", p, n, item.id, seen[item.id])
+                seen.setdefault(item.id, n)
+                items.append(item)
+    except UnicodeDecodeError:
+        raise RagError(f"{p} is not UTF-8 text; save the evaluation set as UTF-8") from None
+    if not items:
+        raise RagError(f"evaluation set {p} holds no items")
     return items
+
+
+def _item(o: Any, default_id: str, set_name: str) -> EvalItem:
+    """One checked line: the types the format promises, or ValueError saying which is wrong."""
+    if not isinstance(o, dict):
+        raise ValueError("a line must be a JSON object")
+
+    def strings(key: str) -> tuple[str, ...]:
+        v = o.get(key) or []
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise ValueError(f'"{key}" must be a list of strings (got {json.dumps(v)[:60]})')
+        return tuple(v)
+
+    question = o.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError('"question" must be a non-empty string')
+    answerable = o.get("answerable", True)
+    if not isinstance(answerable, bool):
+        raise ValueError('"answerable" must be true or false')
+    relevance = o.get("relevance") or {}
+    if not isinstance(relevance, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in relevance.values()):
+        raise ValueError('"relevance" must map source stems to numbers')
+    return EvalItem(id=str(o.get("id", default_id)), question=question,
+                    answers=strings("answers"), sources=strings("sources"),
+                    answerable=answerable, history=strings("history"),
+                    relevance={str(k): float(v) for k, v in relevance.items()}, set=set_name)
 
 
 # -- pure metrics -----------------------------------------------------------------------------

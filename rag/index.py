@@ -68,16 +68,27 @@ class Index:
 
         root = Path(folder)
         live = _live_version(root)
-        manifest = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
-        problem = _mismatch(manifest, embedder, chunker)
-        if problem:
-            raise IndexMismatchError(f"the index in {root} was built {problem}; "
-                                     f"run `rag build --rebuild --index {root}`")
-        chunks = [Chunk(**json.loads(line)) for line in
-                  (live / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
-        vectors = faiss.read_index(str(live / "vectors.faiss"))
-        bm25 = bm25s.BM25.load(str(live / "bm25"))
-        df = json.loads((live / "df.json").read_text(encoding="utf-8"))
+        try:
+            manifest = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
+            problem = _mismatch(manifest, embedder, chunker)
+            if problem:
+                raise IndexMismatchError(f"the index in {root} was built {problem}; "
+                                         f"run `rag build --rebuild --index {root}`")
+            chunks = [Chunk(**json.loads(line)) for line in
+                      (live / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+            vectors = faiss.read_index(str(live / "vectors.faiss"))
+            bm25 = bm25s.BM25.load(str(live / "bm25"))
+            df = json.loads((live / "df.json").read_text(encoding="utf-8"))
+            manifest["documents"], manifest["counts"]  # noqa: B018 - keys every reader needs
+        except IndexMismatchError:
+            raise
+        # What a truncated or edited file raises: faiss a RuntimeError, json/orjson a
+        # ValueError, a missing file OSError, a manifest without a key KeyError.
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError,
+                IndexError) as e:
+            what = f"{type(e).__name__}: {e}".splitlines()[0][:160]
+            raise IndexMismatchError(f"the index in {root} is damaged ({what}); "
+                                     f"run `rag build --rebuild --index {root}`") from None
         if vectors.ntotal != len(chunks):
             raise IndexMismatchError(f"the index in {root} is inconsistent ({vectors.ntotal} "
                                      f"vectors, {len(chunks)} chunks); run `rag build --rebuild`")

@@ -49,11 +49,17 @@ def _files(root: Path) -> Iterator[tuple[Path, str]]:
     if root.is_file():
         yield root, root.name
         return
+    inside = root.resolve()
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
         if any(part.startswith(".") for part in rel.parts):
             continue
         if path.is_file() and path.suffix.lower() in SUFFIXES:
+            # A link out of the corpus would let a shared folder quote any file on the machine.
+            if not path.resolve().is_relative_to(inside):
+                log.warning("skipped %s: a link to %s, outside the corpus %s", path,
+                            path.resolve(), root)
+                continue
             yield path, rel.as_posix()
 
 

@@ -78,3 +78,40 @@ def test_auth_is_parsed_or_refused():
     for bad in ("reader", ":secret", "reader:", ""):
         with pytest.raises(RagError, match="user:password"):
             parse_auth(bad)
+
+
+def test_unsupported_sentences_are_marked_and_a_fallback_is_noted():
+    sentences = (Sentence("Supported.", (1,)), Sentence("Made <up>.", (1,), False))
+    ans = Answer("q?", render_sentences(sentences), False, (_citation(),), sentences=sentences,
+                 generator="extractive", fallback="openai: http://x/v1 unreachable")
+    out = render_answer(ans)
+    assert '<span class="rag-unsupported"' in out and "⚠ unsupported" in out
+    assert "Made &#60;up&#62;" in out  # escaped like everything else
+    assert out.count("rag-unsupported") == 1
+    assert f"could not answer ({escape('openai: http://x/v1 unreachable')})" in out
+
+
+class _Settings:
+    max_question_chars = 100
+
+
+class _Rag:
+    settings = _Settings()
+
+    def generators(self):
+        return ["extractive"]
+
+
+@pytest.mark.parametrize("question, history, k, generator, why", [
+    ("Why?", None, -3, "", "k must be"), ("Why?", None, 51, "", "k must be"),
+    ("Why?", None, True, "", "k must be"), ("Why?", "abc", 0, "", "history must be a list"),
+    ("Why?", [1, 2], 0, "", "history must be a list"), (None, None, 0, "", "question must be"),
+    ("Why?", ["x" * 101], 0, "", "at most"), ("Why?", ["a"] * 51, 0, "", "at most 50 turns"),
+    ("Why?", None, 0, "openai", "not configured"),
+])
+def test_api_requests_are_checked_like_the_command_line(question, history, k, generator, why):
+    from rag.app import check_request
+
+    with pytest.raises(RagError, match=why):
+        check_request(_Rag(), question, history, k, generator)
+    assert check_request(_Rag(), "Why?", ["Earlier?"], 3, "extractive") == ["Earlier?"]

@@ -164,6 +164,12 @@ def test_gradio_client_gets_a_cited_answer(server: str):
                          history=["Who died outside a mall in Newport Beach?"], api_name="/answer")
     assert "68" in ans["answer"] and not ans["abstained"]
     assert ans["citations"][0]["doc_id"] == "rnz-luxon-nato-summit-analysis.txt"
+    from gradio_client.exceptions import AppError
+
+    for bad, why in (({"k": -3}, "k must be"), ({"history": "abc"}, "history must be a list"),
+                     ({"question": "x" * 5000}, "characters long")):
+        with pytest.raises(AppError, match=why):
+            client.predict(**{"question": "Why?", **bad}, api_name="/answer")
 
 
 def test_concurrent_users_all_get_their_own_answers(server: str):

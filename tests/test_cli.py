@@ -149,3 +149,23 @@ def test_terminal_rendering_flags_unsupported_sentences():
     ans = Answer("q", "a [1] b [2]", False, sentences=(Sentence("It rained.", (1,)),
                                                       Sentence("It snowed.", (2,), False)))
     assert render_text(ans) == "It rained. [1] It snowed. [2] [unsupported]"
+
+
+def test_document_control_sequences_never_reach_a_terminal(monkeypatch):
+    from rag import cli
+
+    hostile = "Title\x1b]0;owned\x07 red\x1b[31m text\x9b2J\ttab\nline"
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert cli.inert(hostile) == "Title]0;owned red[31m text2J\ttab\nline"
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
+    assert cli.inert(hostile) == hostile  # a pipe or file gets the text unchanged
+
+
+def test_a_bad_k_says_what_is_wrong(capsys):
+    from rag.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["ask", "Why?", "-k", "abc"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "must be a whole number (got 'abc')" in err and "_positive" not in err

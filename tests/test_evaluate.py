@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from rag.errors import RagError
@@ -130,3 +132,34 @@ def test_bad_eval_line_names_file_and_line(tmp_path):
     p.write_text('{"id": "a", "question": "q"}\n{"id": "b"}\n')
     with pytest.raises(RagError, match="bad.jsonl:2"):
         load_set(p)
+
+
+@pytest.mark.parametrize("line, why", [
+    ('{"question": "Who?", "answers": "Winston Peters"}', '"answers" must be a list of strings'),
+    ('{"question": 123}', '"question" must be a non-empty string'),
+    ('{"question": "Who?", "history": "abc"}', '"history" must be a list of strings'),
+    ('{"question": "Who?", "answerable": "no"}', '"answerable" must be true or false'),
+    ('["Who?"]', "must be a JSON object"),
+])
+def test_eval_lines_are_type_checked_and_named_by_file_and_line(tmp_path, line, why):
+    p = tmp_path / "set.jsonl"
+    p.write_text('{"question": "Fine?"}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(RagError, match=rf"set\.jsonl:2: .*{re.escape(why)}"):
+        load_set(p)
+
+
+def test_eval_sets_that_are_empty_or_not_utf8_are_refused_and_repeated_ids_warned(
+        tmp_path, caplog):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n", encoding="utf-8")
+    with pytest.raises(RagError, match="holds no items"):
+        load_set(empty)
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes('{"question": "Café?"}\n'.encode("latin-1"))
+    with pytest.raises(RagError, match="not UTF-8"):
+        load_set(latin)
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text('{"id": "a", "question": "X?"}\n{"id": "a", "question": "Y?"}\n',
+                     encoding="utf-8")
+    assert len(load_set(twice)) == 2
+    assert "id 'a' repeats line 1" in caplog.text

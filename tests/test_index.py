@@ -173,3 +173,33 @@ def test_build_killed_mid_write_leaves_the_old_index_loadable(corpus, tmp_path, 
     assert len(leftovers) == 1
     assert json.loads((folder / leftovers[0] / "manifest.json").read_text())["counts"] == {
         "documents": 4, "chunks": len(_load(folder, fake_embedder).chunks)}
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)])
+
+
+def _drop_key(path: Path) -> None:
+    m = json.loads(path.read_text(encoding="utf-8"))
+    del m["documents"]
+    path.write_text(json.dumps(m), encoding="utf-8")
+
+
+@pytest.mark.parametrize("part, damage", [
+    ("vectors.faiss", _truncate),
+    ("chunks.jsonl", Path.unlink),
+    ("manifest.json", lambda p: p.write_text("{not json", encoding="utf-8")),
+    ("manifest.json", _drop_key),
+    ("bm25/vocab.index.json", lambda p: p.write_text("", encoding="utf-8")),
+])
+def test_a_damaged_index_is_named_as_such_and_a_plain_build_repairs_it(
+        corpus, tmp_path, fake_embedder, part, damage):
+    folder = tmp_path / "ix"
+    _sync(corpus, folder, fake_embedder)
+    live = folder / (folder / "CURRENT").read_text().strip()
+    damage(live / part)
+    with pytest.raises(IndexMismatchError, match=r"is damaged .*rag build --rebuild"):
+        _load(folder, fake_embedder)
+    r = _sync(corpus, folder, fake_embedder)  # no --rebuild needed
+    assert r.rebuilt_because and "damaged" in r.rebuilt_because
+    assert len(_load(folder, fake_embedder).chunks) > 0

@@ -70,3 +70,18 @@ def test_folder_of_only_unreadable_files(tmp_path: Path):
     (tmp_path / "e.txt").write_text("", encoding="utf-8")
     with pytest.raises(CorpusError, match="no readable documents"):
         load_documents([tmp_path])
+
+
+def test_links_leaving_the_corpus_are_skipped_with_a_warning(corpus, tmp_path, caplog):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
+    (corpus / "passwd.txt").symlink_to(secret)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "private.md").write_text("Private notes.\n", encoding="utf-8")
+    (corpus / "linked").symlink_to(outside, target_is_directory=True)
+    (corpus / "alias.txt").symlink_to(corpus / "rivers.txt")  # inside: fine
+    ids = {d.doc_id for d in load_documents([corpus])}
+    assert "passwd.txt" not in ids and not any(i.startswith("linked/") for i in ids)
+    assert "alias.txt" in ids
+    assert "outside the corpus" in caplog.text and "passwd.txt" in caplog.text
