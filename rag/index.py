@@ -169,7 +169,7 @@ def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunk
     Unchanged documents (same content hash) keep their vectors, even when renamed.
     """
     t0 = time.perf_counter()
-    root = Path(folder)
+    root = _folder(folder)
     root.mkdir(parents=True, exist_ok=True)
     report = SyncReport()
     with _locked(root):
@@ -315,7 +315,15 @@ def _mismatch(manifest: dict[str, Any], embedder: Embedder, chunker: Chunker) ->
     return None
 
 
+def _folder(folder: str | Path) -> Path:
+    root = Path(folder)
+    if root.exists() and not root.is_dir():
+        raise RagError(f"the index folder {root} is a file; name a folder with --index")
+    return root
+
+
 def _live_version(root: Path) -> Path:
+    _folder(root)
     pointer = root / CURRENT
     if not pointer.is_file():
         raise IndexMissingError(f"no index in {root}; run `rag build` first")

@@ -65,15 +65,20 @@ def _files(root: Path) -> Iterator[tuple[Path, str]]:
 
 def load_file(path: Path, doc_id: str) -> Document | None:
     """One file to a Document, or None (with a warning) when it cannot be indexed."""
-    raw = path.read_bytes()
-    if b"\x00" in raw[:8192]:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:  # one unreadable file must not stop the whole build
+        log.warning("skipped %s: cannot read it (%s)", path, e.strerror or e)
+        return None
+    utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")  # has NUL bytes, yet is text
+    if b"\x00" in raw[:8192] and not utf16:
         log.warning("skipped %s: binary file", path)
         return None
     try:
-        text = raw.decode("utf-8-sig")
+        text = raw.decode("utf-16" if utf16 else "utf-8-sig")
     except UnicodeDecodeError as e:
-        log.warning("skipped %s: not UTF-8 (byte %d); convert it to UTF-8 to index it",
-                    path, e.start)
+        log.warning("skipped %s: not %s (byte %d); convert it to UTF-8 to index it",
+                    path, "UTF-16" if utf16 else "UTF-8", e.start)
         return None
     meta, body = _split_front_matter(text, path)
     if not body.strip():

@@ -203,3 +203,14 @@ def test_a_damaged_index_is_named_as_such_and_a_plain_build_repairs_it(
     r = _sync(corpus, folder, fake_embedder)  # no --rebuild needed
     assert r.rebuilt_because and "damaged" in r.rebuilt_because
     assert len(_load(folder, fake_embedder).chunks) > 0
+
+
+def test_an_index_path_that_is_a_file_is_refused_clearly(corpus, tmp_path, fake_embedder):
+    from rag.errors import RagError
+
+    f = tmp_path / "notes.txt"
+    f.write_text("not an index", encoding="utf-8")
+    for call in (lambda: _load(f, fake_embedder), lambda: _sync(corpus, f, fake_embedder)):
+        with pytest.raises(RagError, match="is a file; name a folder"):
+            call()
+    assert f.read_text(encoding="utf-8") == "not an index"

@@ -85,3 +85,21 @@ def test_links_leaving_the_corpus_are_skipped_with_a_warning(corpus, tmp_path, c
     assert "passwd.txt" not in ids and not any(i.startswith("linked/") for i in ids)
     assert "alias.txt" in ids
     assert "outside the corpus" in caplog.text and "passwd.txt" in caplog.text
+
+
+def test_utf16_files_are_read_and_an_unreadable_file_is_skipped(corpus, caplog, monkeypatch):
+    (corpus / "wide.txt").write_text("Wide text about kiwi birds.\n", encoding="utf-16")
+    locked = corpus / "locked.txt"
+    locked.write_text("Secret.\n", encoding="utf-8")
+    read = Path.read_bytes
+
+    def read_bytes(self):  # as for a file without read permission (tests may run as root)
+        if self.name == "locked.txt":
+            raise PermissionError(13, "Permission denied")
+        return read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    docs = {d.doc_id: d for d in load_documents([corpus])}
+    assert docs["wide.txt"].text.startswith("Wide text about kiwi")
+    assert "locked.txt" not in docs and "rivers.txt" in docs
+    assert "cannot read it (Permission denied)" in caplog.text
