@@ -178,7 +178,7 @@ def _ask(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     check_question(args.question, s.max_question_chars)  # before any slow work
-    rag = RAG.load(settings=s, build_missing=True)
+    rag = RAG.load(settings=s, build_missing=args.index is None)
     live = sys.stdout.isatty() and not args.json  # stream to a person, not to a pipe
     shown = []
     for piece in rag.stream(args.question, args.history, k=args.k):
@@ -232,7 +232,7 @@ def _chat(args: argparse.Namespace) -> int:
 
     auth = os.environ.get("RAG_AUTH")  # "user:password" to require a login
     parse_auth(auth)  # a malformed value fails before the slow start-up
-    rag = RAG.load(settings=_settings(args), build_missing=True)
+    rag = RAG.load(settings=_settings(args), build_missing=args.index is None)
     rag.embedder.encode_query("warm up")  # load the model before the first visitor
     rag.generator()  # and the configured generator (a local LLM takes a moment)
     print(f"serving {rag.index.manifest['counts']['documents']} documents on "
@@ -256,7 +256,7 @@ def _eval(args: argparse.Namespace) -> int:
     from rag.pipeline import RAG
 
     items = [it for f in args.files for it in load_set(f)]
-    rag = RAG.load(settings=_settings(args), build_missing=True)
+    rag = RAG.load(settings=_settings(args), build_missing=args.index is None)
     results = run(rag, items, k=args.k, progress=sys.stderr.isatty())
     summary = summarize(results)
     report.write_report(results, summary, args.out, threshold=rag.settings.abstain_threshold)

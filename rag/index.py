@@ -326,7 +326,8 @@ def _live_version(root: Path) -> Path:
     _folder(root)
     pointer = root / CURRENT
     if not pointer.is_file():
-        raise IndexMissingError(f"no index in {root}; run `rag build` first")
+        raise IndexMissingError(f"no index in {root}; run `rag build PATH... --index {root}` "
+                                f"first")
     live = root / pointer.read_text(encoding="utf-8").strip()
     if not (live / "manifest.json").is_file():
         raise IndexMismatchError(f"the index in {root} is damaged ({live.name} is missing); "
@@ -343,6 +344,9 @@ def _locked(root: Path):
     """One writer at a time per index folder (readers never need the lock)."""
     import fcntl
 
+    if not os.access(root, os.W_OK):  # say so now, not after minutes of embedding
+        raise RagError(f"cannot write to the index folder {root}; check its permissions or "
+                       f"name another with --index")
     with open(root / ".lock", "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

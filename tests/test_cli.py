@@ -47,8 +47,9 @@ def test_user_errors_are_one_line_with_exit_1(tmp_path: Path, fake_index_dir: Pa
     assert p.returncode == 1 and p.stderr.strip().count("\n") == 0
     assert "does not exist" in p.stderr and "Traceback" not in p.stderr
     p = rag("ask", "anything", "--index", str(tmp_path / "elsewhere"), cwd=tmp_path)
-    assert p.returncode == 1 and "corpus path seeds does not exist" in p.stderr  # nothing to build
-    assert "Traceback" not in p.stderr
+    # a mistyped --index is not silently built from seeds/: it is named
+    assert p.returncode == 1 and "no index in" in p.stderr and "--index" in p.stderr
+    assert "Traceback" not in p.stderr and not (tmp_path / "elsewhere").exists()
     p = rag("ask", "  ", "--index", str(fake_index_dir), cwd=tmp_path)
     assert p.returncode == 1 and "question is empty" in p.stderr
     p = rag("ask", "x" * 2500, "--index", str(fake_index_dir), cwd=tmp_path)

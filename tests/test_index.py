@@ -95,7 +95,7 @@ def test_rebuild_re_embeds_everything(corpus, tmp_path, fake_embedder):
 
 
 def test_missing_index_and_mismatched_settings_are_refused(corpus, tmp_path, fake_embedder):
-    with pytest.raises(IndexMissingError, match="run `rag build`"):
+    with pytest.raises(IndexMissingError, match="run `rag build PATH... --index"):
         _load(tmp_path / "nothing", fake_embedder)
     _sync(corpus, tmp_path / "ix", fake_embedder)
     with pytest.raises(IndexMismatchError, match="rag build --rebuild"):
@@ -214,3 +214,20 @@ def test_an_index_path_that_is_a_file_is_refused_clearly(corpus, tmp_path, fake_
         with pytest.raises(RagError, match="is a file; name a folder"):
             call()
     assert f.read_text(encoding="utf-8") == "not an index"
+
+
+def test_a_read_only_index_folder_is_refused_before_any_embedding(corpus, tmp_path,
+                                                                   fake_embedder, monkeypatch):
+    import os
+
+    from rag.errors import RagError
+
+    folder = tmp_path / "ix"
+    folder.mkdir()
+    real = os.access
+    # as for a folder without write permission (tests may run as root, who may write anywhere)
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == folder and
+                        mode == os.W_OK else real(p, mode))
+    with pytest.raises(RagError, match="cannot write to the index folder"):
+        _sync(corpus, folder, fake_embedder)
+    assert fake_embedder.embedded == 0
