@@ -53,7 +53,10 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 def _line_sentences(text: str, lo: int, hi: int) -> list[tuple[int, int]]:
     line = fold(text[lo:hi])
     with _seg_lock:  # pysbd keeps state on the segmenter while it works
-        pieces = _segmenter().segment(line)
+        # The processor alone: `segment()` then re-finds every sentence with a freshly
+        # compiled regex scanning from the start of the text (quadratic on long text, and most
+        # of the time on short); we map the pieces back with `str.find` below.
+        pieces = _segmenter().processor(line).process()
     spans: list[tuple[int, int]] = []
     cursor = 0
     for piece in pieces:
