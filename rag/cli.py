@@ -157,7 +157,7 @@ def _build(args: argparse.Namespace) -> int:
     from rag.pipeline import build
 
     s = _settings(args)
-    r = build(args.paths or None, settings=s, rebuild=args.rebuild, progress=sys.stderr.isatty())
+    r = build(args.paths or None, settings=s, rebuild=args.rebuild, progress=True)
     if r.rebuilt_because:
         print(f"full build: {r.rebuilt_because}")
     listed = [("added", d) for d in r.added] + [("changed", d) for d in r.changed] + \

@@ -7,7 +7,9 @@ use, not at import time. Everything else sees only `Embedder`.
 from __future__ import annotations
 
 import os
+import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
@@ -16,6 +18,8 @@ from typing import Protocol
 import numpy as np
 
 from rag.config import EMBED_MODEL
+
+PROGRESS_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
 
 
 class Embedder(Protocol):
@@ -82,12 +86,22 @@ class SentenceTransformerEmbedder:
             return self._encode(list(texts))
         from tqdm import tqdm
 
-        out = []
-        with tqdm(total=len(texts), desc="embedding", unit="chunk", leave=False) as bar:
-            for i in range(0, len(texts), self.batch_size):
-                batch = list(texts[i:i + self.batch_size])
-                out.append(self._encode(batch))
+        # A bar on a terminal; in a log (not a terminal) a plain line every PROGRESS_EVERY s.
+        bar = tqdm(total=len(texts), desc="embedding", unit="chunk", leave=False) \
+            if sys.stderr.isatty() else None
+        out, done, last = [], 0, time.monotonic()
+        for i in range(0, len(texts), self.batch_size):
+            batch = list(texts[i:i + self.batch_size])
+            out.append(self._encode(batch))
+            done += len(batch)
+            if bar is not None:
                 bar.update(len(batch))
+            elif time.monotonic() - last >= PROGRESS_EVERY:
+                print(f"embedding: {done:,} of {len(texts):,} chunks", file=sys.stderr,
+                      flush=True)
+                last = time.monotonic()
+        if bar is not None:
+            bar.close()
         return np.vstack(out)
 
     def count_word_pieces(self, text: str) -> int:

@@ -170,3 +170,15 @@ def test_a_bad_k_says_what_is_wrong(capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "must be a whole number (got 'abc')" in err and "_positive" not in err
+
+
+@pytest.mark.slow
+def test_embedding_progress_reaches_a_log_that_is_not_a_terminal(monkeypatch, capsys):
+    from rag import embed
+
+    monkeypatch.setattr(embed, "PROGRESS_EVERY", 0.0)
+    vecs = embed.SentenceTransformerEmbedder(batch_size=2).encode_documents(
+        ["one", "two", "three"], progress=True)
+    assert vecs.shape == (3, 384)
+    err = capsys.readouterr().err
+    assert "embedding: 2 of 3 chunks" in err and "embedding: 3 of 3 chunks" in err
