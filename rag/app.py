@@ -149,10 +149,16 @@ def check_request(rag: RAG, question: Any, history: Any, k: Any, generator: Any)
                                        for h in history):
         raise RagError(f"history holds at most {MAX_TURNS} turns of at most "
                        f"{rag.settings.max_question_chars:,} characters")
-    if generator and generator not in rag.generators():
+    if generator:
+        check_generator(rag, generator)
+    return history
+
+
+def check_generator(rag: RAG, generator: str) -> None:
+    """RagError unless `generator` is one these settings can run."""
+    if generator not in rag.generators():
         raise RagError(f"generator {generator!r} is not configured here; "
                        f"available: {', '.join(rag.generators())}")
-    return history
 
 
 def build_app(rag: RAG):
@@ -163,8 +169,7 @@ def build_app(rag: RAG):
     def respond(message: str, history: list[dict[str, Any]], k: int, generator: str
                 ) -> Iterator[tuple[str, str]]:
         try:
-            if generator not in rag.generators():
-                raise RagError(f"generator {generator!r} is not configured here")
+            check_generator(rag, generator)
             shown = ""
             for piece in rag.stream(message, user_turns(history), k=int(k), generator=generator):
                 if isinstance(piece, Answer):

@@ -107,9 +107,7 @@ class Index:
 
     def idf(self, term: str) -> float:
         """BM25-style inverse document frequency over chunks; unseen terms get the maximum."""
-        n = len(self.chunks)
-        d = self.df.get(term, 0)
-        return math.log(1.0 + (n - d + 0.5) / (d + 0.5))
+        return bm25_idf(len(self.chunks), self.df.get(term, 0))
 
     def dense_search(self, query: np.ndarray, n: int,
                      allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
@@ -160,6 +158,11 @@ class SyncReport:
     def wrote(self) -> bool:
         return bool(self.added or self.changed or self.removed or self.renamed
                     or self.rebuilt_because)
+
+
+def bm25_idf(n: int, df: int) -> float:
+    """BM25's inverse document frequency of a term in `df` of `n` texts (positive always)."""
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
 def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunker: Chunker,

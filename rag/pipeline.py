@@ -75,9 +75,15 @@ class RAG:
     def generator(self, name: str | None = None) -> Generator:
         name = name or self.settings.generator
         with self._lock:
+            if "extractive" not in self._generators:
+                self._generators["extractive"] = make_generator(
+                    "extractive", self.settings, self.embedder, self.index.idf)
             if name not in self._generators:
-                self._generators[name] = make_generator(name, self.settings, self.embedder,
-                                                        self.index.idf)
+                # LLM generators gate on the extractive one and fall back to it: one instance,
+                # one cache of sentence vectors.
+                self._generators[name] = make_generator(
+                    name, self.settings, self.embedder, self.index.idf,
+                    self._generators["extractive"])
             return self._generators[name]
 
     def generators(self) -> list[str]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import random
 import re
 from collections import Counter
@@ -30,6 +29,7 @@ import numpy as np
 
 from rag.errors import RagError
 from rag.generate.verify import DEFAULT_PATH, Verifier
+from rag.index import bm25_idf
 from rag.text import sentence_spans, terms
 from rag.train import split_articles
 
@@ -162,7 +162,7 @@ def paragraph_idf(articles: Sequence[dict[str, Any]]):
         for para in article["paragraphs"]:
             df.update(set(terms(para["context"])))
             n += 1
-    return lambda t: math.log(1.0 + (n - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5))
+    return lambda t: bm25_idf(n, df.get(t, 0))
 
 
 @dataclass

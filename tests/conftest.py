@@ -177,15 +177,9 @@ class LlamaServer:
     def __init__(self, model: str = "smollm2", context: int = 4096) -> None:
         import xllamacpp as xlc
 
-        from rag.generate.llamacpp import model_file
+        from rag.generate.llamacpp import engine_params, model_file
 
-        p = xlc.CommonParams()
-        p.model.path = str(model_file(model))
-        p.n_ctx = context
-        p.n_parallel = 1
-        p.hostnames, p.port = ["127.0.0.1"], 0  # the engine picks a free port
-        p.verbosity = -1
-        self.server = xlc.Server(p)
+        self.server = xlc.Server(engine_params(model_file(model), context))
         self.base_url = f"{self.server.listening_address}/v1"
 
     def stop(self) -> None:

@@ -26,19 +26,24 @@ def available(s: Settings) -> list[str]:
 
 
 def make_generator(name: str, settings: Settings, embedder: Embedder,
-                   idf: Callable[[str], float]) -> Generator:
+                   idf: Callable[[str], float], extractive: Generator | None = None
+                   ) -> Generator:
     """The generator `name`, configured by `settings`; the abstention threshold is the
-    selector's own (chosen on validation data) unless `abstain_threshold` is set."""
+    selector's own (chosen on validation data) unless `abstain_threshold` is set. An LLM
+    generator gates on and falls back to `extractive` (pass the one already built, so both
+    share its sentence-vector cache; None: a new one)."""
     from rag.generate.extractive import ExtractiveGenerator
     from rag.generate.selector import load_selector
 
     s = settings
     if name not in GENERATORS:
         raise ConfigError(f"unknown generator {name!r}; choose one of: {', '.join(GENERATORS)}")
-    extractive = ExtractiveGenerator(embedder, idf, load_selector(s.selector or None),
-                                     s.abstain_threshold, s.max_answer_sentences)
+    if extractive is None:
+        extractive = ExtractiveGenerator(embedder, idf, load_selector(s.selector or None),
+                                         s.abstain_threshold, s.max_answer_sentences)
     if name == "extractive":
         return extractive
+    assert isinstance(extractive, ExtractiveGenerator)
     from rag.generate.llm import LLMGenerator
     from rag.generate.verify import load_verifier
 

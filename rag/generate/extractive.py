@@ -22,6 +22,8 @@ from rag.generate.selector import Selector, load_selector, softmax
 from rag.query import Query
 from rag.types import Passage, Sentence
 
+# A question's candidate sentences, their logits and the calibrated confidence.
+Scored = tuple[list[Candidate], np.ndarray, float]
 NEAR_DUPLICATE = 0.85  # cosine above which a second sentence only repeats the first
 
 
@@ -38,17 +40,24 @@ class ExtractiveGenerator:
         self.threshold = self.selector.threshold if threshold is None else threshold
         self.max_sentences = max_sentences
 
-    def score(self, query: Query, passages: Sequence[Passage]
-              ) -> tuple[list[Candidate], np.ndarray, float]:
+    def score(self, query: Query, passages: Sequence[Passage]) -> Scored:
         """Candidates, their per-sentence logits, and the calibrated confidence."""
         cands, x = self.features.extract(query, passages)
         logits = self.selector.logits(x)
         return cands, logits, self.selector.confidence(x, logits)
 
+    def least(self, threshold: float | None = None) -> float:
+        """The confidence needed to answer: `threshold`, else the configured one."""
+        return self.threshold if threshold is None else threshold
+
     def generate(self, query: Query, passages: Sequence[Passage],
                  threshold: float | None = None) -> Draft:
-        cands, logits, confidence = self.score(query, passages)
-        if not cands or confidence < (self.threshold if threshold is None else threshold):
+        return self.compose(query, self.score(query, passages), threshold)
+
+    def compose(self, query: Query, scored: Scored, threshold: float | None = None) -> Draft:
+        """The answer from `score`'s result (so a caller that scored once need not again)."""
+        cands, logits, confidence = scored
+        if not cands or confidence < self.least(threshold):
             return Draft.abstain(confidence)
         order = np.argsort(-logits, kind="stable")
         prob = softmax(logits)

@@ -39,6 +39,21 @@ def model_file(path: str) -> Path:
     return p
 
 
+def engine_params(path: Path, context: int, threads: int | None = None) -> Any:
+    """llama.cpp server parameters for one model: one sequence at a time, every core, its HTTP
+    side on a free loopback port, quiet."""
+    import xllamacpp as xlc
+
+    p = xlc.CommonParams()
+    p.model.path = str(path)
+    p.n_ctx = context
+    p.n_parallel = 1
+    p.cpuparams.n_threads = p.cpuparams_batch.n_threads = threads or os.cpu_count() or 1
+    p.hostnames, p.port = ["127.0.0.1"], 0  # the engine picks a free port
+    p.verbosity = -1  # llama.cpp logs every request otherwise
+    return p
+
+
 class LlamaCppChat:
     """llama.cpp's server engine on one model, called in-process (its HTTP side listens on a
     random loopback port and is not used)."""
@@ -50,16 +65,9 @@ class LlamaCppChat:
             raise ConfigError("the llamacpp generator needs the llm extra: "
                               "pip install '.[llm]'") from None
         self.path = model_file(model_path)
-        p = xlc.CommonParams()
-        p.model.path = str(self.path)
-        p.n_ctx = context
-        p.n_parallel = 1
-        p.cpuparams.n_threads = p.cpuparams_batch.n_threads = threads or os.cpu_count() or 1
-        p.hostnames, p.port = ["127.0.0.1"], 0
-        p.verbosity = -1  # llama.cpp logs every request otherwise
         self.model = self.path.name
         try:
-            self.server = xlc.Server(p)
+            self.server = xlc.Server(engine_params(self.path, context, threads))
         except Exception as e:  # the engine reports a bad file as a generic error
             raise ConfigError(f"llama.cpp cannot load {self.path}: {e}") from None
 

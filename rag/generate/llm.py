@@ -21,7 +21,7 @@ from typing import Protocol
 from rag.cite import citation
 from rag.errors import LLMError
 from rag.generate.base import Draft, stream_words
-from rag.generate.extractive import ExtractiveGenerator
+from rag.generate.extractive import ExtractiveGenerator, Scored
 from rag.generate.prompt import build_prompt, is_abstention, parse_reply, rewrite_messages
 from rag.generate.verify import Support, Verifier
 from rag.query import Query
@@ -67,9 +67,9 @@ class LLMGenerator:
 
     def stream(self, query: Query, passages: Sequence[Passage],
                threshold: float | None = None) -> Iterator[str | Draft]:
-        cands, _, confidence = self.extractive.score(query, passages)
-        least = self.extractive.threshold if threshold is None else threshold
-        if not cands or confidence < least:
+        scored = self.extractive.score(query, passages)
+        cands, _, confidence = scored
+        if not cands or confidence < self.extractive.least(threshold):
             yield from stream_words(Draft.abstain(confidence))
             return
         prompt = build_prompt(query, passages, context=self.context,
@@ -80,11 +80,11 @@ class LLMGenerator:
                 reply.append(piece)
                 yield piece
         except LLMError as e:
-            yield from self._fall_back(query, passages, threshold, str(e))
+            yield from self._fall_back(query, scored, threshold, str(e))
             return
         draft = self.verify("".join(reply), prompt.passages, confidence)
         if draft is None:
-            yield from self._fall_back(query, passages, threshold, UNSUPPORTED)
+            yield from self._fall_back(query, scored, threshold, UNSUPPORTED)
             return
         yield draft
 
@@ -126,9 +126,9 @@ class LLMGenerator:
         good = [(n, s) for n, s in checks if s.supported]
         return max(good, key=lambda c: (c[1].coverage, c[1].cosine)) if good else None
 
-    def _fall_back(self, query: Query, passages: Sequence[Passage], threshold: float | None,
+    def _fall_back(self, query: Query, scored: Scored, threshold: float | None,
                    reason: str) -> Iterator[str | Draft]:
-        draft = self.extractive.generate(query, passages, threshold)
+        draft = self.extractive.compose(query, scored, threshold)  # the gate's scores
         yield from stream_words(draft.handed_over(self.extractive.name, f"{self.name}: {reason}"))
 
     def rewrite(self, query: Query) -> str | None:
