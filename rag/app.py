@@ -8,6 +8,7 @@ urls become links. Gradio's own sanitizer stays on as a second line of defence.
 from __future__ import annotations
 
 import html
+import ipaddress
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,9 @@ from rag.pipeline import RAG
 from rag.types import Answer, Citation, Passage, Sentence
 
 SNIPPET_CHARS = 320
+# The largest request body the page accepts: a question, its history and settings are a few
+# hundred kilobytes at most; anything bigger is refused before it is read.
+MAX_REQUEST_BYTES = 1_000_000
 # One pass over the text: HTML's special characters and those Markdown (or KaTeX) would
 # interpret become numeric entities, so they print literally and mean nothing.
 _ESCAPES = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-.!|~$:"})
@@ -230,17 +234,80 @@ def parse_auth(auth: str | None) -> tuple[str, str] | None:
     return user, password
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve to anything
+        return False
+
+
+def check_exposure(host: str, share: bool, auth: str | None) -> None:
+    """Refuse to serve beyond this machine without a login."""
+    if (share or not is_loopback(host)) and not auth:
+        where = "through a share link" if share else f"on {host}"
+        raise RagError(f"serving {where} makes the documents reachable from other machines; "
+                       f"set RAG_AUTH=user:password to require a login")
+
+
+class LimitBody:
+    """ASGI middleware: answer 413 to a request body over `max_bytes`, declared or streamed,
+    before the application reads it."""
+
+    def __init__(self, app: Any, max_bytes: int = MAX_REQUEST_BYTES) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await _too_large(send, self.max_bytes)
+        seen = 0
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await _too_large(send, self.max_bytes)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Any, limit: int) -> None:
+    body = f"request body over {limit:,} bytes".encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"text/plain"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 def serve(rag: RAG, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
           auth: str | None = None, concurrency: int = 4) -> None:
     """Launch the page; `auth` is "user:password" (e.g. from RAG_AUTH)."""
+    from starlette.middleware import Middleware
+
     from rag.embed import limit_threads
 
     credentials = parse_auth(auth)  # refuse a malformed value rather than serve without login
+    check_exposure(host, share, auth)
     limit_threads(1)  # concurrent requests each get a core instead of fighting over two
     demo = build_app(rag)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
     demo.launch(server_name=host, server_port=port, share=share, auth=credentials,
-                css=CSS, theme=_theme(), show_error=False, footer_links=["api"])
+                css=CSS, theme=_theme(), show_error=False, footer_links=["api"],
+                app_kwargs={"middleware": [Middleware(LimitBody)]})
 
 
 def _theme():

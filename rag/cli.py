@@ -36,7 +36,10 @@ def _log_to_stderr() -> None:
     """Our warnings (skipped files, bad front matter) as one line each; libraries stay quiet."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    handler.set_name("rag-cli")
     log = logging.getLogger("rag")
+    for old in [h for h in log.handlers if h.get_name() == "rag-cli"]:  # main() called again
+        log.removeHandler(old)
     log.addHandler(handler)
     log.setLevel(logging.WARNING)
     log.propagate = False
@@ -227,11 +230,12 @@ def render_text(ans) -> str:
 def _chat(args: argparse.Namespace) -> int:
     import os
 
-    from rag.app import parse_auth, serve
+    from rag.app import check_exposure, parse_auth, serve
     from rag.pipeline import RAG
 
     auth = os.environ.get("RAG_AUTH")  # "user:password" to require a login
     parse_auth(auth)  # a malformed value fails before the slow start-up
+    check_exposure(args.host, args.share, auth)
     rag = RAG.load(settings=_settings(args), build_missing=args.index is None)
     rag.embedder.encode_query("warm up")  # load the model before the first visitor
     rag.generator()  # and the configured generator (a local LLM takes a moment)

@@ -54,6 +54,7 @@ class Index:
     bm25: Any  # bm25s.BM25
     df: dict[str, int]
     path: Path | None = None
+    version: str = ""  # the version folder this was read from (see `live_version`)
     _rows: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -63,10 +64,22 @@ class Index:
     @classmethod
     def load(cls, folder: str | Path, embedder: Embedder, chunker: Chunker) -> Index:
         """Open the live version under `folder`; refuse one built with other settings."""
+        root = Path(folder)
+        before = live_version(root) if root.is_dir() else None
+        try:
+            return cls._load(root, embedder, chunker)
+        except IndexMismatchError:
+            # Builds may have swapped CURRENT twice and removed the version we had started to
+            # read: read the new one. Anything else is real damage.
+            if live_version(root) in (None, before):
+                raise
+            return cls._load(root, embedder, chunker)
+
+    @classmethod
+    def _load(cls, root: Path, embedder: Embedder, chunker: Chunker) -> Index:
         import bm25s
         import faiss
 
-        root = Path(folder)
         live = _live_version(root)
         try:
             manifest = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
@@ -92,7 +105,7 @@ class Index:
         if vectors.ntotal != len(chunks):
             raise IndexMismatchError(f"the index in {root} is inconsistent ({vectors.ntotal} "
                                      f"vectors, {len(chunks)} chunks); run `rag build --rebuild`")
-        return cls(manifest, chunks, vectors, bm25, df, root)
+        return cls(manifest, chunks, vectors, bm25, df, root, live.name)
 
     @property
     def documents(self) -> dict[str, dict[str, Any]]:
@@ -272,13 +285,17 @@ def _write(root: Path, docs: Sequence[Document], chunks: list[Chunk],
         version = root / f"v-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{tmp.name[5:]}"
         os.rename(tmp, version)
         _fsync_dir(root)
+        previous = live_version(root)
         _write_text(root / f"{CURRENT}.tmp", version.name + "\n")
         os.replace(root / f"{CURRENT}.tmp", root / CURRENT)
         _fsync_dir(root)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):  # a full disk, say: the old index still stands
+            raise RagError(f"could not write the index in {root} ({e.strerror or e}); "
+                           f"the previous index is unchanged") from e
         raise
-    _collect_garbage(root, keep=version.name)
+    _collect_garbage(root, keep={version.name, previous})
 
 
 def _manifest(docs: Sequence[Document], chunks: list[Chunk], embedder: Embedder,
@@ -338,6 +355,14 @@ def _live_version(root: Path) -> Path:
     return live
 
 
+def live_version(folder: str | Path) -> str | None:
+    """The name of the live version folder, None when there is no index (a cheap check)."""
+    try:
+        return (Path(folder) / CURRENT).read_text(encoding="utf-8").strip() or None
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
 def index_exists(folder: str | Path) -> bool:
     return (Path(folder) / CURRENT).is_file()
 
@@ -361,10 +386,11 @@ def _locked(root: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _collect_garbage(root: Path, keep: str) -> None:
-    """Remove older versions and leftovers of interrupted builds."""
+def _collect_garbage(root: Path, keep: set[str | None]) -> None:
+    """Remove older versions and leftovers of interrupted builds. The version CURRENT named
+    until now is kept, so a reader that has just read the old pointer still finds its files."""
     for p in root.iterdir():
-        if p.is_dir() and p.name != keep and p.name.startswith(("v-", ".tmp-")):
+        if p.is_dir() and p.name not in keep and p.name.startswith(("v-", ".tmp-")):
             shutil.rmtree(p, ignore_errors=True)
 
 

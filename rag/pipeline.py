@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -12,13 +13,15 @@ from typing import Any
 from rag.chunk import Chunker
 from rag.config import Settings
 from rag.embed import Embedder, default_embedder
-from rag.errors import QuestionError
+from rag.errors import QuestionError, RagError
 from rag.generate import Draft, Generator, available, make_generator
-from rag.index import Index, SyncReport, index_exists, sync
+from rag.index import Index, SyncReport, index_exists, live_version, sync
 from rag.load import load_documents
 from rag.query import Query
 from rag.retrieve import Filters, Retriever
 from rag.types import Answer
+
+log = logging.getLogger("rag")
 
 HISTORY_TURNS = 4  # earlier user turns that may inform retrieval
 
@@ -57,7 +60,10 @@ class RAG:
         self.settings = settings
         self.retriever = Retriever(index, embedder, settings)
         self._generators: dict[str, Generator] = {}
+        self._chats: dict[str, Any] = {}  # LLM clients (a loaded model) outlive index swaps
         self._lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        self._skipped = ""  # a version that failed to load, not tried again
 
     @classmethod
     def load(cls, index_dir: str | Path | None = None, *, settings: Settings | None = None,
@@ -73,18 +79,44 @@ class RAG:
         return cls(index, emb, s)
 
     def generator(self, name: str | None = None) -> Generator:
-        name = name or self.settings.generator
         with self._lock:
-            if "extractive" not in self._generators:
-                self._generators["extractive"] = make_generator(
-                    "extractive", self.settings, self.embedder, self.index.idf)
-            if name not in self._generators:
-                # LLM generators gate on the extractive one and fall back to it: one instance,
-                # one cache of sentence vectors.
-                self._generators[name] = make_generator(
-                    name, self.settings, self.embedder, self.index.idf,
-                    self._generators["extractive"])
-            return self._generators[name]
+            return self._generator(name or self.settings.generator)
+
+    def _generator(self, name: str) -> Generator:
+        if "extractive" not in self._generators:
+            self._generators["extractive"] = make_generator(
+                "extractive", self.settings, self.embedder, self.index.idf)
+        if name not in self._generators:
+            # LLM generators gate on the extractive one and fall back to it: one instance,
+            # one cache of sentence vectors.
+            gen = make_generator(name, self.settings, self.embedder, self.index.idf,
+                                 self._generators["extractive"], self._chats.get(name))
+            self._chats[name] = getattr(gen, "chat", None)
+            self._generators[name] = gen
+        return self._generators[name]
+
+    def refresh(self) -> bool:
+        """Switch to the newer complete index a build has written to the same folder, if any.
+
+        Questions already running finish on the index they started with; a version that
+        fails to load is logged once and the loaded one kept."""
+        live = live_version(self.index.path) if self.index.path else None
+        if live in (None, self.index.version, self._skipped):
+            return False
+        with self._reload_lock:  # one reader loads it; the others keep answering meanwhile
+            if live_version(self.index.path) in (None, self.index.version, self._skipped):
+                return False
+            try:
+                index = Index.load(self.index.path, self.embedder, chunker(self.settings))
+            except RagError as e:
+                log.warning("keeping the loaded index: %s", e)
+                self._skipped = live or ""
+                return False
+            retriever = Retriever(index, self.embedder, self.settings)
+            with self._lock:
+                self.index, self.retriever, self._generators = index, retriever, {}
+        log.info("now answering from %s (%s)", index.path, index.version)
+        return True
 
     def generators(self) -> list[str]:
         """The generators these settings can run (an LLM once one is configured)."""
@@ -117,12 +149,14 @@ class RAG:
         their citations (a generator that composes at once releases its text word by word)."""
         t0 = time.perf_counter()
         query = self.query(question, history)
-        gen = self.generator(generator)
+        self.refresh()
+        with self._lock:  # one consistent pair, even if an index swap happens meanwhile
+            retriever, gen = self.retriever, self._generator(generator or self.settings.generator)
         standalone = gen.rewrite(query)  # an LLM makes a follow-up self-contained
         if standalone:
             query = replace(query, text=standalone)
         t_rewrite = time.perf_counter()
-        passages = self.retriever.search(query, k=k, filters=filters)
+        passages = retriever.search(query, k=k, filters=filters)
         t1 = time.perf_counter()
         first = None
         for piece in gen.stream(query, passages, threshold):

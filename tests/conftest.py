@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
-from collections.abc import Sequence
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +208,49 @@ def llm_server():
 def llm_settings(llm_server) -> Settings:
     return Settings(generator="openai", llm_base_url=llm_server.base_url, llm_context=4096,
                     llm_max_tokens=128)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Served:
+    url: str
+    proc: subprocess.Popen
+    log: Path
+
+
+@contextmanager
+def rag_chat(root: Path, index: Path, *args: str, **env: str) -> Iterator[Served]:
+    """Run `rag chat` on a free loopback port until the block ends."""
+    port = free_port()
+    log_path = root / f"server-{port}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rag", "chat", "--index", str(index), "--port", str(port),
+             *args], cwd=root, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **env})
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(f"rag chat exited: {log_path.read_text()}")
+                try:
+                    if urllib.request.urlopen(url, timeout=2).status == 200:
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"rag chat did not start: {log_path.read_text()}")
+                time.sleep(0.5)
+            yield Served(url, proc, log_path)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from rag.config import Settings
 
-from .conftest import SEEDS
+from .conftest import SEEDS, rag_chat
 
 pytestmark = pytest.mark.slow
 
@@ -31,45 +30,6 @@ Zebras are striped animals <script>window.__pwned = 'body'</script> of the Afric
 Zebras hide from lions <img src=x onerror="window.__pwned = 'img'"> in tall grass.
 Zebras are described on [the zebra page](javascript:window.__pwned='link') in detail.
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def _rag_chat(root: Path, index: Path, **env: str):
-    """Run `rag chat` on a free loopback port until the block ends; yield its url."""
-    port = _free_port()
-    log_path = root / f"server-{port}.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "rag", "chat", "--index", str(index), "--port", str(port)],
-            cwd=root, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **env})
-        url = f"http://127.0.0.1:{port}/"
-        try:
-            deadline = time.monotonic() + 180
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"rag chat exited: {log_path.read_text()}")
-                try:
-                    if urllib.request.urlopen(url, timeout=2).status == 200:
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"rag chat did not start: {log_path.read_text()}")
-                time.sleep(0.5)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +47,8 @@ def chat_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(chat_root: Path):
-    with _rag_chat(chat_root, chat_root / "ix") as url:
+    with rag_chat(chat_root, chat_root / "ix") as served:
+        url = served.url
         yield url
 
 
@@ -201,7 +162,8 @@ def test_login_required_when_rag_auth_is_set(chat_root: Path):
     from gradio_client import Client
     from gradio_client.exceptions import AuthenticationError
 
-    with _rag_chat(chat_root, chat_root / "ix", RAG_AUTH="reader:s3cret") as url:
+    with rag_chat(chat_root, chat_root / "ix", RAG_AUTH="reader:s3cret") as served:
+        url = served.url
         with pytest.raises(AuthenticationError, match="credentials were not provided"):
             Client(url, verbose=False)
         with pytest.raises(urllib.error.HTTPError, match="401"):
@@ -219,12 +181,12 @@ def test_the_page_offers_a_configured_llm_and_shows_its_checked_answer(chat_root
     from playwright.sync_api import sync_playwright
 
     secret = "sk-page-secret-42"
-    with _rag_chat(chat_root, chat_root / "ix", OPENAI_BASE_URL=llm_server.base_url,
-                   OPENAI_API_KEY=secret, RAG_GENERATOR="openai") as url, \
+    with rag_chat(chat_root, chat_root / "ix", OPENAI_BASE_URL=llm_server.base_url,
+                   OPENAI_API_KEY=secret, RAG_GENERATOR="openai") as served, \
             sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1300, "height": 1000})
-        page.goto(url)
+        page.goto(served.url)
         page.locator("#question textarea").wait_for(timeout=60_000)
         choice = page.get_by_label("Answer generator")
         assert choice.input_value() == "openai"
@@ -238,3 +200,61 @@ def test_the_page_offers_a_configured_llm_and_shows_its_checked_answer(chat_root
             assert "unsupported" in text
         assert secret not in page.content()
         browser.close()
+
+
+TRAVERSALS = ["gradio_api/file=/etc/passwd", "file=/etc/passwd",
+              "gradio_api/file=../../../../../../etc/passwd",
+              "gradio_api/file=..%2F..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+              "gradio_api/file=%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+              "static/../../../../../../etc/passwd", "assets/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+              "gradio_api/file={root}/docs/zebras.md", "gradio_api/file={root}/ix/CURRENT",
+              "gradio_api/file=docs/zebras.md", "gradio_api/file={root}/server.log",
+              "favicon.ico/../../../etc/passwd", "gradio_api/file=//etc/passwd",
+              "gradio_api/file=/proc/self/environ"]
+
+
+@pytest.mark.parametrize("path", TRAVERSALS)
+def test_no_path_reaches_a_file_outside_the_page(server: str, chat_root: Path, path: str):
+    """The server serves no file by a path from the request: not the documents, not the
+    index, not the system's."""
+    import http.client
+
+    host, port = server.removeprefix("http://").rstrip("/").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("GET", "/" + path.format(root=chat_root))  # sent as is, not normalised
+    resp = conn.getresponse()
+    body = resp.read().decode("utf-8", "replace")
+    conn.close()
+    assert resp.status in (400, 403, 404, 405), (resp.status, body[:200])
+    for secret in ("root:x:0:0", "Zebras are striped", "v-", "HF_HUB_OFFLINE"):
+        assert secret not in body or resp.status != 200
+
+
+def test_an_oversized_request_is_refused_before_it_is_read(server: str):
+    import http.client
+
+    host, port = server.removeprefix("http://").rstrip("/").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.putrequest("POST", "/gradio_api/call/answer")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", "2000000")
+    conn.endheaders()  # the body is never sent: the answer comes first
+    resp = conn.getresponse()
+    assert resp.status == 413 and b"over 1,000,000 bytes" in resp.read()
+    conn.close()
+    # A request of fair size still works.
+    req = urllib.request.Request(server + "gradio_api/call/answer", data=json.dumps(
+        {"data": ["How old was Patricia McKay?", [], 0, ""]}).encode(),
+        headers={"Content-Type": "application/json"})
+    assert "event_id" in json.loads(urllib.request.urlopen(req, timeout=30).read())
+
+
+@pytest.mark.parametrize("args", [["--host", "0.0.0.0"], ["--host", "192.168.1.10"],
+                                  ["--share"]])
+def test_serving_beyond_this_machine_needs_a_login(tmp_path: Path, args: list[str]):
+    env = {k: v for k, v in os.environ.items() if k != "RAG_AUTH"}
+    proc = subprocess.run([sys.executable, "-m", "rag", "chat", "--index", str(tmp_path), *args],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: serving ") and "set RAG_AUTH" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

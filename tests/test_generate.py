@@ -46,9 +46,15 @@ def _selector(threshold: float = 0.5, second_ratio: float = 0.5, **weights: floa
                     _linear({"top": 1.0}, CONFIDENCE_INPUTS, -2.0), threshold, second_ratio)
 
 
+def _idf(term: str) -> float:
+    """Every word is in the index alike; a never-indexed term (the extractor probes one with
+    a leading NUL) weighs more, as in a real index."""
+    return 5.0 if term.startswith("\0") else 1.0
+
+
 def _gen(selector: Selector, threshold: float | None = None, max_sentences: int = 2
          ) -> ExtractiveGenerator:
-    return ExtractiveGenerator(FakeEmbedder(), lambda t: 1.0, selector, threshold, max_sentences)
+    return ExtractiveGenerator(FakeEmbedder(), _idf, selector, threshold, max_sentences)
 
 
 def test_the_best_sentence_is_quoted_and_cited_with_exact_offsets():
@@ -112,7 +118,7 @@ def test_a_follow_up_is_answered_through_the_earlier_turn():
 
 
 def test_features_cover_names_numbers_and_negation():
-    ext = FeatureExtractor(FakeEmbedder(), lambda t: 1.0)
+    ext = FeatureExtractor(FakeEmbedder(), _idf)
     col = {f: i for i, f in enumerate(FEATURES)}
     cands, x = ext.extract(Query.parse("Did the Waitaki not flow 338 kilometres?"), _passages(DOC))
     assert len(cands) == 3 and x.shape == (3, len(FEATURES))

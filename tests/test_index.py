@@ -169,9 +169,12 @@ def test_build_killed_mid_write_leaves_the_old_index_loadable(corpus, tmp_path, 
     # The next build recovers and cleans up the leftovers.
     r = _sync(corpus, folder, fake_embedder)
     assert r.added == ["new.txt"]
-    leftovers = [p.name for p in folder.iterdir() if p.name.startswith((".tmp-", "v-"))]
-    assert len(leftovers) == 1
-    assert json.loads((folder / leftovers[0] / "manifest.json").read_text())["counts"] == {
+    assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
+    # The live version and the one before it (kept for readers that had just opened it).
+    versions = {p.name for p in folder.iterdir() if p.name.startswith("v-")}
+    live = (folder / "CURRENT").read_text().strip()
+    assert live in versions and len(versions) == 2
+    assert json.loads((folder / live / "manifest.json").read_text())["counts"] == {
         "documents": 4, "chunks": len(_load(folder, fake_embedder).chunks)}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 from rag.config import Settings
 from rag.embed import Embedder
@@ -26,12 +27,12 @@ def available(s: Settings) -> list[str]:
 
 
 def make_generator(name: str, settings: Settings, embedder: Embedder,
-                   idf: Callable[[str], float], extractive: Generator | None = None
-                   ) -> Generator:
+                   idf: Callable[[str], float], extractive: Generator | None = None,
+                   chat: Any = None) -> Generator:
     """The generator `name`, configured by `settings`; the abstention threshold is the
     selector's own (chosen on validation data) unless `abstain_threshold` is set. An LLM
     generator gates on and falls back to `extractive` (pass the one already built, so both
-    share its sentence-vector cache; None: a new one)."""
+    share its sentence-vector cache; None: a new one). `chat` reuses an LLM client."""
     from rag.generate.extractive import ExtractiveGenerator
     from rag.generate.selector import load_selector
 
@@ -47,7 +48,9 @@ def make_generator(name: str, settings: Settings, embedder: Embedder,
     from rag.generate.llm import LLMGenerator
     from rag.generate.verify import load_verifier
 
-    if name == "openai":
+    if chat is not None:
+        pass
+    elif name == "openai":
         from rag.generate.openai import OpenAIChat
 
         chat = OpenAIChat(s.llm_base_url, s.llm_model, s.llm_api_key, s.llm_timeout)

@@ -20,6 +20,7 @@ from rag.generate.base import Draft, stream_words
 from rag.generate.features import Candidate, FeatureExtractor
 from rag.generate.selector import Selector, load_selector, softmax
 from rag.query import Query
+from rag.text import terms
 from rag.types import Passage, Sentence
 
 # A question's candidate sentences, their logits and the calibrated confidence.
@@ -44,6 +45,11 @@ class ExtractiveGenerator:
         """Candidates, their per-sentence logits, and the calibrated confidence."""
         cands, x = self.features.extract(query, passages)
         logits = self.selector.logits(x)
+        words = terms(query.text)  # a follow-up's words include the turn it follows
+        if words and all(self.features.idf(t) >= self.features.unseen_idf for t in words):
+            # Not one word of the question occurs in the documents (gibberish, another
+            # language): whatever the nearest vectors are, they cannot hold its answer.
+            return cands, logits, 0.0
         return cands, logits, self.selector.confidence(x, logits)
 
     def least(self, threshold: float | None = None) -> float:

@@ -3,6 +3,7 @@ llama.cpp's server) through the official `openai` client, streamed."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 
 from rag.errors import LLMError
@@ -18,6 +19,7 @@ class OpenAIChat:
 
         # A local server needs no key, but the client insists on one.
         self._key = api_key
+        self.timeout = timeout
         self.client = OpenAI(base_url=base_url or None, api_key=api_key or "not-needed",
                              timeout=timeout, max_retries=0)  # fail fast, then fall back
         self.base_url = str(self.client.base_url)
@@ -40,25 +42,41 @@ class OpenAIChat:
 
     def stream(self, messages: Sequence[dict[str, str]], max_tokens: int,
                temperature: float) -> Iterator[str]:
-        """The reply in pieces as the server sends them; LLMError on any failure."""
+        """The reply in pieces as the server sends them; LLMError on any failure, including a
+        reply cut off mid-stream, malformed data, or one that takes longer than the timeout
+        in all (a server trickling tokens never trips the per-read timeout)."""
+        import httpx
         import openai
 
+        deadline = time.monotonic() + self.timeout
+        finished = False
         try:
             chunks = self.client.chat.completions.create(
                 model=self.model, messages=list(messages), max_tokens=max_tokens,
                 temperature=temperature, stream=True)
-            for chunk in chunks:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    yield chunk.choices[0].delta.content
-        except openai.OpenAIError as e:
+            with chunks:
+                for chunk in chunks:
+                    if time.monotonic() > deadline:
+                        raise LLMError(f"{self.base_url} took longer than {self.timeout:g} s")
+                    if not chunk.choices:
+                        continue
+                    finished = finished or chunk.choices[0].finish_reason is not None
+                    if chunk.choices[0].delta.content:
+                        yield chunk.choices[0].delta.content
+        except (openai.OpenAIError, httpx.HTTPError) as e:
             raise LLMError(self._describe(e)) from None
+        except ValueError:  # a server's malformed JSON
+            raise LLMError(f"{self.base_url} sent malformed data") from None
+        if not finished:
+            raise LLMError(f"{self.base_url} closed the connection mid-reply")
 
     def _describe(self, e: Exception) -> str:
+        import httpx
         import openai
 
         if isinstance(e, openai.APITimeoutError):
             what = "timed out"
-        elif isinstance(e, openai.APIConnectionError):
+        elif isinstance(e, openai.APIConnectionError | httpx.TransportError):
             what = "unreachable"
         elif isinstance(e, openai.APIStatusError):
             what = f"error {e.status_code}: {_message(e)}"
