@@ -14,8 +14,9 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from rag.config import MAX_K
 from rag.errors import RagError
-from rag.pipeline import RAG
+from rag.pipeline import RAG, check_history
 from rag.types import Answer, Citation, Passage, Sentence
 
 SNIPPET_CHARS = 320
@@ -134,7 +135,6 @@ def user_turns(history: Sequence[dict[str, Any]]) -> list[str]:
     return turns
 
 
-MAX_K = 50
 MAX_TURNS = 50
 
 
@@ -145,10 +145,7 @@ def check_request(rag: RAG, question: Any, history: Any, k: Any, generator: Any)
         raise RagError("question must be a string")
     if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= MAX_K:
         raise RagError(f"k must be a whole number from 1 to {MAX_K} (0: the default)")
-    if history is None:
-        history = []
-    if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
-        raise RagError("history must be a list of earlier questions (strings)")
+    history = check_history(history)
     if len(history) > MAX_TURNS or any(len(h) > rag.settings.max_question_chars
                                        for h in history):
         raise RagError(f"history holds at most {MAX_TURNS} turns of at most "

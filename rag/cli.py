@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     a = sub.add_parser("ask", help="answer one question with citations", parents=[llm])
     a.add_argument("question")
     a.add_argument("--index", metavar="DIR", help="index folder (default: index/)")
-    a.add_argument("-k", type=_positive, metavar="N", help="passages to retrieve")
+    a.add_argument("-k", type=_k, metavar="N", help="passages to retrieve")
     a.add_argument("--history", action="append", metavar="TURN", default=[],
                    help="an earlier user turn, oldest first (repeatable)")
     a.add_argument("--json", action="store_true", help="print the Answer object as JSON")
@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--index", metavar="DIR", help="index folder (default: index/)")
     e.add_argument("--out", metavar="DIR", default="reports/eval",
                    help="report folder (default: reports/eval)")
-    e.add_argument("-k", type=_positive, metavar="N", help="passages given to the generator")
+    e.add_argument("-k", type=_k, metavar="N", help="passages given to the generator")
     e.add_argument("--json", action="store_true", help="print summary.json to stdout")
     e.add_argument("--min", action="append", default=[], metavar="METRIC=VALUE",
                    help="exit 1 if METRIC falls below VALUE (repeatable)")
@@ -145,6 +145,15 @@ def _positive(value: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a whole number (got {value!r})") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 (got {n})")
+    return n
+
+
+def _k(value: str) -> int:
+    from rag.config import MAX_K
+
+    n = _positive(value)
+    if n > MAX_K:
+        raise argparse.ArgumentTypeError(f"at most {MAX_K} (got {n})")
     return n
 
 

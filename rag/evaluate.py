@@ -58,17 +58,22 @@ def load_set(path: str | Path) -> list[EvalItem]:
     repeated id a warning."""
     items: list[EvalItem] = []
     p = Path(path)
+    if p.is_dir():
+        raise RagError(f"evaluation set {p} is a folder; name a JSONL file")
     if not p.is_file():
         raise RagError(f"evaluation set {p} does not exist")
     seen: dict[str, int] = {}
     try:
-        with open(p, encoding="utf-8") as fh:
+        with open(p, encoding="utf-8-sig") as fh:  # a byte order mark is no error
             for n, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
                 try:
                     item = _item(json.loads(line), f"{p.stem}-{n}", p.stem)
-                except (json.JSONDecodeError, ValueError) as e:
+                except json.JSONDecodeError as e:
+                    raise RagError(f"{p}:{n}: invalid JSON ({e.msg} at column {e.pos + 1})"
+                                   ) from None
+                except ValueError as e:
                     raise RagError(f"{p}:{n}: not an evaluation item ({e})") from None
                 if item.id in seen:
                     log.warning("%s:%d: id %r repeats line %d", p, n, item.id, seen[item.id])

@@ -54,6 +54,9 @@ def _files(root: Path) -> Iterator[tuple[Path, str]]:
         rel = path.relative_to(root)
         if any(part.startswith(".") for part in rel.parts):
             continue
+        if path.suffix.lower() in SUFFIXES and path.is_symlink() and not path.exists():
+            log.warning("skipped %s: a link that leads nowhere (broken, or a loop)", path)
+            continue
         if path.is_file() and path.suffix.lower() in SUFFIXES:
             # A link out of the corpus would let a shared folder quote any file on the machine.
             if not path.resolve().is_relative_to(inside):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -40,15 +41,32 @@ def build(paths: Sequence[str | Path] | None = None, settings: Settings | None =
                 chunker(s), rebuild=rebuild, progress=progress)
 
 
+# C0/C1 control characters but tab and newline: they mean nothing in a question.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def check_question(question: str, limit: int) -> str:
-    """The stripped question, or QuestionError when it is empty or longer than `limit`."""
-    q = (question or "").strip()
+    """The cleaned question, or QuestionError when it is not text, empty, or longer than
+    `limit`. Control characters go; so do lone surrogates (undecodable bytes in a command
+    line arrive as those)."""
+    if question is not None and not isinstance(question, str):
+        raise QuestionError(f"the question must be text, not {type(question).__name__}")
+    q = _CONTROL.sub("", question or "").encode("utf-8", "replace").decode("utf-8").strip()
     if not q:
         raise QuestionError("the question is empty; type a question about the documents")
     if len(q) > limit:
         raise QuestionError(f"the question is {len(q):,} characters long; the limit is "
                             f"{limit:,} (setting max_question_chars)")
     return q
+
+
+def check_history(history: Sequence[str] | None) -> list[str]:
+    """Earlier user turns as a list of text, or QuestionError."""
+    if history is None:
+        return []
+    if isinstance(history, str) or not all(isinstance(h, str) for h in history):
+        raise QuestionError("history must be a list of earlier questions (text)")
+    return [check_question(h, 10**9) for h in history if _CONTROL.sub("", h).strip()]
 
 
 class RAG:
@@ -136,7 +154,7 @@ class RAG:
     def query(self, question: str, history: Sequence[str] | None = None) -> Query:
         """The checked question and its last `HISTORY_TURNS` turns, analysed once."""
         q = check_question(question, self.settings.max_question_chars)
-        turns = [h for h in (history or []) if h and h.strip()][-HISTORY_TURNS:]
+        turns = check_history(history)[-HISTORY_TURNS:]
         return Query.parse(q, turns)
 
     def stream(self, question: str, history: Sequence[str] | None = None, *,
