@@ -193,7 +193,7 @@ def build_app(rag: RAG):
     s = rag.settings
     with gr.Blocks(title="Ask the documents") as demo:
         gr.Markdown("## Ask the documents")
-        gr.Markdown(corpus_header(rag), elem_id="corpus")
+        header = gr.Markdown(corpus_header(rag), elem_id="corpus")
         passages = gr.HTML(render_passages(()), render=False, elem_id="passages")
         k = gr.Slider(1, 10, value=s.k, step=1, label="Passages to retrieve", render=False)
         names = rag.generators()
@@ -218,6 +218,12 @@ def build_app(rag: RAG):
                 with gr.Accordion("Retrieved passages (last answer)", open=True):
                     passages.render()
         gr.api(answer_json, api_name="answer")
+
+        def fresh_header() -> str:  # a build since the page was served: say what is indexed now
+            rag.refresh()
+            return corpus_header(rag)
+
+        demo.load(fresh_header, outputs=header, api_name=False, queue=False)
     return demo
 
 

@@ -42,6 +42,7 @@ log = logging.getLogger("rag")
 FORMAT = 1
 TERMS = "fold+lower+nltk_stopwords_en+snowball_english"
 CURRENT = "CURRENT"
+BIG_DOCUMENT = 1_000_000  # characters; splitting one takes seconds, so it is announced
 
 
 @dataclass
@@ -83,6 +84,12 @@ class Index:
         live = _live_version(root)
         try:
             manifest = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
+            for name, size in manifest.get("files", {}).items():
+                if (live / name).stat().st_size != size:
+                    raise IndexMismatchError(
+                        f"the index in {root} is damaged ({name} is "
+                        f"{(live / name).stat().st_size:,} bytes, the manifest says {size:,}); "
+                        f"run `rag build --rebuild --index {root}`")
             problem = _mismatch(manifest, embedder, chunker)
             if problem:
                 raise IndexMismatchError(f"the index in {root} was built {problem}; "
@@ -102,9 +109,13 @@ class Index:
             what = f"{type(e).__name__}: {e}".splitlines()[0][:160]
             raise IndexMismatchError(f"the index in {root} is damaged ({what}); "
                                      f"run `rag build --rebuild --index {root}`") from None
-        if vectors.ntotal != len(chunks):
-            raise IndexMismatchError(f"the index in {root} is inconsistent ({vectors.ntotal} "
-                                     f"vectors, {len(chunks)} chunks); run `rag build --rebuild`")
+        counted = {"vectors.faiss": vectors.ntotal, "bm25/params.index.json":
+                   bm25.scores.get("num_docs", len(chunks)) if chunks else len(chunks)}
+        for name, n in counted.items():
+            if n != len(chunks):
+                raise IndexMismatchError(
+                    f"the index in {root} is damaged ({name} was built for {n:,} chunks, not "
+                    f"{len(chunks):,}); run `rag build --rebuild --index {root}`")
         return cls(manifest, chunks, vectors, bm25, df, root, live.name)
 
     @property
@@ -199,7 +210,7 @@ def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunk
                 pass
             except (IndexMismatchError, OSError, ValueError, RagError) as e:
                 report.rebuilt_because = str(e).split(";")[0]
-        chunks, vectors, todo = _plan(docs, old, chunker, report)
+        chunks, vectors, todo = _plan(docs, old, chunker, report, progress)
         if todo:
             titles = {d.doc_id: d.title for d in docs}
             fresh = embedder.encode_documents(
@@ -214,15 +225,21 @@ def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunk
     return report
 
 
-def _plan(docs: Sequence[Document], old: Index | None, chunker: Chunker, report: SyncReport
+def _plan(docs: Sequence[Document], old: Index | None, chunker: Chunker, report: SyncReport,
+          progress: bool = False
           ) -> tuple[list[Chunk], list[np.ndarray | None], list[tuple[int, Chunk]]]:
     """New chunk table in document order, vectors reused where possible, and what to embed."""
+    from rag.progress import Progress
+
     old_docs = old.documents if old else {}
     by_hash = {info["sha256"]: doc_id for doc_id, info in old_docs.items()}
     new_ids = {d.doc_id for d in docs}
     chunks: list[Chunk] = []
     vectors: list[np.ndarray | None] = []
     todo: list[tuple[int, Chunk]] = []
+    # Splitting runs at about a million characters in 5 s: say so when a corpus is big.
+    shown = Progress(sum(len(d.text) for d in docs), "chunking", "million characters",
+                     scale=1e6, enabled=progress)
     for doc in docs:
         prev = old_docs.get(doc.doc_id)
         source = None
@@ -246,10 +263,15 @@ def _plan(docs: Sequence[Document], old: Index | None, chunker: Chunker, report:
                 chunks.append(Chunk(f"{doc.doc_id}#{c.n}", doc.doc_id, c.n, c.text, c.start, c.end))
                 vectors.append(vec)
         else:
+            if len(doc.text) >= BIG_DOCUMENT:
+                shown.note(f"chunking {doc.doc_id} ({len(doc.text) / 1e6:,.1f} million "
+                           f"characters)")
             for c in chunker.split(doc):
                 todo.append((len(chunks), c))
                 chunks.append(c)
                 vectors.append(None)
+        shown.update(len(doc.text))
+    shown.close()
     report.removed = sorted(set(old_docs) - new_ids)
     return chunks, vectors, todo
 
@@ -277,8 +299,12 @@ def _write(root: Path, docs: Sequence[Document], chunks: list[Chunk],
         _write_text(tmp / "df.json", json.dumps(df, ensure_ascii=False))
         _write_text(tmp / "chunks.jsonl", "".join(
             json.dumps(c.__dict__, ensure_ascii=False) + "\n" for c in chunks))
-        _write_text(tmp / "manifest.json", json.dumps(
-            _manifest(docs, chunks, embedder, chunker), indent=1, ensure_ascii=False))
+        manifest = _manifest(docs, chunks, embedder, chunker)
+        # Sizes of the other files: a truncated file, or one copied from another build, is
+        # caught at load by one stat each.
+        manifest["files"] = {p.relative_to(tmp).as_posix(): p.stat().st_size
+                             for p in sorted(tmp.rglob("*")) if p.is_file()}
+        _write_text(tmp / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
         for p in tmp.rglob("*"):
             if p.is_file():
                 _fsync(p)

@@ -1,6 +1,8 @@
 """Rendering of answers for the page: markers, sources, highlighting, escaping, abstention."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rag.app import escape, parse_auth, render_answer, render_passages, user_turns
 from rag.errors import RagError
@@ -115,3 +117,49 @@ def test_api_requests_are_checked_like_the_command_line(question, history, k, ge
     with pytest.raises(RagError, match=why):
         check_request(_Rag(), question, history, k, generator)
     assert check_request(_Rag(), "Why?", ["Earlier?"], 3, "extractive") == ["Earlier?"]
+
+
+# Tags and attributes the page's own rendering uses; anything else came from a document.
+OWN_TAGS = {"div", "p", "sup", "span", "ol", "ul", "li", "a", "b", "i", "em", "mark",
+            "details", "summary", "blockquote", "table", "thead", "tbody", "tr", "td", "th",
+            "small", "br"}
+
+
+def _tags(markup: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    from html.parser import HTMLParser
+
+    found: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found.append((tag, attrs))
+
+    Collect().feed(markup)
+    return found
+
+
+_text = st.text(st.characters(codec="utf-8"), max_size=80) | st.sampled_from(
+    [HOSTILE, "<svg onload=alert(1)>", "</div><script>x</script>", "<!--", "]]>", "&lt;b&gt;",
+     "<a href='javascript:x'>y</a>", "`<b>`", "\\<b\\>"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=_text, title=_text, quote=_text, url=st.one_of(st.none(), _text),
+       date=st.one_of(st.none(), _text))
+def test_no_markup_from_a_document_ever_reaches_the_page(text, title, quote, url, date):
+    """Whatever a document holds, the page gets only its own tags, no event handlers and
+    no links but http(s)."""
+    body = f"{text} {quote} {text}"
+    start = len(text) + 1
+    c = _citation(title=title, text=body, quote=quote, start=start, end=start + len(quote),
+                  url=url, date=date)
+    passage = Passage(Chunk("a.txt#0", "a.txt", 0, body, 0, len(body)), 0.3, 1, title, date,
+                      url)
+    for markup in (render_answer(_answer(text=f"{quote} [1]", citations=[c])),
+                   render_passages([passage])):
+        for tag, attrs in _tags(markup):
+            assert tag in OWN_TAGS, (tag, markup)
+            for name, value in attrs:
+                assert not name.startswith("on"), (name, markup)
+                if name == "href":
+                    assert value and value.startswith(("http://", "https://")), markup

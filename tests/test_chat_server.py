@@ -258,3 +258,37 @@ def test_serving_beyond_this_machine_needs_a_login(tmp_path: Path, args: list[st
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: serving ") and "set RAG_AUTH" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_serving_page_answers_from_each_new_build(chat_root: Path, tmp_path: Path):
+    """`rag build` while `rag chat` serves: questions keep being answered, and the new text
+    is found without a restart."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    corpus, index = tmp_path / "docs", tmp_path / "ix"
+    shutil.copytree(chat_root / "docs", corpus)
+    shutil.copytree(chat_root / "ix", index)
+    with rag_chat(tmp_path, index) as served:
+        client = Client(served.url, verbose=False)
+        question = "How tall does the giant weta grow?"
+        assert client.predict(question=question, api_name="/answer")["abstained"]
+        (corpus / "weta.txt").write_text("The giant weta is an insect that grows up to 10 "
+                                         "centimetres long and lives on Little Barrier Island.\n")
+
+        def keep_asking() -> list[dict]:
+            return [client.predict(question="How old was Patricia McKay?", api_name="/answer")
+                    for _ in range(6)]
+
+        with ThreadPoolExecutor(1) as pool:
+            during = pool.submit(keep_asking)
+            build = subprocess.run([sys.executable, "-m", "rag", "build", str(corpus),
+                                    "--index", str(index)], capture_output=True, text=True,
+                                   env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            answers = during.result(timeout=300)
+        assert build.returncode == 0, build.stderr
+        assert all("68" in a["answer"] for a in answers)
+        ans = client.predict(question=question, api_name="/answer")
+        assert "10 centimetres" in ans["answer"] and ans["citations"][0]["doc_id"] == "weta.txt"
+        assert "Traceback" not in served.log.read_text()

@@ -174,9 +174,9 @@ def test_a_bad_k_says_what_is_wrong(capsys):
 
 @pytest.mark.slow
 def test_embedding_progress_reaches_a_log_that_is_not_a_terminal(monkeypatch, capsys):
-    from rag import embed
+    from rag import embed, progress
 
-    monkeypatch.setattr(embed, "PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr(progress, "EVERY", 0.0)
     vecs = embed.SentenceTransformerEmbedder(batch_size=2).encode_documents(
         ["one", "two", "three"], progress=True)
     assert vecs.shape == (3, 384)

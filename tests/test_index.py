@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -208,6 +209,23 @@ def test_a_damaged_index_is_named_as_such_and_a_plain_build_repairs_it(
     assert len(_load(folder, fake_embedder).chunks) > 0
 
 
+@pytest.mark.parametrize("part", ["vectors.faiss", "chunks.jsonl", "df.json",
+                                  "bm25/vocab.index.json", "bm25/data.csc.index.npy",
+                                  "bm25/params.index.json"])
+def test_a_file_from_another_build_is_caught_and_named(corpus, tmp_path, fake_embedder, part):
+    folder, other = tmp_path / "ix", tmp_path / "other"
+    _sync(corpus, folder, fake_embedder)
+    (tmp_path / "small").mkdir()
+    (tmp_path / "small" / "one.txt").write_text("Kiwifruit grow on vines.\n")
+    _sync(tmp_path / "small", other, fake_embedder)
+    live = folder / (folder / "CURRENT").read_text().strip()
+    theirs = other / (other / "CURRENT").read_text().strip()
+    (live / part).write_bytes((theirs / part).read_bytes())
+    with pytest.raises(IndexMismatchError, match=rf"is damaged \({re.escape(part)} (is .* bytes, "
+                       r"the manifest says|was built for 1 chunks, not 3).*rag build --rebuild"):
+        _load(folder, fake_embedder)
+
+
 def test_an_index_path_that_is_a_file_is_refused_clearly(corpus, tmp_path, fake_embedder):
     from rag.errors import RagError
 
@@ -234,3 +252,15 @@ def test_a_read_only_index_folder_is_refused_before_any_embedding(corpus, tmp_pa
     with pytest.raises(RagError, match="cannot write to the index folder"):
         _sync(corpus, folder, fake_embedder)
     assert fake_embedder.embedded == 0
+
+
+def test_chunking_progress_reaches_a_log(corpus, tmp_path, fake_embedder, monkeypatch, capsys):
+    from rag import index, progress
+
+    monkeypatch.setattr(progress, "EVERY", 0.0)
+    monkeypatch.setattr(index, "BIG_DOCUMENT", 100)  # the apples document counts as big
+    sync(load_documents([corpus]), tmp_path / "ix", fake_embedder, Chunker(40, 8),
+         progress=True)
+    err = capsys.readouterr().err
+    assert "chunking apples.md (0.0 million characters)" in err
+    assert re.search(r"chunking: 0\.0 of 0\.0 million characters", err)
