@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from rag.cite import locator
 from rag.config import MAX_K
 from rag.errors import RagError
 from rag.pipeline import RAG, check_history
@@ -74,6 +75,8 @@ def _sentence(x: Sentence) -> str:
 def render_citation(c: Citation) -> str:
     """One source: number, title, date, link, the quote, and the passage with it highlighted."""
     head = f"[{c.n}] <b>{escape(c.title)}</b>"
+    if locator(c):
+        head += f' · <span class="rag-where">{escape(locator(c))}</span>'
     if c.date:
         head += f" · {escape(c.date)}"
     url = _safe_url(c.url)
@@ -162,8 +165,9 @@ def check_generator(rag: RAG, generator: str) -> None:
                        f"available: {', '.join(rag.generators())}")
 
 
-def build_app(rag: RAG):
-    """The chat page as a `gr.Blocks`, not launched."""
+def build_app(rag: RAG, upload: bool = False):
+    """The chat page as a `gr.Blocks`, not launched; `upload` adds the box that adds
+    documents."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
     import gradio as gr
 
@@ -218,6 +222,8 @@ def build_app(rag: RAG):
                 with gr.Accordion("Retrieved passages (last answer)", open=True):
                     passages.render()
         gr.api(answer_json, api_name="answer")
+        if upload:
+            _upload_box(gr, rag, header)
 
         def fresh_header() -> str:  # a build since the page was served: say what is indexed now
             rag.refresh()
@@ -225,6 +231,38 @@ def build_app(rag: RAG):
 
         demo.load(fresh_header, outputs=header, api_name=False, queue=False)
     return demo
+
+
+def _upload_box(gr, rag: RAG, header) -> None:
+    """Drop or pick files; each is checked, saved into the corpus's uploads folder and indexed,
+    with one result line per file."""
+    from pathlib import Path
+
+    from rag.formats import KINDS
+    from rag.upload import add_files
+
+    def add(files: list[str] | None) -> Iterator[tuple[str, str]]:
+        if not files:
+            yield "", gr.skip()
+            return
+        yield f"Indexing {len(files)} file(s)…", gr.skip()
+        known = {info["sha256"]: d for d, info in rag.index.documents.items()}
+        try:
+            results = add_files([(Path(f).name, Path(f)) for f in files], rag.settings,
+                                rag.embedder, known)
+        except RagError as e:
+            yield f"Not indexed: {escape(str(e))}", gr.skip()
+            return
+        rag.refresh()
+        yield ("\n".join(f"- {escape(name)}: {escape(result)}" for name, result in results),
+               corpus_header(rag))
+
+    with gr.Accordion("Add documents", open=False):
+        files = gr.File(file_count="multiple", file_types=sorted(KINDS),
+                        label=f"PDF, Word, HTML, Markdown or text, up to "
+                              f"{rag.settings.max_upload_mb} MB each", elem_id="upload")
+        status = gr.Markdown(elem_id="upload-status")
+    files.upload(add, inputs=files, outputs=[status, header], api_name="upload")
 
 
 def parse_auth(auth: str | None) -> tuple[str, str] | None:
@@ -259,29 +297,32 @@ class LimitBody:
     """ASGI middleware: answer 413 to a request body over `max_bytes`, declared or streamed,
     before the application reads it."""
 
-    def __init__(self, app: Any, max_bytes: int = MAX_REQUEST_BYTES) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: Any, max_bytes: int = MAX_REQUEST_BYTES, uploads: int = 0) -> None:
+        self.app, self.max_bytes, self.uploads = app, max_bytes, uploads
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        # File uploads (when on) may be as large as the upload limit, and no larger.
+        limit = self.uploads if self.uploads and scope["path"].endswith("/upload") \
+            else self.max_bytes
         declared = dict(scope.get("headers") or ()).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            return await _too_large(send, self.max_bytes)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return await _too_large(send, limit)
         seen = 0
 
         async def counted() -> dict:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
+            if seen > limit:
                 raise _TooLarge
             return message
 
         try:
             await self.app(scope, counted, send)
         except _TooLarge:
-            await _too_large(send, self.max_bytes)
+            await _too_large(send, limit)
 
 
 class _TooLarge(Exception):
@@ -297,7 +338,7 @@ async def _too_large(send: Any, limit: int) -> None:
 
 
 def serve(rag: RAG, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
-          auth: str | None = None, concurrency: int = 4) -> None:
+          auth: str | None = None, concurrency: int = 4, upload: bool = True) -> None:
     """Launch the page; `auth` is "user:password" (e.g. from RAG_AUTH)."""
     from starlette.middleware import Middleware
 
@@ -306,11 +347,14 @@ def serve(rag: RAG, host: str = "127.0.0.1", port: int = 7860, share: bool = Fal
     credentials = parse_auth(auth)  # refuse a malformed value rather than serve without login
     check_exposure(host, share, auth)
     limit_threads(1)  # concurrent requests each get a core instead of fighting over two
-    demo = build_app(rag)
+    demo = build_app(rag, upload=upload)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
+    most = rag.settings.max_upload_mb * 1_000_000
     demo.launch(server_name=host, server_port=port, share=share, auth=credentials,
                 css=CSS, theme=_theme(), show_error=False, footer_links=["api"],
-                app_kwargs={"middleware": [Middleware(LimitBody)]})
+                max_file_size=most if upload else 1,
+                app_kwargs={"middleware": [Middleware(
+                    LimitBody, uploads=most + 100_000 if upload else 0)]})
 
 
 def _theme():

@@ -15,7 +15,14 @@ def citation(n: int, passage: Passage, quote_start: int, quote_end: int) -> Cita
     c = passage.chunk
     return Citation(n=n, doc_id=c.doc_id, title=passage.title, url=passage.url,
                     date=passage.date, chunk_id=c.chunk_id, text=c.text, start=c.start,
-                    end=c.end, quote=c.text[quote_start:quote_end], score=passage.score)
+                    end=c.end, quote=c.text[quote_start:quote_end], score=passage.score,
+                    page=c.page_at(quote_start), section=c.section or None)
+
+
+def locator(c: Citation) -> str:
+    """Where in its document a citation sits, for people: "p. 4", "§ Budget › Health"."""
+    return " · ".join(x for x in (f"p. {c.page}" if c.page else "",
+                                  f"§ {c.section}" if c.section else "") if x)
 
 
 def support(sentence: str, evidence: str) -> float:

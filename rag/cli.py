@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--rebuild", action="store_true", help="re-embed everything")
     b.set_defaults(run=_build)
 
+    w = sub.add_parser("watch", help="keep the index in step with folders as files change")
+    w.add_argument("paths", nargs="*", metavar="PATH", help="folders or files (default: seeds/)")
+    w.add_argument("--index", metavar="DIR", help="index folder (default: index/)")
+    w.set_defaults(run=_watch)
+
     a = sub.add_parser("ask", help="answer one question with citations", parents=[llm])
     a.add_argument("question")
     a.add_argument("--index", metavar="DIR", help="index folder (default: index/)")
@@ -82,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--share", action="store_true", help="also open a public Gradio share link")
     c.add_argument("--concurrency", type=_positive, default=4, metavar="N",
                    help="questions answered at once (default: 4)")
+    c.add_argument("--no-upload", action="store_true",
+                   help="no box for adding documents on the page")
+    c.add_argument("--watch", action="store_true",
+                   help="re-sync the corpus (the `corpus` setting) as its files change")
     c.set_defaults(run=_chat)
 
     e = sub.add_parser("eval", help="run evaluation sets and write a report", parents=[llm])
@@ -170,17 +179,37 @@ def _build(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     r = build(args.paths or None, settings=s, rebuild=args.rebuild, progress=True)
-    if r.rebuilt_because:
-        print(f"full build: {r.rebuilt_because}")
+    print("\n".join(report_lines(r, s.index_dir)))
+    return 0
+
+
+def report_lines(r, index_dir: str) -> list[str]:
+    """What a sync did, for people: full build or not, changes by name, counts."""
+    lines = [f"full build: {r.rebuilt_because}"] if r.rebuilt_because else []
     listed = [("added", d) for d in r.added] + [("changed", d) for d in r.changed] + \
         [("removed", d) for d in r.removed] + [("renamed", f"{a} -> {b}") for a, b in r.renamed]
-    for label, what in listed[:LISTED]:
-        print(f"  {label:8} {what}")
+    lines += [f"  {label:8} {what}" for label, what in listed[:LISTED]]
     if len(listed) > LISTED:
-        print(f"  … and {len(listed) - LISTED} more")
-    print(f"{len(r.added)} added, {len(r.changed)} changed, {len(r.removed)} removed, "
-          f"{len(r.renamed)} renamed, {len(r.kept)} kept; embedded {r.chunks_embedded} of "
-          f"{r.chunks_total} chunks in {r.seconds:.1f} s -> {s.index_dir}")
+        lines.append(f"  … and {len(listed) - LISTED} more")
+    lines.append(f"{len(r.added)} added, {len(r.changed)} changed, {len(r.removed)} removed, "
+                 f"{len(r.renamed)} renamed, {len(r.kept)} kept; embedded {r.chunks_embedded} "
+                 f"of {r.chunks_total} chunks in {r.seconds:.1f} s -> {index_dir}")
+    return lines
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from rag.embed import default_embedder
+    from rag.watch import watch
+
+    s = _settings(args)
+    paths = args.paths or s.corpus
+    print(f"watching {', '.join(map(str, paths))} (Ctrl-C stops)", flush=True)
+
+    def show(r) -> None:
+        if r.wrote or r.rebuilt_because:
+            print("\n".join(report_lines(r, s.index_dir)), flush=True)
+
+    watch(paths, s, default_embedder(s.embed_batch_size), on_sync=show)
     return 0
 
 
@@ -212,12 +241,15 @@ def _ask(args: argparse.Namespace) -> int:
     if ans.fallback:
         print(inert(f"\n(answered with quotes: {ans.fallback})"))
     if ans.citations:
+        from rag.cite import locator
+
         print("\nSources")
         for c in ans.citations:
             print(inert(f"[{c.n}] {c.title}" + (f" ({c.date})" if c.date else "")))
             if c.url:
                 print(inert(f"    {c.url}"))
-            print(inert(f"    > {' '.join(c.quote.split())}  ({c.doc_id})"))
+            place = ", ".join(x for x in (c.doc_id, locator(c)) if x)
+            print(inert(f"    > {' '.join(c.quote.split())}  ({place})"))
     return 0
 
 
@@ -245,13 +277,19 @@ def _chat(args: argparse.Namespace) -> int:
     auth = os.environ.get("RAG_AUTH")  # "user:password" to require a login
     parse_auth(auth)  # a malformed value fails before the slow start-up
     check_exposure(args.host, args.share, auth)
-    rag = RAG.load(settings=_settings(args), build_missing=args.index is None)
+    s = _settings(args)
+    rag = RAG.load(settings=s, build_missing=args.index is None or args.watch)
     rag.embedder.encode_query("warm up")  # load the model before the first visitor
     rag.generator()  # and the configured generator (a local LLM takes a moment)
+    if args.watch:
+        from rag.watch import watch_in_background
+
+        # Each sync writes a new complete index; the page switches to it between questions.
+        watch_in_background(s.corpus, s, rag.embedder)
     print(f"serving {rag.index.manifest['counts']['documents']} documents on "
           f"http://{args.host}:{args.port}" + (" (login required)" if auth else ""), flush=True)
     serve(rag, host=args.host, port=args.port, share=args.share, auth=auth,
-          concurrency=args.concurrency)
+          concurrency=args.concurrency, upload=not args.no_upload)
     return 0
 
 

@@ -55,6 +55,9 @@ class Settings:
     embed_batch_size: int = 32
     # Chat page: example questions (none: questions about the document titles).
     examples: tuple[str, ...] = ()
+    # Uploads from the chat page ("": `uploads/` in the first corpus folder).
+    upload_dir: str = ""
+    max_upload_mb: int = 50
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:

@@ -23,7 +23,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from rag.types import Chunk, Document
 
 log = logging.getLogger("rag")
 
-FORMAT = 1
+FORMAT = 2  # 2: chunks know their page, section and table header
 TERMS = "fold+lower+nltk_stopwords_en+snowball_english"
 CURRENT = "CURRENT"
 BIG_DOCUMENT = 1_000_000  # characters; splitting one takes seconds, so it is announced
@@ -260,7 +260,7 @@ def _plan(docs: Sequence[Document], old: Index | None, chunker: Chunker, report:
             rows = [old.row(cid) for cid in old_docs[source]["chunks"]]
             for row, vec in zip(rows, old.vector_rows(rows), strict=True):
                 c = old.chunks[row]
-                chunks.append(Chunk(f"{doc.doc_id}#{c.n}", doc.doc_id, c.n, c.text, c.start, c.end))
+                chunks.append(replace(c, chunk_id=f"{doc.doc_id}#{c.n}", doc_id=doc.doc_id))
                 vectors.append(vec)
         else:
             if len(doc.text) >= BIG_DOCUMENT:
@@ -338,7 +338,8 @@ def _manifest(docs: Sequence[Document], chunks: list[Chunk], embedder: Embedder,
         "bm25": {"method": "lucene", "k1": 1.2, "b": 0.75, "terms": TERMS},
         "counts": {"documents": len(docs), "chunks": len(chunks)},
         "documents": {d.doc_id: {"sha256": d.sha256, "title": d.title, "date": d.date,
-                                 "url": d.url, "path": d.path, "meta": d.meta,
+                                 "url": d.url, "path": d.path, "meta": d.meta, "kind": d.kind,
+                                 "pages": len(d.pages) or None,
                                  "chunks": per_doc.get(d.doc_id, [])} for d in docs},
     }
 

@@ -1,21 +1,22 @@
-"""Files to `Document`s: text and Markdown, YAML front matter as metadata, bad files skipped."""
+"""Folders to `Document`s: walks them, hands each file to its format's extractor
+(`rag/formats/`), reads the outline of structured text; bad files are skipped with a warning."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 from rag.errors import CorpusError
+from rag.formats import KINDS, Unreadable, extract, kind_of
+from rag.formats.outline import outline
 from rag.types import Document
 
 log = logging.getLogger("rag")
 
-SUFFIXES = frozenset({".txt", ".md", ".markdown"})
+SUFFIXES = frozenset(KINDS)
+STRUCTURED = frozenset({"markdown", "html", "docx"})  # text whose headings and tables we read
 TITLE_CHARS = 80
 
 
@@ -40,7 +41,8 @@ def load_documents(paths: Iterable[str | Path]) -> list[Document]:
                                   f"index their folders separately or rename one")
             docs[doc_id] = doc
     if not docs:
-        what = "no readable documents" if seen_any else "no .txt or .md files"
+        what = "no readable documents" if seen_any else \
+            "no document files (.txt .md .pdf .html .docx)"
         raise CorpusError(f"{what} in {', '.join(map(str, paths))}")
     return [docs[k] for k in sorted(docs)]
 
@@ -67,74 +69,46 @@ def _files(root: Path) -> Iterator[tuple[Path, str]]:
 
 
 def load_file(path: Path, doc_id: str) -> Document | None:
-    """One file to a Document, or None (with a warning) when it cannot be indexed."""
+    """One file to a Document, or None (with a warning naming it and why) when it cannot be
+    indexed."""
     try:
         raw = path.read_bytes()
     except OSError as e:  # one unreadable file must not stop the whole build
         log.warning("skipped %s: cannot read it (%s)", path, e.strerror or e)
         return None
-    utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")  # has NUL bytes, yet is text
-    if b"\x00" in raw[:8192] and not utf16:
-        log.warning("skipped %s: binary file", path)
-        return None
     try:
-        text = raw.decode("utf-16" if utf16 else "utf-8-sig")
-    except UnicodeDecodeError as e:
-        log.warning("skipped %s: not %s (byte %d); convert it to UTF-8 to index it",
-                    path, "UTF-16" if utf16 else "UTF-8", e.start)
+        got = extract(path, raw)
+    except Unreadable as e:
+        log.warning("skipped %s: %s", path, e)
         return None
-    meta, body = _split_front_matter(text, path)
-    if not body.strip():
+    except Exception as e:  # a parser's bug on one odd file must not stop the build
+        log.warning("skipped %s: could not read it as %s (%s: %s)", path, kind_of(path),
+                    type(e).__name__, str(e).splitlines()[0][:120] if str(e) else "")
+        return None
+    if not got.text.strip():
         log.warning("skipped %s: no text", path)
         return None
-    title = str(meta.pop("title", "") or "").strip() or _title_from(body) or path.stem
-    date = meta.pop("date", None)
-    url = meta.pop("url", None)
+    shape = outline(got.text) if got.kind in STRUCTURED else None
     return Document(
         doc_id=doc_id,
-        text=body,
-        title=title,
+        text=got.text,
+        title=got.title or _title_from(got.text) or path.stem,
         sha256=hashlib.sha256(raw).hexdigest(),
         path=str(path),
-        date=_iso(date),
-        url=str(url) if url else None,
-        meta=_jsonable(meta),
+        date=got.date,
+        url=got.url,
+        meta=got.meta,
+        kind=got.kind,
+        pages=got.pages,
+        sections=shape.sections if shape else (),
+        tables=shape.tables if shape else (),
     )
 
 
-def _split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str]:
-    import frontmatter
-
-    if not text.startswith("---"):
-        return {}, text
-    try:
-        meta, body = frontmatter.parse(text)
-    except Exception as e:  # yaml raises many kinds; all mean the same to a user
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        log.warning("%s: front matter is not valid YAML (%s); indexing the whole file as text",
-                    path, first)
-        return {}, text
-    if not isinstance(meta, dict):
-        return {}, text
-    return dict(meta), body
-
-
 def _title_from(body: str) -> str:
-    """The first line, shortened at a word boundary."""
-    first = next((ln.strip() for ln in body.splitlines() if ln.strip()), "")
+    """The first line (without Markdown's `#`), shortened at a word boundary."""
+    first = next((ln.strip().lstrip("#").strip() for ln in body.splitlines() if ln.strip()), "")
     if len(first) <= TITLE_CHARS:
         return first
     cut = first[:TITLE_CHARS].rsplit(" ", 1)[0].rstrip(" ,;:-")
     return cut + "…"
-
-
-def _iso(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    return str(value)
-
-
-def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(meta, default=str))

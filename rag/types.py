@@ -19,11 +19,16 @@ class Document:
     date: str | None = None  # ISO 8601 when the front matter has one
     url: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    kind: str = "text"  # text, markdown, pdf, html, docx
+    pages: tuple[int, ...] = ()  # offset where each page starts (PDF), page 1 first
+    sections: tuple[tuple[int, str], ...] = ()  # (offset, heading path) in text order
+    tables: tuple[tuple[int, int, str], ...] = ()  # (body start, body end, header rows)
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """A run of whole sentences of one document; `doc.text[start:end] == text`."""
+    """A run of whole sentences (or table rows) of one document; `doc.text[start:end] == text`.
+    """
 
     chunk_id: str  # "{doc_id}#{n}"
     doc_id: str
@@ -31,6 +36,19 @@ class Chunk:
     text: str
     start: int
     end: int
+    page: int | None = None  # the page the chunk starts on (PDF)
+    breaks: tuple[int, ...] = ()  # offsets in `text` where a next page starts
+    section: str = ""  # heading path, "Budget › Health"
+    header: str = ""  # a table's header rows, indexed with every chunk of its rows
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "breaks", tuple(self.breaks))  # from JSON: a list
+
+    def page_at(self, offset: int) -> int | None:
+        """The page of `text[offset]`."""
+        if self.page is None:
+            return None
+        return self.page + sum(1 for b in self.breaks if b <= offset)
 
 
 @dataclass(frozen=True)
@@ -47,7 +65,8 @@ class Passage:
     def to_dict(self) -> dict[str, Any]:
         c = self.chunk
         return {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "text": c.text,
-                "score": round(self.score, 4), "rank": self.rank}
+                "score": round(self.score, 4), "rank": self.rank, "page": c.page,
+                "section": c.section or None}
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,8 @@ class Citation:
     end: int
     quote: str
     score: float
+    page: int | None = None  # the page the quote starts on (PDF, 1-based)
+    section: str | None = None  # heading path of the passage ("Budget › Health")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -292,3 +292,68 @@ def test_a_serving_page_answers_from_each_new_build(chat_root: Path, tmp_path: P
         ans = client.predict(question=question, api_name="/answer")
         assert "10 centimetres" in ans["answer"] and ans["citations"][0]["doc_id"] == "weta.txt"
         assert "Traceback" not in served.log.read_text()
+
+
+def test_rag_chat_watch_picks_up_a_changed_file(chat_root: Path, tmp_path: Path):
+    """`rag chat --watch`: a file changed on disk is answered from within seconds, and every
+    answer meanwhile comes from the old text or the new."""
+    from gradio_client import Client
+
+    corpus, index = tmp_path / "docs", tmp_path / "ix"
+    shutil.copytree(chat_root / "docs", corpus)
+    shutil.copytree(chat_root / "ix", index)
+    with rag_chat(tmp_path, index, "--watch", RAG_CORPUS=str(corpus)) as served:
+        client = Client(served.url, verbose=False)
+        question = "How old was Patricia McKay?"
+        assert "68" in client.predict(question=question, api_name="/answer")["answer"]
+        doc = corpus / "rnz-luxon-nato-summit-analysis.txt"
+        doc.write_text(doc.read_text().replace("Patricia McKay, 68,", "Patricia McKay, 69,"))
+        t0 = time.monotonic()
+        while True:
+            ans = client.predict(question=question, api_name="/answer")["answer"]
+            assert ("68" in ans) != ("69" in ans), ans  # old or new, never neither or both
+            if "69" in ans:
+                break
+            assert time.monotonic() - t0 < 60, "the change was not picked up"
+            time.sleep(0.5)
+        print(f"\nnew text answered {time.monotonic() - t0:.1f} s after the change")
+
+
+def test_upload_from_the_page_is_indexed_and_answered(chat_root: Path, tmp_path: Path):
+    """Files added on the running page (real Chromium, then the API): one result line each,
+    and the new text answered right away."""
+    from gradio_client import Client, handle_file
+    from playwright.sync_api import sync_playwright
+
+    from .documents import make_pdf
+
+    corpus, index = tmp_path / "docs", tmp_path / "ix"
+    shutil.copytree(chat_root / "docs", corpus)
+    shutil.copytree(chat_root / "ix", index)
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    make_pdf(incoming / "weta.pdf", ["The giant weta is an insect that lives on Little "
+                                     "Barrier Island.", "A giant weta can weigh 70 grams."])
+    (incoming / "empty.txt").write_bytes(b"")
+    with rag_chat(tmp_path, index, RAG_CORPUS=str(corpus)) as served, \
+            sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.goto(served.url)
+        page.get_by_text("Add documents").click()
+        page.locator("#upload input[type=file]").set_input_files(
+            [str(incoming / "weta.pdf"), str(incoming / "empty.txt")])
+        status = page.locator("#upload-status")
+        status.get_by_text("weta.pdf: indexed").wait_for(timeout=120_000)
+        assert "empty.txt: skipped: empty file" in status.inner_text()
+        assert "4 documents" in page.locator("#corpus").inner_text()
+        browser.close()
+        assert (corpus / "uploads" / "weta.pdf").exists()
+        client = Client(served.url, verbose=False)
+        ans = client.predict(question="How much can a giant weta weigh?", api_name="/answer")
+        assert "70 grams" in ans["answer"]
+        assert ans["citations"][0]["doc_id"] == "uploads/weta.pdf"
+        assert ans["citations"][0]["page"] == 2
+        result, _ = client.predict(files=[handle_file(str(incoming / "weta.pdf"))],
+                                   api_name="/upload")
+        assert "weta&#46;pdf: already indexed as uploads/weta&#46;pdf" in result  # escaped

@@ -61,8 +61,8 @@ def test_malformed_front_matter_warns_and_indexes_the_text(tmp_path: Path, caplo
 def test_missing_path_and_empty_folder_are_clear_errors(tmp_path: Path):
     with pytest.raises(CorpusError, match="does not exist"):
         load_documents([tmp_path / "nope"])
-    (tmp_path / "notes.pdf").write_bytes(b"%PDF")
-    with pytest.raises(CorpusError, match="no .txt or .md files"):
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG")
+    with pytest.raises(CorpusError, match="no document files"):
         load_documents([tmp_path])
 
 

@@ -1,0 +1,141 @@
+"""Files added from the chat page: checked, saved whole (or not at all) into the corpus's
+uploads folder, then synced into the index; one result line per file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from rag.config import Settings
+from rag.embed import Embedder
+from rag.errors import RagError
+from rag.formats import KINDS, Unreadable, extract, kind_of
+from rag.index import Index
+from rag.pipeline import build
+
+LOCK_WAIT = 120.0  # seconds to wait for a build already writing the index
+
+
+def uploads_folder(s: Settings) -> Path:
+    """Where uploads go: `upload_dir`, else `uploads/` in the first corpus folder (so every
+    later build and watch of the corpus includes them)."""
+    if s.upload_dir:
+        return Path(s.upload_dir)
+    first = Path(s.corpus[0])
+    return (first.parent if first.is_file() else first) / "uploads"
+
+
+def safe_name(name: str) -> str:
+    """A file name that stays in the folder: no directories (`../`, `C:\\`), no control
+    characters, not hidden."""
+    base = re.split(r"[\\\\/]", name or "")[-1]
+    base = re.sub(r"[\x00-\x1f\x7f]", "", base).strip().lstrip(".").strip()
+    return base[:200] or "upload"
+
+
+def add_files(files: Sequence[tuple[str, Path]], settings: Settings, embedder: Embedder,
+              known: dict[str, str]) -> list[tuple[str, str]]:
+    """Save and index `files` ((name the user gave, where the bytes are)); `known` maps the
+    content hash of each indexed document to its id. Returns (name, result) per file."""
+    folder = uploads_folder(settings)
+    results: dict[str, str] = {}
+    saved: dict[str, str] = {}  # doc id -> name given
+    limit = settings.max_upload_mb * 1_000_000
+    for given, src in files:
+        name = safe_name(given)
+        kind = kind_of(Path(name))
+        size = src.stat().st_size
+        if kind is None:
+            results[name] = f"skipped: not a supported type (one of {', '.join(sorted(KINDS))})"
+            continue
+        if size == 0:
+            results[name] = "skipped: empty file"
+            continue
+        if size > limit:
+            results[name] = (f"skipped: {size / 1e6:,.1f} MB, over the "
+                             f"{settings.max_upload_mb} MB limit")
+            continue
+        raw = src.read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest in known:
+            results[name] = f"already indexed as {known[digest]}"
+            continue
+        try:
+            got = extract(Path(name), raw)
+        except Unreadable as e:
+            results[name] = f"skipped: {e}"
+            continue
+        if not got.text.strip():
+            results[name] = "skipped: no text"
+            continue
+        target = _free_path(folder, name)
+        _save(target, raw)
+        known[digest] = _doc_id(target, settings)
+        saved[known[digest]] = name
+        results[name] = "saved"
+    if saved:
+        _sync(settings, embedder)
+        counts = _chunk_counts(settings, embedder)
+        for doc_id, name in saved.items():
+            results[name] = f"indexed, {counts.get(doc_id, 0)} chunks"
+    return list(results.items())
+
+
+def _free_path(folder: Path, name: str) -> Path:
+    """`name` in `folder`, numbered "(2)", "(3)"… when another file has it."""
+    target, stem, n = folder / name, Path(name).stem, 2
+    while target.exists():
+        target = folder / f"{stem} ({n}){Path(name).suffix}"
+        n += 1
+    return target
+
+
+def _save(target: Path, raw: bytes) -> None:
+    """Write whole or not at all: a hidden temporary file (ignored by builds and watches),
+    fsynced, then renamed into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".upload-{uuid.uuid4().hex[:12]}"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _doc_id(path: Path, s: Settings) -> str:
+    for root in map(Path, s.corpus):
+        if root.is_dir() and path.resolve().is_relative_to(root.resolve()):
+            return path.resolve().relative_to(root.resolve()).as_posix()
+    return path.name
+
+
+def _sync(s: Settings, embedder: Embedder) -> None:
+    """An incremental build of the corpus, waiting for a build that is already writing."""
+    paths = list(s.corpus)
+    if not any(uploads_folder(s).resolve().is_relative_to(Path(p).resolve()) for p in paths):
+        paths.append(str(uploads_folder(s)))
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            build(paths, settings=s, embedder=embedder)
+            return
+        except RagError as e:
+            if "another build is writing" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _chunk_counts(s: Settings, embedder: Embedder) -> dict[str, int]:
+    from rag.pipeline import chunker
+
+    index = Index.load(s.index_dir, embedder, chunker(s))
+    return {d: len(info["chunks"]) for d, info in index.documents.items()}

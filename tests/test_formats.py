@@ -1,0 +1,194 @@
+"""PDF, HTML, Word and Markdown: text, metadata, pages and sections, tables chunked by rows,
+and the files that cannot be read named with the reason."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from rag.chunk import Chunker
+from rag.formats import Unreadable, extract
+from rag.formats.pdf import _paragraphs
+from rag.load import load_documents, load_file
+
+from .documents import make_docx, make_html, make_pdf
+
+PAGES = ["The kakapo is a flightless parrot. It lives only in New Zealand and is active at "
+         "night. Adults weigh up to four kilograms.",
+         "Kakapo breed only when the rimu trees fruit heavily, every two to four years. A "
+         "female lays one to four eggs.",
+         "In 1995 the Kakapo Recovery programme began. Every bird now lives on islands that "
+         "are free of predators, such as Whenua Hou."]
+BUDGET = [("h1", "Budget 2025"), ("p", "The budget was released on 22 May 2025."),
+          ("h2", "Health"), ("p", "Health spending rises by 4 percent to fund more nurses."),
+          ("h3", "Hospitals"), ("p", "Three new hospitals will open in Auckland by 2027."),
+          ("h2", "Education"),
+          ("table", (["Year", "Schools (NZ$m)", "Universities (NZ$m)"],
+                     [["2022", "1,100", "780"], ["2023", "1,200", "800"],
+                      ["2024", "1,350", "820"]]))]
+
+
+def _chunks(doc, tokens=40, overlap=8):
+    return Chunker(tokens, overlap, headers=True).split(doc)
+
+
+# -- PDF ---------------------------------------------------------------------------------------
+
+def test_pdf_pages_come_out_in_order_without_running_headers(tmp_path):
+    path = make_pdf(tmp_path / "kakapo.pdf", PAGES, title="Kakapo facts",
+                    running_header="Wildlife Quarterly — Spring 2024")
+    doc = load_file(path, "kakapo.pdf")
+    assert doc.kind == "pdf" and doc.title == "Kakapo facts" and len(doc.pages) == 3
+    for n, page in enumerate(PAGES):
+        start = doc.pages[n]
+        end = doc.pages[n + 1] - 2 if n + 1 < len(doc.pages) else len(doc.text)
+        assert " ".join(doc.text[start:end].split()) == page  # wrapped lines joined again
+    assert "Wildlife Quarterly" not in doc.text and "Page 2" not in doc.text
+
+
+def test_pdf_chunks_and_quotes_know_their_page(tmp_path):
+    doc = load_file(make_pdf(tmp_path / "k.pdf", PAGES), "k.pdf")
+    chunks = _chunks(doc, tokens=60, overlap=0)
+    for c in chunks:
+        assert doc.text[c.start:c.end] == c.text
+        for offset in (0, len(c.text) - 1):
+            at = c.start + offset
+            assert c.page_at(offset) == sum(1 for p in doc.pages if p <= at)
+    assert {c.page_at(i) for c in chunks for i in range(len(c.text))} == {1, 2, 3}
+
+
+def test_pdf_line_breaks_are_mended():
+    lines = ["The programme protects every kakapo on islands free of preda-",
+             "tors and it counts each egg and chick every single season so far,",
+             "Short last line.", "", "A new paragraph here that is long enough to wrap over",
+             "two lines."]
+    assert _paragraphs(lines) == (
+        "The programme protects every kakapo on islands free of predators and it counts each "
+        "egg and chick every single season so far, Short last line.\n"
+        "A new paragraph here that is long enough to wrap over two lines.")
+
+
+def test_pdfs_that_cannot_be_read_say_why(tmp_path):
+    from fpdf import FPDF
+
+    scanned = FPDF()
+    scanned.add_page()
+    scanned.rect(20, 20, 100, 60, style="F")  # a picture, no text
+    scanned.output(str(tmp_path / "scan.pdf"))
+    locked = FPDF()
+    locked.add_page()
+    locked.set_font("helvetica", size=12)
+    locked.cell(0, 10, "secret text")
+    locked.set_encryption(owner_password="owner", user_password="reader")
+    locked.output(str(tmp_path / "locked.pdf"))
+    (tmp_path / "fake.pdf").write_text("just some text, not a PDF")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7\n" + bytes(200))
+    for name, why in [("scan.pdf", r"no text layer \(scanned\?\)"), ("locked.pdf", "encrypted"),
+                      ("fake.pdf", "not a PDF"), ("broken.pdf", "damaged PDF")]:
+        path = tmp_path / name
+        with pytest.raises(Unreadable, match=why):
+            extract(path, path.read_bytes())
+
+
+# -- Word and HTML -------------------------------------------------------------------------------
+
+def test_docx_headings_tables_and_properties(tmp_path):
+    path = make_docx(tmp_path / "budget.docx", BUDGET, title="Budget 2025 explained",
+                     author="The Treasury")
+    doc = load_file(path, "budget.docx")
+    assert doc.kind == "docx" and doc.title == "Budget 2025 explained"
+    assert doc.meta["author"] == "The Treasury"
+    assert [s for _, s in doc.sections] == [
+        "Budget 2025", "Budget 2025 › Health", "Budget 2025 › Health › Hospitals",
+        "Budget 2025 › Education"]
+    hospitals = next(c for c in _chunks(doc) if "hospitals will open" in c.text)
+    assert hospitals.section == "Budget 2025 › Health › Hospitals"
+    assert "Health spending" not in hospitals.text  # no chunk straddles a heading
+
+
+def test_table_rows_are_chunked_with_their_header(tmp_path):
+    rows = [[str(2000 + i), f"{1000 + 10 * i:,}", str(700 + i)] for i in range(40)]
+    blocks = [("h1", "Funding"), ("p", "Funding by year."),
+              ("table", (["Year", "Schools (NZ$m)", "Universities (NZ$m)"], rows))]
+    doc = load_file(make_docx(tmp_path / "t.docx", blocks), "t.docx")
+    chunker = Chunker(40, 8, headers=True)
+    table = [c for c in chunker.split(doc) if c.header]
+    assert len(table) > 3  # 40 rows do not fit one chunk of 40 tokens
+    for c in table:
+        assert c.header.startswith("| Year | Schools (NZ$m) | Universities (NZ$m) |")
+        assert all(line.startswith("| 20") for line in c.text.splitlines())  # whole rows
+        assert chunker.index_text(c, doc.title).splitlines()[1].startswith("| Year |")
+        assert doc.text[c.start:c.end] == c.text
+    assert sum(c.text.count("\n") + 1 for c in table) >= 40  # every row in some chunk
+
+
+def test_html_keeps_the_article_and_drops_the_clutter(tmp_path):
+    path = make_html(tmp_path / "budget.html", "Budget 2025 explained",
+                     "<p>The budget was released on 22 May 2025.</p><h2>Health</h2>"
+                     "<p>Health spending rises by 4 percent to fund more nurses.</p>"
+                     "<h2>Education</h2><table><tr><th>Year</th><th>Schools</th></tr>"
+                     "<tr><td>2024</td><td>1,350</td></tr></table>")
+    doc = load_file(path, "budget.html")
+    assert doc.kind == "html" and doc.title == "Budget 2025 explained"
+    assert "4 percent" in doc.text and "| 2024 | 1,350 |" in doc.text
+    for clutter in ("Subscribe", "Copyright", "tracking", "font-family", "Weather"):
+        assert clutter not in doc.text
+    assert "Budget 2025 explained › Health" in [s for _, s in doc.sections]
+    assert doc.tables and doc.tables[0][2].startswith("| Year | Schools |")
+
+
+def test_markdown_headings_and_tables(tmp_path):
+    (tmp_path / "notes.md").write_text(
+        "# Birds\n\nNew Zealand has many birds.\n\n## Kea\n\nThe kea is an alpine parrot.\n\n"
+        "```\n# not a heading\n```\n\n## Counts\n\n| Bird | Count |\n|---|---|\n| Kea | 5,000 |\n"
+        "| Kakapo | 250 |\n", encoding="utf-8")
+    doc = load_file(tmp_path / "notes.md", "notes.md")
+    assert [s for _, s in doc.sections] == ["Birds", "Birds › Kea", "Birds › Counts"]
+    kakapo = next(c for c in _chunks(doc) if "Kakapo" in c.text)
+    assert kakapo.section == "Birds › Counts" and kakapo.header.startswith("| Bird | Count |")
+
+
+def test_a_mixed_folder_loads_every_format_and_names_what_it_skips(tmp_path, caplog):
+    d = tmp_path / "docs"
+    d.mkdir()
+    make_pdf(d / "kakapo.pdf", PAGES)
+    make_docx(d / "budget.docx", BUDGET)
+    make_html(d / "page.html", "A page", "<p>The tui sings two notes at once.</p>")
+    (d / "notes.md").write_text("# Notes\n\nThe weka is a rail.\n")
+    (d / "plain.txt").write_text("The moa was a giant bird.\n")
+    (d / "fake.docx").write_text("not a zip")
+    (d / "fake.pdf").write_text("not a pdf")
+    with caplog.at_level(logging.WARNING, logger="rag"):
+        docs = load_documents([d])
+    assert {x.doc_id: x.kind for x in docs} == {
+        "kakapo.pdf": "pdf", "budget.docx": "docx", "page.html": "html",
+        "notes.md": "markdown", "plain.txt": "text"}
+    assert "fake.docx: not a Word document" in caplog.text
+    assert "fake.pdf: not a PDF" in caplog.text
+
+
+# -- through the real model ----------------------------------------------------------------------
+
+def test_answers_cite_pages_and_sections_with_the_real_model(tmp_path):
+    from rag.config import Settings
+    from rag.pipeline import RAG, build
+
+    d = tmp_path / "docs"
+    d.mkdir()
+    make_pdf(d / "kakapo.pdf", PAGES, title="Kakapo facts")
+    make_docx(d / "budget.docx", BUDGET, title="Budget 2025 explained")
+    s = Settings(index_dir=str(tmp_path / "ix"))
+    build([d], settings=s)
+    rag = RAG.load(settings=s)
+    ans = rag.answer("When did the Kakapo Recovery programme begin?")
+    assert "1995" in ans.answer
+    c = ans.citations[0]
+    assert (c.doc_id, c.page, c.section) == ("kakapo.pdf", 3, None)
+    assert ans.to_dict()["citations"][0]["page"] == 3
+    ans = rag.answer("How many new hospitals will open in Auckland?")
+    assert "Three new hospitals" in ans.answer
+    assert ans.citations[0].section == "Budget 2025 › Health › Hospitals"
+    ans = rag.answer("What was the 2023 figure for universities?")
+    assert ans.passages and "| 2023 | 1,200 | 800 |" in ans.passages[0].chunk.text
+

@@ -1,0 +1,66 @@
+"""Uploads: checked, saved whole into the corpus's uploads folder, indexed, one line each."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.config import Settings
+from rag.index import Index
+from rag.pipeline import build, chunker
+from rag.upload import add_files, safe_name, uploads_folder
+
+from .documents import make_pdf
+
+
+@pytest.mark.parametrize("given, safe", [
+    ("report.pdf", "report.pdf"), ("../../etc/passwd.txt", "passwd.txt"),
+    ("..\\..\\Windows\\evil.md", "evil.md"), ("/abs/path/notes.txt", "notes.txt"),
+    (".hidden.txt", "hidden.txt"), ("bad\x00\x1bname.txt", "badname.txt"), ("", "upload"),
+    ("..", "upload"), ("ngā manu.md", "ngā manu.md")])
+def test_names_stay_in_the_uploads_folder(given, safe):
+    assert safe_name(given) == safe
+
+
+def _settings(corpus, tmp_path) -> Settings:
+    return Settings(index_dir=str(tmp_path / "ix"), corpus=(str(corpus),), chunk_tokens=40,
+                    chunk_overlap=8, max_upload_mb=1)
+
+
+def test_uploads_are_saved_indexed_and_each_reported(corpus, tmp_path, fake_embedder):
+    s = _settings(corpus, tmp_path)
+    build(settings=s, embedder=fake_embedder)
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    make_pdf(incoming / "kakapo.pdf", ["The kakapo is a flightless parrot.", "It is nocturnal."])
+    (incoming / "empty.txt").write_bytes(b"")
+    (incoming / "photo.png").write_bytes(b"\x89PNG....")
+    (incoming / "big.txt").write_text("word " * 300_000)
+    (incoming / "fake.pdf").write_text("not a pdf")
+    (incoming / "copy.txt").write_bytes((corpus / "rivers.txt").read_bytes())
+    index = Index.load(s.index_dir, fake_embedder, chunker(s))
+    known = {info["sha256"]: d for d, info in index.documents.items()}
+    got = dict(add_files([("../../kakapo.pdf", incoming / "kakapo.pdf"),
+                          ("empty.txt", incoming / "empty.txt"),
+                          ("photo.png", incoming / "photo.png"),
+                          ("big.txt", incoming / "big.txt"),
+                          ("fake.pdf", incoming / "fake.pdf"),
+                          ("copy.txt", incoming / "copy.txt")], s, fake_embedder, known))
+    assert got["kakapo.pdf"].startswith("indexed, ") and got["kakapo.pdf"] != "indexed, 0 chunks"
+    assert got["empty.txt"] == "skipped: empty file"
+    assert got["photo.png"].startswith("skipped: not a supported type")
+    assert got["big.txt"] == "skipped: 1.5 MB, over the 1 MB limit"
+    assert got["fake.pdf"].startswith("skipped: not a PDF")
+    assert got["copy.txt"] == "already indexed as rivers.txt"
+    folder = uploads_folder(s)
+    assert folder == corpus / "uploads"
+    assert sorted(p.name for p in folder.iterdir()) == ["kakapo.pdf"]  # nothing else, no temp
+    index = Index.load(s.index_dir, fake_embedder, chunker(s))
+    assert "uploads/kakapo.pdf" in index.documents and "rivers.txt" in index.documents
+    # The same file again is recognised; another file of the same name is numbered.
+    known = {info["sha256"]: d for d, info in index.documents.items()}
+    again = dict(add_files([("kakapo.pdf", incoming / "kakapo.pdf")], s, fake_embedder, known))
+    assert again == {"kakapo.pdf": "already indexed as uploads/kakapo.pdf"}
+    make_pdf(incoming / "other.pdf", ["The takahe is a swamp hen."])
+    other = dict(add_files([("kakapo.pdf", incoming / "other.pdf")], s, fake_embedder, known))
+    assert other["kakapo.pdf"].startswith("indexed")
+    assert (folder / "kakapo (2).pdf").exists()
