@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from rag.cite import locator
 from rag.config import MAX_K
@@ -75,7 +76,11 @@ def _sentence(x: Sentence) -> str:
 def render_citation(c: Citation) -> str:
     """One source: number, title, date, link, the quote, and the passage with it highlighted."""
     head = f"[{c.n}] <b>{escape(c.title)}</b>"
-    if locator(c):
+    if c.page is not None:  # a PDF: open it at the cited page
+        href = html.escape(f"document?id={quote(c.doc_id)}#page={c.page}", quote=True)
+        head += (f' · <a class="rag-where" href="{href}" target="_blank" '
+                 f'rel="noopener noreferrer">{escape(locator(c))}</a>')
+    elif locator(c):
         head += f' · <span class="rag-where">{escape(locator(c))}</span>'
     if c.date:
         head += f" · {escape(c.date)}"
@@ -115,6 +120,18 @@ def corpus_header(rag: RAG) -> str:
     return (f"Answers come only from the documents, with the passage behind every sentence. "
             f"Corpus: **{counts['documents']} documents**, {counts['chunks']} chunks, built "
             f"{escape(m['built_at'])} from the index in {escape(str(rag.index.path))}.")
+
+
+def documents_table(rag: RAG) -> str:
+    """What is indexed: one row per document (title, id, type, pages, chunks, when)."""
+    rows = "".join(
+        f"<tr><td>{escape(info.get('title') or '')}</td><td>{escape(doc_id)}</td>"
+        f"<td>{escape(info.get('kind') or 'text')}</td><td>{info.get('pages') or ''}</td>"
+        f"<td>{len(info['chunks'])}</td><td>{escape(info.get('indexed_at') or '')}</td></tr>"
+        for doc_id, info in sorted(rag.index.documents.items()))
+    return ('<table class="rag-passages"><thead><tr><th>title</th><th>document</th>'
+            '<th>type</th><th>pages</th><th>chunks</th><th>indexed</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table>")
 
 
 def example_questions(rag: RAG, n: int = 4) -> list[str]:
@@ -198,6 +215,8 @@ def build_app(rag: RAG, upload: bool = False):
     with gr.Blocks(title="Ask the documents") as demo:
         gr.Markdown("## Ask the documents")
         header = gr.Markdown(corpus_header(rag), elem_id="corpus")
+        with gr.Accordion("Indexed documents", open=False):
+            listing = gr.HTML(documents_table(rag), elem_id="documents")
         passages = gr.HTML(render_passages(()), render=False, elem_id="passages")
         k = gr.Slider(1, 10, value=s.k, step=1, label="Passages to retrieve", render=False)
         names = rag.generators()
@@ -223,17 +242,17 @@ def build_app(rag: RAG, upload: bool = False):
                     passages.render()
         gr.api(answer_json, api_name="answer")
         if upload:
-            _upload_box(gr, rag, header)
+            _upload_box(gr, rag, header, listing)
 
-        def fresh_header() -> str:  # a build since the page was served: say what is indexed now
+        def fresh_header() -> tuple[str, str]:  # a build since the page was served
             rag.refresh()
-            return corpus_header(rag)
+            return corpus_header(rag), documents_table(rag)
 
-        demo.load(fresh_header, outputs=header, api_name=False, queue=False)
+        demo.load(fresh_header, outputs=[header, listing], api_name=False, queue=False)
     return demo
 
 
-def _upload_box(gr, rag: RAG, header) -> None:
+def _upload_box(gr, rag: RAG, header, listing) -> None:
     """Drop or pick files; each is checked, saved into the corpus's uploads folder and indexed,
     with one result line per file."""
     from pathlib import Path
@@ -241,28 +260,28 @@ def _upload_box(gr, rag: RAG, header) -> None:
     from rag.formats import KINDS
     from rag.upload import add_files
 
-    def add(files: list[str] | None) -> Iterator[tuple[str, str]]:
+    def add(files: list[str] | None) -> Iterator[tuple[str, str, str]]:
         if not files:
-            yield "", gr.skip()
+            yield "", gr.skip(), gr.skip()
             return
-        yield f"Indexing {len(files)} file(s)…", gr.skip()
+        yield f"Indexing {len(files)} file(s)…", gr.skip(), gr.skip()
         known = {info["sha256"]: d for d, info in rag.index.documents.items()}
         try:
             results = add_files([(Path(f).name, Path(f)) for f in files], rag.settings,
                                 rag.embedder, known)
         except RagError as e:
-            yield f"Not indexed: {escape(str(e))}", gr.skip()
+            yield f"Not indexed: {escape(str(e))}", gr.skip(), gr.skip()
             return
         rag.refresh()
         yield ("\n".join(f"- {escape(name)}: {escape(result)}" for name, result in results),
-               corpus_header(rag))
+               corpus_header(rag), documents_table(rag))
 
     with gr.Accordion("Add documents", open=False):
         files = gr.File(file_count="multiple", file_types=sorted(KINDS),
                         label=f"PDF, Word, HTML, Markdown or text, up to "
                               f"{rag.settings.max_upload_mb} MB each", elem_id="upload")
         status = gr.Markdown(elem_id="upload-status")
-    files.upload(add, inputs=files, outputs=[status, header], api_name="upload")
+    files.upload(add, inputs=files, outputs=[status, header, listing], api_name="upload")
 
 
 def parse_auth(auth: str | None) -> tuple[str, str] | None:
@@ -337,6 +356,45 @@ async def _too_large(send: Any, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def document_route(rag: RAG):
+    """GET /document?id=DOC_ID: the original file of an indexed PDF, looked up by its id in
+    the index (never by a path from the request), behind the page's login when there is one.
+    Other formats are shown as passages on the page, not served: a saved web page opened from
+    this origin could run its scripts here."""
+    import hashlib
+
+    from fastapi import Request
+    from fastapi.responses import FileResponse, PlainTextResponse
+    from fastapi.routing import APIRoute
+
+    def document(request: Request, id: str = ""):  # noqa: A002 - the query parameter's name
+        app = request.app
+        if getattr(app, "auth", None):
+            token = request.cookies.get(f"access-token-{app.cookie_id}") or \
+                request.cookies.get(f"access-token-unsecure-{app.cookie_id}")
+            if app.tokens.get(token) is None:
+                return PlainTextResponse("log in first", status_code=401)
+        info = rag.index.documents.get(id)
+        if info is None or info.get("kind") != "pdf":
+            return PlainTextResponse("no such PDF in the index", status_code=404)
+        try:
+            raw = open(info["path"], "rb").read()
+        except OSError:
+            return PlainTextResponse("the file is gone; rebuild the index", status_code=404)
+        if hashlib.sha256(raw).hexdigest() != info["sha256"]:
+            return PlainTextResponse("the file changed since it was indexed; rebuild the index",
+                                     status_code=409)
+        return FileResponse(info["path"], media_type="application/pdf",
+                            content_disposition_type="inline",
+                            headers={"X-Content-Type-Options": "nosniff",
+                                     "Content-Security-Policy": "sandbox"})
+
+    # FastAPI reads the parameters' types; this module's annotations are strings it cannot
+    # resolve from inside a function.
+    document.__annotations__.update(request=Request, id=str)
+    return APIRoute("/document", document, methods=["GET"])
+
+
 def serve(rag: RAG, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
           auth: str | None = None, concurrency: int = 4, upload: bool = True) -> None:
     """Launch the page; `auth` is "user:password" (e.g. from RAG_AUTH)."""
@@ -354,7 +412,8 @@ def serve(rag: RAG, host: str = "127.0.0.1", port: int = 7860, share: bool = Fal
                 css=CSS, theme=_theme(), show_error=False, footer_links=["api"],
                 max_file_size=most if upload else 1,
                 app_kwargs={"middleware": [Middleware(
-                    LimitBody, uploads=most + 100_000 if upload else 0)]})
+                    LimitBody, uploads=most + 100_000 if upload else 0)],
+                    "routes": [document_route(rag)]})
 
 
 def _theme():

@@ -220,7 +220,7 @@ def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunk
         report.chunks_embedded = len(todo)
         report.chunks_total = len(chunks)
         if report.wrote or old is None:
-            _write(root, docs, chunks, vectors, embedder, chunker)
+            _write(root, docs, chunks, vectors, embedder, chunker, old.documents if old else {})
         report.seconds = time.perf_counter() - t0
     return report
 
@@ -277,7 +277,8 @@ def _plan(docs: Sequence[Document], old: Index | None, chunker: Chunker, report:
 
 
 def _write(root: Path, docs: Sequence[Document], chunks: list[Chunk],
-           vectors: list[np.ndarray | None], embedder: Embedder, chunker: Chunker) -> None:
+           vectors: list[np.ndarray | None], embedder: Embedder, chunker: Chunker,
+           previous: dict[str, dict[str, Any]]) -> None:
     import bm25s
     import faiss
 
@@ -299,7 +300,7 @@ def _write(root: Path, docs: Sequence[Document], chunks: list[Chunk],
         _write_text(tmp / "df.json", json.dumps(df, ensure_ascii=False))
         _write_text(tmp / "chunks.jsonl", "".join(
             json.dumps(c.__dict__, ensure_ascii=False) + "\n" for c in chunks))
-        manifest = _manifest(docs, chunks, embedder, chunker)
+        manifest = _manifest(docs, chunks, embedder, chunker, previous)
         # Sizes of the other files: a truncated file, or one copied from another build, is
         # caught at load by one stat each.
         manifest["files"] = {p.relative_to(tmp).as_posix(): p.stat().st_size
@@ -325,13 +326,19 @@ def _write(root: Path, docs: Sequence[Document], chunks: list[Chunk],
 
 
 def _manifest(docs: Sequence[Document], chunks: list[Chunk], embedder: Embedder,
-              chunker: Chunker) -> dict[str, Any]:
+              chunker: Chunker, previous: dict[str, dict[str, Any]]) -> dict[str, Any]:
     per_doc: dict[str, list[str]] = {}
     for c in chunks:
         per_doc.setdefault(c.doc_id, []).append(c.chunk_id)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+
+    def since(d: Document) -> str:  # when this content was indexed
+        prev = previous.get(d.doc_id, {})
+        return prev.get("indexed_at", now) if prev.get("sha256") == d.sha256 else now
+
     return {
         "format": FORMAT,
-        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "built_at": now,
         "embedding": {"model": embedder.name, "dim": embedder.dim},
         "chunker": {"max_tokens": chunker.max_tokens, "overlap": chunker.overlap,
                     "headers": chunker.headers, "encoding": TOKEN_ENCODING},
@@ -339,7 +346,7 @@ def _manifest(docs: Sequence[Document], chunks: list[Chunk], embedder: Embedder,
         "counts": {"documents": len(docs), "chunks": len(chunks)},
         "documents": {d.doc_id: {"sha256": d.sha256, "title": d.title, "date": d.date,
                                  "url": d.url, "path": d.path, "meta": d.meta, "kind": d.kind,
-                                 "pages": len(d.pages) or None,
+                                 "pages": len(d.pages) or None, "indexed_at": since(d),
                                  "chunks": per_doc.get(d.doc_id, [])} for d in docs},
     }
 

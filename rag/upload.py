@@ -74,7 +74,11 @@ def add_files(files: Sequence[tuple[str, Path]], settings: Settings, embedder: E
             results[name] = "skipped: no text"
             continue
         target = _free_path(folder, name)
-        _save(target, raw)
+        try:
+            _save(target, raw)
+        except OSError as e:  # a full disk, say: nothing half-written is left behind
+            results[name] = f"not saved: {e.strerror or e}"
+            continue
         known[digest] = _doc_id(target, settings)
         saved[known[digest]] = name
         results[name] = "saved"

@@ -168,6 +168,8 @@ def test_login_required_when_rag_auth_is_set(chat_root: Path):
             Client(url, verbose=False)
         with pytest.raises(urllib.error.HTTPError, match="401"):
             urllib.request.urlopen(url + "gradio_api/info")
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(url + "document?id=zebras.md")
         client = Client(url, auth=("reader", "s3cret"), verbose=False)
         ans = client.predict(question="How old was Patricia McKay?", api_name="/answer")
         assert "68" in ans["answer"]
@@ -210,7 +212,9 @@ TRAVERSALS = ["gradio_api/file=/etc/passwd", "file=/etc/passwd",
               "gradio_api/file={root}/docs/zebras.md", "gradio_api/file={root}/ix/CURRENT",
               "gradio_api/file=docs/zebras.md", "gradio_api/file={root}/server.log",
               "favicon.ico/../../../etc/passwd", "gradio_api/file=//etc/passwd",
-              "gradio_api/file=/proc/self/environ"]
+              "gradio_api/file=/proc/self/environ", "document?id=../../../../../etc/passwd",
+              "document?id=/etc/passwd", "document?id=zebras.md",
+              "document?id=%2E%2E%2F%2E%2E%2Fix%2FCURRENT", "document?id={root}/docs/zebras.md"]
 
 
 @pytest.mark.parametrize("path", TRAVERSALS)
@@ -347,6 +351,9 @@ def test_upload_from_the_page_is_indexed_and_answered(chat_root: Path, tmp_path:
         status.get_by_text("weta.pdf: indexed").wait_for(timeout=120_000)
         assert "empty.txt: skipped: empty file" in status.inner_text()
         assert "4 documents" in page.locator("#corpus").inner_text()
+        page.get_by_text("Indexed documents").click()
+        listing = page.locator("#documents").inner_text()
+        assert "uploads/weta.pdf" in listing and "pdf" in listing
         browser.close()
         assert (corpus / "uploads" / "weta.pdf").exists()
         client = Client(served.url, verbose=False)
@@ -354,6 +361,13 @@ def test_upload_from_the_page_is_indexed_and_answered(chat_root: Path, tmp_path:
         assert "70 grams" in ans["answer"]
         assert ans["citations"][0]["doc_id"] == "uploads/weta.pdf"
         assert ans["citations"][0]["page"] == 2
-        result, _ = client.predict(files=[handle_file(str(incoming / "weta.pdf"))],
+        result, _, _ = client.predict(files=[handle_file(str(incoming / "weta.pdf"))],
                                    api_name="/upload")
         assert "weta&#46;pdf: already indexed as uploads/weta&#46;pdf" in result  # escaped
+        # The citation opens the PDF at its page; the server finds it by its id.
+        pdf = urllib.request.urlopen(served.url + "document?id=uploads%2Fweta.pdf", timeout=10)
+        assert pdf.headers["Content-Type"] == "application/pdf"
+        assert pdf.read() == (incoming / "weta.pdf").read_bytes()
+        html, _ = client.predict("How much can a giant weta weigh?", 5, "extractive",
+                                 api_name="/chat")
+        assert 'href="document?id=uploads/weta.pdf#page=2"' in html, html[:600]

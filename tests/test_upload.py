@@ -64,3 +64,22 @@ def test_uploads_are_saved_indexed_and_each_reported(corpus, tmp_path, fake_embe
     other = dict(add_files([("kakapo.pdf", incoming / "other.pdf")], s, fake_embedder, known))
     assert other["kakapo.pdf"].startswith("indexed")
     assert (folder / "kakapo (2).pdf").exists()
+
+
+def test_an_upload_that_fails_mid_write_leaves_nothing(corpus, tmp_path, fake_embedder,
+                                                       monkeypatch):
+    import errno
+    import os
+
+    s = _settings(corpus, tmp_path)
+    build(settings=s, embedder=fake_embedder)
+    src = tmp_path / "notes.txt"
+    src.write_text("The tui sings two notes at once.\n")
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    got = dict(add_files([("notes.txt", src)], s, fake_embedder, {}))
+    assert got == {"notes.txt": "not saved: No space left on device"}
+    assert list(uploads_folder(s).iterdir()) == []  # no file, no temporary

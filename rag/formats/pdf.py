@@ -52,7 +52,7 @@ def _lines(text: str) -> list[str]:
 
 def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
     """Drop lines at the page edges that repeat (digits aside) on most pages."""
-    if len(pages) < 3:
+    if len(pages) < 2:
         return pages
 
     def edges(lines: list[str]) -> list[int]:
@@ -63,7 +63,7 @@ def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
         return re.sub(r"\d+", "#", " ".join(line.split()).lower())
 
     seen = Counter(k for lines in pages for k in {key(lines[i]) for i in edges(lines)})
-    running = {k for k, n in seen.items() if n >= REPEATS * len(pages)}
+    running = {k for k, n in seen.items() if n >= max(2, REPEATS * len(pages))}
     return [[ln for i, ln in enumerate(lines) if not (i in set(edges(lines))
                                                       and key(ln) in running)]
             for lines in pages]
