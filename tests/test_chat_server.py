@@ -329,7 +329,7 @@ def test_upload_from_the_page_is_indexed_and_answered(chat_root: Path, tmp_path:
     from gradio_client import Client, handle_file
     from playwright.sync_api import sync_playwright
 
-    from .documents import make_pdf
+    from .documents import make_docx, make_pdf
 
     corpus, index = tmp_path / "docs", tmp_path / "ix"
     shutil.copytree(chat_root / "docs", corpus)
@@ -339,6 +339,11 @@ def test_upload_from_the_page_is_indexed_and_answered(chat_root: Path, tmp_path:
     make_pdf(incoming / "weta.pdf", ["The giant weta is an insect that lives on Little "
                                      "Barrier Island.", "A giant weta can weigh 70 grams."])
     (incoming / "empty.txt").write_bytes(b"")
+    make_docx(incoming / "okapi.docx", [
+        ("h1", "Okapi <script>window.__pwned = 'heading'</script>"),
+        ("p", "Okapi live in the Ituri rainforest <img src=x onerror=\"window.__pwned = "
+              "'img'\"> of the Congo."),
+        ("p", "See [the okapi page](javascript:window.__pwned='link') for more.")])
     with rag_chat(tmp_path, index, RAG_CORPUS=str(corpus)) as served, \
             sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -346,11 +351,20 @@ def test_upload_from_the_page_is_indexed_and_answered(chat_root: Path, tmp_path:
         page.goto(served.url)
         page.get_by_text("Add documents").click()
         page.locator("#upload input[type=file]").set_input_files(
-            [str(incoming / "weta.pdf"), str(incoming / "empty.txt")])
+            [str(incoming / "weta.pdf"), str(incoming / "empty.txt"),
+             str(incoming / "okapi.docx")])
         status = page.locator("#upload-status")
         status.get_by_text("weta.pdf: indexed").wait_for(timeout=120_000)
         assert "empty.txt: skipped: empty file" in status.inner_text()
-        assert "4 documents" in page.locator("#corpus").inner_text()
+        assert "okapi.docx: indexed" in status.inner_text()
+        assert "5 documents" in page.locator("#corpus").inner_text()
+        # An uploaded Word document's markup is text on the page, and runs nothing.
+        text, _ = _ask(page, "Where do okapi live?", 1)
+        assert "Ituri rainforest" in text and "<img" in text
+        page.locator("#chat details").first.click()
+        assert page.evaluate("window.__pwned") is None
+        assert page.locator("#chat script, #chat img[onerror], #chat a[href^='javascript']"
+                            ).count() == 0
         page.get_by_text("Indexed documents").click()
         listing = page.locator("#documents").inner_text()
         assert "uploads/weta.pdf" in listing and "pdf" in listing

@@ -83,3 +83,29 @@ def test_an_upload_that_fails_mid_write_leaves_nothing(corpus, tmp_path, fake_em
     got = dict(add_files([("notes.txt", src)], s, fake_embedder, {}))
     assert got == {"notes.txt": "not saved: No space left on device"}
     assert list(uploads_folder(s).iterdir()) == []  # no file, no temporary
+
+
+def test_an_upload_during_a_build_waits_for_it(corpus, tmp_path, fake_embedder):
+    import threading
+    import time
+
+    from rag import index
+
+    s = _settings(corpus, tmp_path)
+    build(settings=s, embedder=fake_embedder)
+    src = tmp_path / "notes.txt"
+    src.write_text("The tui sings two notes at once.\n")
+    held = threading.Event()
+
+    def another_build() -> None:
+        with index._locked(tmp_path / "ix"):
+            held.set()
+            time.sleep(1.5)
+
+    t = threading.Thread(target=another_build)
+    t.start()
+    held.wait(10)
+    t0 = time.monotonic()
+    got = dict(add_files([("notes.txt", src)], s, fake_embedder, {}))
+    t.join()
+    assert got["notes.txt"].startswith("indexed, ") and time.monotonic() - t0 >= 1.0
