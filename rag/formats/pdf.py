@@ -55,18 +55,19 @@ def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
     if len(pages) < 2:
         return pages
 
-    def edges(lines: list[str]) -> list[int]:
+    def edges(lines: list[str]) -> set[int]:
         filled = [i for i, ln in enumerate(lines) if ln.strip()]
-        return filled[:EDGE_LINES] + filled[-EDGE_LINES:]
+        return set(filled[:EDGE_LINES] + filled[-EDGE_LINES:])
 
     def key(line: str) -> str:
         return re.sub(r"\d+", "#", " ".join(line.split()).lower())
 
-    seen = Counter(k for lines in pages for k in {key(lines[i]) for i in edges(lines)})
+    at_edges = [edges(lines) for lines in pages]
+    seen = Counter(k for lines, idx in zip(pages, at_edges, strict=True)
+                   for k in {key(lines[i]) for i in idx})
     running = {k for k, n in seen.items() if n >= max(2, REPEATS * len(pages))}
-    return [[ln for i, ln in enumerate(lines) if not (i in set(edges(lines))
-                                                      and key(ln) in running)]
-            for lines in pages]
+    return [[ln for i, ln in enumerate(lines) if not (i in idx and key(ln) in running)]
+            for lines, idx in zip(pages, at_edges, strict=True)]
 
 
 def _paragraphs(lines: list[str]) -> str:
