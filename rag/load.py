@@ -94,7 +94,7 @@ def load_file(path: Path, doc_id: str) -> Document | None:
         text=got.text,
         title=got.title or _title_from(got.text) or path.stem,
         sha256=hashlib.sha256(raw).hexdigest(),
-        path=str(path),
+        path=str(path.resolve()),  # where the page finds a cited PDF, from any folder
         date=got.date,
         url=got.url,
         meta=got.meta,
