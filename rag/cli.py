@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,9 +12,6 @@ from pathlib import Path
 from rag.errors import RagError
 
 LISTED = 10  # documents named in a build report before "… and N more"
-# C0 and C1 control characters but newline and tab: a document's ESC/OSC sequences could
-# otherwise retitle or recolour the reader's terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -256,7 +252,9 @@ def _ask(args: argparse.Namespace) -> int:
 def inert(text: str) -> str:
     """Text from documents, safe to print: control characters removed when stdout is a
     terminal (a pipe or file gets the text as it is)."""
-    return _CONTROL.sub("", text) if sys.stdout.isatty() else text
+    from rag.text import strip_controls
+
+    return strip_controls(text) if sys.stdout.isatty() else text
 
 
 def render_text(ans) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -20,6 +19,7 @@ from rag.index import Index, SyncReport, index_exists, live_version, sync
 from rag.load import load_documents
 from rag.query import Query
 from rag.retrieve import Filters, Retriever
+from rag.text import strip_controls
 from rag.types import Answer
 
 log = logging.getLogger("rag")
@@ -41,17 +41,13 @@ def build(paths: Sequence[str | Path] | None = None, settings: Settings | None =
                 chunker(s), rebuild=rebuild, progress=progress)
 
 
-# C0/C1 control characters but tab and newline: they mean nothing in a question.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
 def check_question(question: str, limit: int) -> str:
     """The cleaned question, or QuestionError when it is not text, empty, or longer than
     `limit`. Control characters go; so do lone surrogates (undecodable bytes in a command
     line arrive as those)."""
     if question is not None and not isinstance(question, str):
         raise QuestionError(f"the question must be text, not {type(question).__name__}")
-    q = _CONTROL.sub("", question or "").encode("utf-8", "replace").decode("utf-8").strip()
+    q = _clean(question or "")
     if not q:
         raise QuestionError("the question is empty; type a question about the documents")
     if len(q) > limit:
@@ -66,7 +62,12 @@ def check_history(history: Sequence[str] | None) -> list[str]:
         return []
     if isinstance(history, str) or not all(isinstance(h, str) for h in history):
         raise QuestionError("history must be a list of earlier questions (text)")
-    return [check_question(h, 10**9) for h in history if _CONTROL.sub("", h).strip()]
+    return [turn for turn in map(_clean, history) if turn]
+
+
+def _clean(text: str) -> str:
+    """Without control characters and lone surrogates, trimmed."""
+    return strip_controls(text).encode("utf-8", "replace").decode("utf-8").strip()
 
 
 class RAG:

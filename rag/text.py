@@ -11,6 +11,15 @@ import re
 import threading
 from functools import lru_cache
 
+# C0 and C1 control characters but tab and newline: a document's ESC/OSC sequences could drive
+# a terminal, and in a question they mean nothing.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_controls(text: str) -> str:
+    """`text` without control characters (tab and newline kept)."""
+    return _CONTROL.sub("", text)
+
 _FOLD = str.maketrans({
     "\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u2009": " ",
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
