@@ -364,7 +364,7 @@ def document_route(rag: RAG):
     import hashlib
 
     from fastapi import Request
-    from fastapi.responses import FileResponse, PlainTextResponse
+    from fastapi.responses import PlainTextResponse, Response
     from fastapi.routing import APIRoute
 
     def document(request: Request, id: str = ""):  # noqa: A002 - the query parameter's name
@@ -384,10 +384,10 @@ def document_route(rag: RAG):
         if hashlib.sha256(raw).hexdigest() != info["sha256"]:
             return PlainTextResponse("the file changed since it was indexed; rebuild the index",
                                      status_code=409)
-        return FileResponse(info["path"], media_type="application/pdf",
-                            content_disposition_type="inline",
-                            headers={"X-Content-Type-Options": "nosniff",
-                                     "Content-Security-Policy": "sandbox"})
+        return Response(raw, media_type="application/pdf",  # the bytes just checked
+                        headers={"Content-Disposition": "inline",
+                                 "X-Content-Type-Options": "nosniff",
+                                 "Content-Security-Policy": "sandbox"})
 
     # FastAPI reads the parameters' types; this module's annotations are strings it cannot
     # resolve from inside a function.

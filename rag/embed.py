@@ -87,7 +87,7 @@ class SentenceTransformerEmbedder:
                 out.append(self._encode(batch))
                 shown.update(len(batch))
                 _trim_heap()
-        return np.vstack(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+        return np.vstack(out)
 
     def count_word_pieces(self, text: str) -> int:
         """Word pieces the model sees for `text`, without the [CLS]/[SEP] markers."""

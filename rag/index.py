@@ -389,6 +389,11 @@ def _live_version(root: Path) -> Path:
     return live
 
 
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """The live version's manifest (documents, counts), without loading vectors or BM25."""
+    return json.loads((_live_version(Path(folder)) / "manifest.json").read_text(encoding="utf-8"))
+
+
 def live_version(folder: str | Path) -> str | None:
     """The name of the live version folder, None when there is no index (a cheap check)."""
     try:

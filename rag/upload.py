@@ -15,7 +15,7 @@ from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import RagError
 from rag.formats import KINDS, Unreadable, extract, kind_of
-from rag.index import Index
+from rag.index import read_manifest
 from rag.pipeline import build
 
 LOCK_WAIT = 120.0  # seconds to wait for a build already writing the index
@@ -84,9 +84,9 @@ def add_files(files: Sequence[tuple[str, Path]], settings: Settings, embedder: E
         results[name] = "saved"
     if saved:
         _sync(settings, embedder)
-        counts = _chunk_counts(settings, embedder)
+        documents = read_manifest(settings.index_dir)["documents"]
         for doc_id, name in saved.items():
-            results[name] = f"indexed, {counts.get(doc_id, 0)} chunks"
+            results[name] = f"indexed, {len(documents.get(doc_id, {}).get('chunks', []))} chunks"
     return list(results.items())
 
 
@@ -137,9 +137,3 @@ def _sync(s: Settings, embedder: Embedder) -> None:
                 raise
             time.sleep(0.5)
 
-
-def _chunk_counts(s: Settings, embedder: Embedder) -> dict[str, int]:
-    from rag.pipeline import chunker
-
-    index = Index.load(s.index_dir, embedder, chunker(s))
-    return {d: len(info["chunks"]) for d, info in index.documents.items()}

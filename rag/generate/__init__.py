@@ -48,13 +48,11 @@ def make_generator(name: str, settings: Settings, embedder: Embedder,
     from rag.generate.llm import LLMGenerator
     from rag.generate.verify import load_verifier
 
-    if chat is not None:
-        pass
-    elif name == "openai":
+    if chat is None and name == "openai":
         from rag.generate.openai import OpenAIChat
 
         chat = OpenAIChat(s.llm_base_url, s.llm_model, s.llm_api_key, s.llm_timeout)
-    else:
+    elif chat is None:
         if not s.llm_model_path:
             raise ConfigError("the llamacpp generator needs llm_model_path: a .gguf file, "
                               "or smollm2 / gemma3-270m (the bundled test models)")
