@@ -404,7 +404,7 @@ def serve(rag: RAG, host: str = "127.0.0.1", port: int = 7860, share: bool = Fal
 
     credentials = parse_auth(auth)  # refuse a malformed value rather than serve without login
     check_exposure(host, share, auth)
-    limit_threads(1)  # concurrent requests each get a core instead of fighting over two
+    limit_threads(rag.embedder, 1)  # concurrent requests each get a core, not fight over two
     demo = build_app(rag, upload=upload)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
     most = rag.settings.max_upload_mb * 1_000_000

@@ -77,10 +77,14 @@ class Chunker:
         return out
 
     def split(self, doc: Document) -> list[Chunk]:
+        return [c for c, _ in self.segment(doc)]
+
+    def segment(self, doc: Document) -> list[tuple[Chunk, list[tuple[int, int]]]]:
+        """The chunks of `doc`, each with its sentences (or table rows) as spans of its text."""
         text = doc.text
         units, groups, limits = self._units(doc)
         sizes = [count_tokens(text[s:e]) for s, e in units]
-        chunks: list[Chunk] = []
+        chunks: list[tuple[Chunk, list[tuple[int, int]]]] = []
         i = 0
         while i < len(units):
             g, limit = groups[i], limits[i]
@@ -89,7 +93,8 @@ class Chunker:
                     count_tokens(text[units[i][0]:units[j][1]]) <= limit:
                 j += 1
             start, end = units[i][0], units[j - 1][1]
-            chunks.append(self._chunk(doc, len(chunks), start, end, g))
+            chunks.append((self._chunk(doc, len(chunks), start, end, g),
+                           [(s - start, e - start) for s, e in units[i:j]]))
             if j >= len(units):
                 break
             # Step back over trailing sentences that fit in the overlap, but always advance,

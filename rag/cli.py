@@ -194,7 +194,7 @@ def report_lines(r, index_dir: str) -> list[str]:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from rag.embed import default_embedder
+    from rag.embed import embedder_for
     from rag.watch import watch
 
     s = _settings(args)
@@ -205,7 +205,7 @@ def _watch(args: argparse.Namespace) -> int:
         if r.wrote or r.rebuilt_because:
             print("\n".join(report_lines(r, s.index_dir)), flush=True)
 
-    watch(paths, s, default_embedder(s.embed_batch_size), on_sync=show)
+    watch(paths, s, embedder_for(s), on_sync=show)
     return 0
 
 
@@ -270,6 +270,7 @@ def _chat(args: argparse.Namespace) -> int:
     import os
 
     from rag.app import check_exposure, parse_auth, serve
+    from rag.embed import limit_threads
     from rag.pipeline import RAG
 
     auth = os.environ.get("RAG_AUTH")  # "user:password" to require a login
@@ -277,6 +278,7 @@ def _chat(args: argparse.Namespace) -> int:
     check_exposure(args.host, args.share, auth)
     s = _settings(args)
     rag = RAG.load(settings=s, build_missing=args.index is None or args.watch)
+    limit_threads(rag.embedder, 1)  # as `serve` will: concurrent requests get a core each
     rag.embedder.encode_query("warm up")  # load the model before the first visitor
     rag.generator()  # and the configured generator (a local LLM takes a moment)
     if args.watch:

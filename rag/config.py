@@ -51,8 +51,15 @@ class Settings:
     llm_context: int = 4096  # the model's context window in tokens (prompt + reply)
     llm_timeout: float = 60.0  # seconds without a reply before falling back to quotes
     llm_rewrite: bool = True  # rewrite follow-ups into standalone questions before retrieval
-    # Embedding.
+    # Embedding: "onnx" (ONNX Runtime, no torch) or "torch" (sentence-transformers, the
+    # reference); "int8" embeds faster with slightly different vectors (BENCHMARKS.md).
+    embed_backend: str = "onnx"
+    embed_precision: str = "fp32"
     embed_batch_size: int = 32
+    model_cache: str = ""  # where the ONNX export is kept ("": $RAG_MODEL_CACHE or ~/.cache/rag)
+    # Index: "auto" picks flat (exact) below 100,000 chunks, hnsw below 5 million, else ivfpq.
+    vector_index: str = "auto"
+    sentence_vectors: bool = True  # embed every sentence at build time (fast answers)
     # Chat page: example questions (none: questions about the document titles).
     examples: tuple[str, ...] = ()
     # Uploads from the chat page ("": `uploads/` in the first corpus folder).
@@ -79,6 +86,14 @@ class Settings:
             raise ConfigError(
                 f"llm_context must leave at least 256 tokens for the prompt after llm_max_tokens "
                 f"(got llm_context {self.llm_context}, llm_max_tokens {self.llm_max_tokens})")
+        for name, allowed in (("embed_backend", ("onnx", "torch")),
+                              ("embed_precision", ("fp32", "int8")),
+                              ("vector_index", ("auto", "flat", "hnsw", "ivfpq"))):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)} "
+                                  f"(got {getattr(self, name)!r})")
+        if self.embed_backend == "torch" and self.embed_precision != "fp32":
+            raise ConfigError("embed_precision int8 needs embed_backend onnx")
         if self.llm_timeout <= 0:
             raise ConfigError(f"llm_timeout must be positive (got {self.llm_timeout})")
 

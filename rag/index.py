@@ -3,12 +3,16 @@
 Layout of an index folder:
 
     CURRENT          name of the live version folder (replaced atomically)
-    v-.../           manifest.json, chunks.jsonl, vectors.faiss, bm25/, df.json
+    v-.../           manifest.json, chunks.jsonl, vectors.npy, [vectors.faiss], bm25/, df.json,
+                     [sentences/offsets.npy, spans.npy, vectors.npy]
     .lock            held while a build writes
 
 A build writes a complete new version folder, fsyncs it, then swaps CURRENT with `os.replace`,
 so a reader (or a crash) only ever sees the old complete index or the new complete one.
-Row i of the FAISS index is row i of the chunk table.
+Row i of `vectors.npy` (the exact vectors, memory-mapped) is row i of the chunk table; an
+approximate index (`vectors.faiss`, HNSW or IVF-PQ) is built from them, and exact search needs
+none. `sentences/` holds each chunk's sentence spans and vectors (float16), so answering needs
+no model call per sentence.
 """
 
 from __future__ import annotations
@@ -39,10 +43,25 @@ from rag.types import Chunk, Document
 
 log = logging.getLogger("rag")
 
-FORMAT = 2  # 2: chunks know their page, section and table header
+FORMAT = 3  # 3: exact vectors in vectors.npy, optional ANN index, sentence vectors
 TERMS = "fold+lower+nltk_stopwords_en+snowball_english"
 CURRENT = "CURRENT"
 BIG_DOCUMENT = 1_000_000  # characters; splitting one takes seconds, so it is announced
+VECTOR_INDEXES = ("flat", "hnsw", "ivfpq")
+HNSW_FROM, IVFPQ_FROM = 100_000, 5_000_000  # chunks; "auto" picks by size (BENCHMARKS.md)
+IVFPQ_MIN = 10_000  # fewer vectors cannot train 256 centroids per sub-quantizer well
+EXACT_FILTER = 50_000  # a filter allowing fewer rows than this is searched exactly
+HNSW_M, HNSW_EF_BUILD, HNSW_EF_SEARCH = 32, 80, 96
+IVFPQ_DIMS, IVFPQ_NPROBE, IVFPQ_RERANK = 8, 48, 10  # a byte per 8 dimensions; rerank 10n
+
+
+def vector_index_for(n: int, asked: str = "auto") -> str:
+    """The vector index type for `n` chunks: `asked`, or chosen by size when "auto"."""
+    if asked == "ivfpq" and n < IVFPQ_MIN:
+        return "flat"  # too few vectors to train a quantizer; exact search is fast anyway
+    if asked != "auto":
+        return asked
+    return "flat" if n < HNSW_FROM else "hnsw" if n < IVFPQ_FROM else "ivfpq"
 
 
 @dataclass
@@ -51,11 +70,13 @@ class Index:
 
     manifest: dict[str, Any]
     chunks: list[Chunk]
-    vectors: Any  # faiss.IndexFlatIP
+    matrix: np.ndarray  # exact unit vectors, row i = chunk i (memory-mapped)
+    vectors: Any  # the faiss index searched: flat, HNSW or IVF-PQ
     bm25: Any  # bm25s.BM25
     df: dict[str, int]
     path: Path | None = None
     version: str = ""  # the version folder this was read from (see `live_version`)
+    sentences: Sentences | None = None
     _rows: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -79,7 +100,6 @@ class Index:
     @classmethod
     def _load(cls, root: Path, embedder: Embedder, chunker: Chunker) -> Index:
         import bm25s
-        import faiss
 
         live = _live_version(root)
         try:
@@ -96,7 +116,10 @@ class Index:
                                          f"run `rag build --rebuild --index {root}`")
             chunks = [Chunk(**json.loads(line)) for line in
                       (live / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
-            vectors = faiss.read_index(str(live / "vectors.faiss"))
+            matrix = np.load(live / "vectors.npy", mmap_mode="r")
+            kind = manifest["vector_index"]["type"]
+            vectors = _open_search(kind, matrix, live)
+            sentences = Sentences.load(live / "sentences") if manifest["sentences"] else None
             bm25 = bm25s.BM25.load(str(live / "bm25"))
             df = json.loads((live / "df.json").read_text(encoding="utf-8"))
             manifest["documents"], manifest["counts"]  # noqa: B018 - keys every reader needs
@@ -109,14 +132,16 @@ class Index:
             what = f"{type(e).__name__}: {e}".splitlines()[0][:160]
             raise IndexMismatchError(f"the index in {root} is damaged ({what}); "
                                      f"run `rag build --rebuild --index {root}`") from None
-        counted = {"vectors.faiss": vectors.ntotal, "bm25/params.index.json":
+        counted = {"vectors.npy": matrix.shape[0], "vectors.faiss": vectors.ntotal,
+                   "sentences/offsets.npy": len(sentences.offsets) - 1 if sentences else
+                   len(chunks), "bm25/params.index.json":
                    bm25.scores.get("num_docs", len(chunks)) if chunks else len(chunks)}
         for name, n in counted.items():
             if n != len(chunks):
                 raise IndexMismatchError(
                     f"the index in {root} is damaged ({name} was built for {n:,} chunks, not "
                     f"{len(chunks):,}); run `rag build --rebuild --index {root}`")
-        return cls(manifest, chunks, vectors, bm25, df, root, live.name)
+        return cls(manifest, chunks, matrix, vectors, bm25, df, root, live.name, sentences)
 
     @property
     def documents(self) -> dict[str, dict[str, Any]]:
@@ -125,9 +150,22 @@ class Index:
     def row(self, chunk_id: str) -> int:
         return self._rows[chunk_id]
 
+    @property
+    def kind(self) -> str:
+        """The vector index type: flat, hnsw or ivfpq."""
+        return self.manifest["vector_index"]["type"]
+
     def vector_rows(self, rows: Sequence[int]) -> np.ndarray:
-        return np.vstack([self.vectors.reconstruct(int(r)) for r in rows]) if rows else \
-            np.zeros((0, self.vectors.d), dtype=np.float32)
+        """Exact vectors of some rows."""
+        return np.asarray(self.matrix[np.asarray(rows, dtype=np.int64)], dtype=np.float32) \
+            if len(rows) else np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
+
+    def sentences_of(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray] | None:
+        """Sentence spans (in `chunk.text`) and unit vectors of an indexed chunk, or None."""
+        row = self._rows.get(chunk.chunk_id)
+        if self.sentences is None or row is None or self.chunks[row].text != chunk.text:
+            return None
+        return self.sentences.of(row)
 
     def idf(self, term: str) -> float:
         """BM25-style inverse document frequency over chunks; unseen terms get the maximum."""
@@ -138,14 +176,30 @@ class Index:
         """Top `n` rows by cosine similarity, optionally only among `allowed` rows."""
         import faiss
 
-        n = min(n, self.vectors.ntotal if allowed is None else len(allowed))
+        n = min(n, self.matrix.shape[0] if allowed is None else len(allowed))
         if n <= 0:
             return []
-        params = None
-        if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed.astype(np.int64)))
-        scores, ids = self.vectors.search(query.reshape(1, -1), n, params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        q = np.asarray(query, dtype=np.float32).reshape(1, -1)
+        if allowed is not None and self.kind != "flat" and len(allowed) <= EXACT_FILTER:
+            # A narrow filter: exact scores of the allowed rows beat an ANN walk that must
+            # skip most of what it visits.
+            scores = self.vector_rows(allowed) @ q[0]
+            top = np.argsort(-scores, kind="stable")[:n]
+            return [(int(allowed[i]), float(scores[i])) for i in top]
+        sel = faiss.IDSelectorBatch(allowed.astype(np.int64)) if allowed is not None else None
+        wanted = n * IVFPQ_RERANK if self.kind == "ivfpq" else n
+        if self.kind == "hnsw":
+            params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(HNSW_EF_SEARCH, n))
+        elif self.kind == "ivfpq":
+            params = faiss.SearchParametersIVF(sel=sel, nprobe=IVFPQ_NPROBE)
+        else:
+            params = faiss.SearchParameters(sel=sel) if sel is not None else None
+        _, ids = self.vectors.search(q, wanted, params=params)
+        rows = [int(i) for i in ids[0] if i >= 0]
+        # Scores always come from the exact vectors (IVF-PQ's are approximate: rerank them).
+        scores = self.vector_rows(rows) @ q[0]
+        order = np.argsort(-scores, kind="stable")[:n]
+        return [(rows[i], float(scores[i])) for i in order]
 
     def bm25_search(self, query_terms: Sequence[str], n: int,
                     allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
@@ -177,6 +231,7 @@ class SyncReport:
     chunks_total: int = 0
     seconds: float = 0.0
     rebuilt_because: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
     @property
     def wrote(self) -> bool:
@@ -190,10 +245,12 @@ def bm25_idf(n: int, df: int) -> float:
 
 
 def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunker: Chunker,
-         rebuild: bool = False, progress: bool = False) -> SyncReport:
+         rebuild: bool = False, progress: bool = False, vector_index: str = "auto",
+         sentence_vectors: bool = True) -> SyncReport:
     """Bring the index in `folder` in line with `docs`, embedding only new or changed text.
 
     Unchanged documents (same content hash) keep their vectors, even when renamed.
+    `report.timings` splits the seconds into chunk, embed, bm25 and write.
     """
     t0 = time.perf_counter()
     root = _folder(folder)
@@ -210,33 +267,47 @@ def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunk
                 pass
             except (IndexMismatchError, OSError, ValueError, RagError) as e:
                 report.rebuilt_because = str(e).split(";")[0]
-        chunks, vectors, todo = _plan(docs, old, chunker, report, progress)
-        if todo:
-            titles = {d.doc_id: d.title for d in docs}
-            fresh = embedder.encode_documents(
-                [chunker.index_text(c, titles[c.doc_id]) for _, c in todo], progress=progress)
-            for (pos, _), vec in zip(todo, fresh, strict=True):
-                vectors[pos] = vec
-        report.chunks_embedded = len(todo)
-        report.chunks_total = len(chunks)
+            if old is not None and bool(old.sentences) != sentence_vectors:
+                report.rebuilt_because = f"sentence_vectors is now {str(sentence_vectors).lower()}"
+                old = None
+        t = time.perf_counter()
+        plan = _plan(docs, old, chunker, report, progress)
+        report.timings["chunk"] = time.perf_counter() - t
+        t = time.perf_counter()
+        _embed(plan, docs, embedder, chunker, sentence_vectors, progress)
+        report.timings["embed"] = time.perf_counter() - t
+        report.chunks_embedded = len(plan.todo)
+        report.chunks_total = len(plan.chunks)
+        kind = vector_index_for(len(plan.chunks), vector_index)
+        if old is not None and old.kind != kind:
+            report.rebuilt_because = report.rebuilt_because or f"vector index now {kind}"
         if report.wrote or old is None:
-            _write(root, docs, chunks, vectors, embedder, chunker, old.documents if old else {})
+            _write(root, docs, plan, embedder, chunker, old.documents if old else {}, kind,
+                   sentence_vectors, report.timings)
         report.seconds = time.perf_counter() - t0
     return report
 
 
+@dataclass
+class _Plan:
+    """The new chunk table in document order, with what is reused and what must be embedded."""
+
+    chunks: list[Chunk] = field(default_factory=list)
+    vectors: list[np.ndarray | None] = field(default_factory=list)
+    spans: list[np.ndarray] = field(default_factory=list)  # per chunk: (n, 2) sentence spans
+    sentence_vectors: list[np.ndarray | None] = field(default_factory=list)  # (n, dim)
+    todo: list[int] = field(default_factory=list)  # positions whose vectors are missing
+
+
 def _plan(docs: Sequence[Document], old: Index | None, chunker: Chunker, report: SyncReport,
-          progress: bool = False
-          ) -> tuple[list[Chunk], list[np.ndarray | None], list[tuple[int, Chunk]]]:
-    """New chunk table in document order, vectors reused where possible, and what to embed."""
+          progress: bool = False) -> _Plan:
+    """Chunk new or changed documents; take the rest (vectors included) from `old`."""
     from rag.progress import Progress
 
     old_docs = old.documents if old else {}
     by_hash = {info["sha256"]: doc_id for doc_id, info in old_docs.items()}
     new_ids = {d.doc_id for d in docs}
-    chunks: list[Chunk] = []
-    vectors: list[np.ndarray | None] = []
-    todo: list[tuple[int, Chunk]] = []
+    plan = _Plan()
     # Splitting runs at about a million characters in 5 s: say so when a corpus is big.
     shown = Progress(sum(len(d.text) for d in docs), "chunking", "million characters",
                      scale=1e6, enabled=progress)
@@ -260,47 +331,86 @@ def _plan(docs: Sequence[Document], old: Index | None, chunker: Chunker, report:
             rows = [old.row(cid) for cid in old_docs[source]["chunks"]]
             for row, vec in zip(rows, old.vector_rows(rows), strict=True):
                 c = old.chunks[row]
-                chunks.append(replace(c, chunk_id=f"{doc.doc_id}#{c.n}", doc_id=doc.doc_id))
-                vectors.append(vec)
+                plan.chunks.append(replace(c, chunk_id=f"{doc.doc_id}#{c.n}",
+                                           doc_id=doc.doc_id))
+                plan.vectors.append(vec)
+                spans, svecs = old.sentences.of(row) if old.sentences else (_NO_SPANS, None)
+                plan.spans.append(spans)
+                plan.sentence_vectors.append(svecs)
         else:
             if len(doc.text) >= BIG_DOCUMENT:
                 shown.note(f"chunking {doc.doc_id} ({len(doc.text) / 1e6:,.1f} million "
                            f"characters)")
-            for c in chunker.split(doc):
-                todo.append((len(chunks), c))
-                chunks.append(c)
-                vectors.append(None)
+            for c, spans in chunker.segment(doc):
+                plan.todo.append(len(plan.chunks))
+                plan.chunks.append(c)
+                plan.vectors.append(None)
+                plan.spans.append(np.asarray(spans, dtype=np.int32).reshape(-1, 2))
+                plan.sentence_vectors.append(None)
         shown.update(len(doc.text))
     shown.close()
     report.removed = sorted(set(old_docs) - new_ids)
-    return chunks, vectors, todo
+    return plan
 
 
-def _write(root: Path, docs: Sequence[Document], chunks: list[Chunk],
-           vectors: list[np.ndarray | None], embedder: Embedder, chunker: Chunker,
-           previous: dict[str, dict[str, Any]]) -> None:
+_NO_SPANS = np.zeros((0, 2), dtype=np.int32)
+
+
+def _embed(plan: _Plan, docs: Sequence[Document], embedder: Embedder, chunker: Chunker,
+           sentence_vectors: bool, progress: bool) -> None:
+    """Fill in the vectors of the planned chunks (and of their sentences) that are missing."""
+    if not plan.todo:
+        return
+    titles = {d.doc_id: d.title for d in docs}
+    fresh = embedder.encode_documents(
+        [chunker.index_text(plan.chunks[i], titles[plan.chunks[i].doc_id]) for i in plan.todo],
+        progress=progress)
+    for pos, vec in zip(plan.todo, fresh, strict=True):
+        plan.vectors[pos] = vec
+    if not sentence_vectors:
+        return
+    # Overlapping chunks repeat sentences: embed each distinct sentence once.
+    texts = list(dict.fromkeys(plan.chunks[i].text[s:e] for i in plan.todo
+                               for s, e in plan.spans[i]))
+    where = {t: n for n, t in enumerate(texts)}
+    vecs = embedder.encode_documents(texts, progress=progress).astype(np.float16)
+    for i in plan.todo:
+        text = plan.chunks[i].text
+        plan.sentence_vectors[i] = vecs[[where[text[s:e]] for s, e in plan.spans[i]]] \
+            if len(plan.spans[i]) else np.zeros((0, vecs.shape[1]), dtype=np.float16)
+
+
+def _write(root: Path, docs: Sequence[Document], plan: _Plan, embedder: Embedder,
+           chunker: Chunker, previous: dict[str, dict[str, Any]], kind: str,
+           sentence_vectors: bool, timings: dict[str, float]) -> None:
     import bm25s
-    import faiss
 
+    chunks = plan.chunks
     tmp = root / f".tmp-{uuid.uuid4().hex[:12]}"
     tmp.mkdir()
     try:
-        matrix = (np.vstack(vectors).astype(np.float32) if chunks
-                  else np.zeros((0, embedder.dim), dtype=np.float32))
-        flat = faiss.IndexFlatIP(embedder.dim)
-        flat.add(matrix)
-        faiss.write_index(flat, str(tmp / "vectors.faiss"))
+        t = time.perf_counter()
         titles = {d.doc_id: d.title for d in docs}
         chunk_terms = [terms(chunker.index_text(c, titles[c.doc_id])) for c in chunks]
         bm25 = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
         # An empty corpus still needs a valid (empty) index; "" is bm25s's empty token.
         bm25.index(chunk_terms or [[""]], show_progress=False)
+        timings["bm25"] = time.perf_counter() - t
+        t = time.perf_counter()
+        matrix = (np.vstack(plan.vectors).astype(np.float32) if chunks
+                  else np.zeros((0, embedder.dim), dtype=np.float32))
+        _save_npy(tmp / "vectors.npy", matrix)
+        params = _build_search(kind, matrix, tmp)
+        if sentence_vectors:
+            Sentences.save(tmp / "sentences", plan.spans, plan.sentence_vectors, embedder.dim)
         bm25.save(str(tmp / "bm25"), show_progress=False)
         df = Counter(t for ts in chunk_terms for t in set(ts))
         _write_text(tmp / "df.json", json.dumps(df, ensure_ascii=False))
         _write_text(tmp / "chunks.jsonl", "".join(
             json.dumps(c.__dict__, ensure_ascii=False) + "\n" for c in chunks))
         manifest = _manifest(docs, chunks, embedder, chunker, previous)
+        manifest["vector_index"] = {"type": kind, **params}
+        manifest["sentences"] = sentence_vectors
         # Sizes of the other files: a truncated file, or one copied from another build, is
         # caught at load by one stat each.
         manifest["files"] = {p.relative_to(tmp).as_posix(): p.stat().st_size
@@ -316,6 +426,7 @@ def _write(root: Path, docs: Sequence[Document], chunks: list[Chunk],
         _write_text(root / f"{CURRENT}.tmp", version.name + "\n")
         os.replace(root / f"{CURRENT}.tmp", root / CURRENT)
         _fsync_dir(root)
+        timings["write"] = time.perf_counter() - t
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, OSError):  # a full disk, say: the old index still stands
@@ -323,6 +434,78 @@ def _write(root: Path, docs: Sequence[Document], chunks: list[Chunk],
                            f"the previous index is unchanged") from e
         raise
     _collect_garbage(root, keep={version.name, previous})
+
+
+class Sentences:
+    """Every chunk's sentences: spans in the chunk text and float16 unit vectors, rows of chunk
+    i at `offsets[i]:offsets[i + 1]` (memory-mapped)."""
+
+    def __init__(self, offsets: np.ndarray, spans: np.ndarray, vectors: np.ndarray) -> None:
+        self.offsets, self.spans, self.vectors = offsets, spans, vectors
+
+    def of(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = int(self.offsets[row]), int(self.offsets[row + 1])
+        return np.asarray(self.spans[lo:hi]), np.asarray(self.vectors[lo:hi])
+
+    @classmethod
+    def load(cls, folder: Path) -> Sentences:
+        return cls(*(np.load(folder / f"{name}.npy", mmap_mode="r")
+                     for name in ("offsets", "spans", "vectors")))
+
+    @staticmethod
+    def save(folder: Path, spans: Sequence[np.ndarray], vectors: Sequence[np.ndarray | None],
+             dim: int) -> None:
+        folder.mkdir()
+        offsets = np.zeros(len(spans) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(s) for s in spans])
+        _save_npy(folder / "offsets.npy", offsets)
+        _save_npy(folder / "spans.npy", np.vstack([_NO_SPANS, *spans]).astype(np.int32))
+        _save_npy(folder / "vectors.npy", np.vstack(
+            [np.zeros((0, dim), dtype=np.float16), *[v for v in vectors if v is not None]]
+        ).astype(np.float16))
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(array))
+
+
+def _build_search(kind: str, matrix: np.ndarray, folder: Path) -> dict[str, Any]:
+    """Write the approximate index for `kind` (flat needs none); return its parameters."""
+    import faiss
+
+    n, dim = matrix.shape
+    if kind == "flat":
+        return {}
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_BUILD
+        index.add(matrix)
+        params: dict[str, Any] = {"m": HNSW_M, "ef_construction": HNSW_EF_BUILD}
+    else:
+        nlist = int(max(16, min(4 * math.sqrt(n), n // 64)))
+        m = max(d for d in range(1, dim // IVFPQ_DIMS + 1) if dim % d == 0)  # sub-quantizers
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
+        sample = matrix[np.random.default_rng(0).choice(n, min(n, 64 * nlist + 10_000),
+                                                        replace=False)]
+        index.train(np.ascontiguousarray(sample))
+        index.add(matrix)
+        params = {"nlist": nlist, "m": m, "bits": 8}
+    faiss.write_index(index, str(folder / "vectors.faiss"))
+    return params
+
+
+def _open_search(kind: str, matrix: np.ndarray, folder: Path) -> Any:
+    import faiss
+
+    if kind == "flat":
+        index = faiss.IndexFlatIP(matrix.shape[1])
+        index.add(np.ascontiguousarray(matrix, dtype=np.float32))
+        return index
+    if kind not in VECTOR_INDEXES:
+        raise ValueError(f"unknown vector index type {kind!r}")
+    return faiss.read_index(str(folder / "vectors.faiss"))
 
 
 def _manifest(docs: Sequence[Document], chunks: list[Chunk], embedder: Embedder,

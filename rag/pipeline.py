@@ -12,7 +12,7 @@ from typing import Any
 
 from rag.chunk import Chunker
 from rag.config import Settings
-from rag.embed import Embedder, default_embedder
+from rag.embed import Embedder, embedder_for
 from rag.errors import QuestionError, RagError
 from rag.generate import Draft, Generator, available, make_generator
 from rag.index import Index, SyncReport, index_exists, live_version, sync
@@ -36,9 +36,15 @@ def build(paths: Sequence[str | Path] | None = None, settings: Settings | None =
           embedder: Embedder | None = None) -> SyncReport:
     """Index `paths` (default: the configured corpus) into the configured index folder."""
     s = settings or Settings.load()
+    t = time.perf_counter()
     docs = load_documents(paths or s.corpus)
-    return sync(docs, s.index_dir, embedder or default_embedder(s.embed_batch_size),
-                chunker(s), rebuild=rebuild, progress=progress)
+    loaded = time.perf_counter() - t
+    report = sync(docs, s.index_dir, embedder or embedder_for(s), chunker(s), rebuild=rebuild,
+                  progress=progress, vector_index=s.vector_index,
+                  sentence_vectors=s.sentence_vectors)
+    report.timings = {"load": loaded, **report.timings}
+    report.seconds += loaded
+    return report
 
 
 def check_question(question: str, limit: int) -> str:
@@ -91,7 +97,7 @@ class RAG:
         """Open the index in `index_dir`; with `build_missing`, build it from the corpus first."""
         s = (settings or Settings.load()).with_(index_dir=str(index_dir) if index_dir else None,
                                                 **overrides)
-        emb = embedder or default_embedder(s.embed_batch_size)
+        emb = embedder or embedder_for(s)
         if build_missing and not index_exists(s.index_dir):
             build(settings=s, embedder=emb, progress=True)
         index = Index.load(s.index_dir, emb, chunker(s))
@@ -104,7 +110,8 @@ class RAG:
     def _generator(self, name: str) -> Generator:
         if "extractive" not in self._generators:
             self._generators["extractive"] = make_generator(
-                "extractive", self.settings, self.embedder, self.index.idf)
+                "extractive", self.settings, self.embedder, self.index.idf,
+                sentences=self.index.sentences_of)
         if name not in self._generators:
             # LLM generators gate on the extractive one and fall back to it: one instance,
             # one cache of sentence vectors.

@@ -3,6 +3,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from rag.chunk import Chunker
 from rag.errors import IndexMismatchError, IndexMissingError
 from rag.index import Index, sync
 from rag.load import load_documents
+from rag.types import Chunk
 
 from .conftest import ROOT, FakeEmbedder
 
@@ -19,6 +21,8 @@ CHUNKER = Chunker(40, 8)
 
 
 def _sync(corpus: Path, folder: Path, emb: FakeEmbedder, **kw):
+    # Sentence vectors off unless a test asks: then `emb.embedded` counts chunks alone.
+    kw.setdefault("sentence_vectors", False)
     return sync(load_documents([corpus]), folder, emb, CHUNKER, **kw)
 
 
@@ -62,7 +66,7 @@ def test_changed_document_alone_is_re_embedded(corpus, tmp_path, fake_embedder):
     assert "Waikato" in texts and "Clutha" not in texts
     # The vectors still line up with the chunk table.
     for i, c in enumerate(ix.chunks):
-        assert np.allclose(ix.vectors.reconstruct(i), fake_embedder.encode_query(c.text))
+        assert np.allclose(ix.vector_rows([i])[0], fake_embedder.encode_query(c.text))
 
 
 def test_removed_document_disappears_from_every_part(corpus, tmp_path, fake_embedder):
@@ -190,7 +194,7 @@ def _drop_key(path: Path) -> None:
 
 
 @pytest.mark.parametrize("part, damage", [
-    ("vectors.faiss", _truncate),
+    ("vectors.npy", _truncate),
     ("chunks.jsonl", Path.unlink),
     ("manifest.json", lambda p: p.write_text("{not json", encoding="utf-8")),
     ("manifest.json", _drop_key),
@@ -209,7 +213,7 @@ def test_a_damaged_index_is_named_as_such_and_a_plain_build_repairs_it(
     assert len(_load(folder, fake_embedder).chunks) > 0
 
 
-@pytest.mark.parametrize("part", ["vectors.faiss", "chunks.jsonl", "df.json",
+@pytest.mark.parametrize("part", ["vectors.npy", "chunks.jsonl", "df.json",
                                   "bm25/vocab.index.json", "bm25/data.csc.index.npy",
                                   "bm25/params.index.json"])
 def test_a_file_from_another_build_is_caught_and_named(corpus, tmp_path, fake_embedder, part):
@@ -264,3 +268,82 @@ def test_chunking_progress_reaches_a_log(corpus, tmp_path, fake_embedder, monkey
     err = capsys.readouterr().err
     assert "chunking apples.md (0.0 million characters)" in err
     assert re.search(r"chunking: 0\.0 of 0\.0 million characters", err)
+
+
+# -- sentence vectors and vector index types ------------------------------------------------
+
+def test_sentence_vectors_are_stored_per_chunk_and_reused_for_unchanged_documents(
+        corpus, tmp_path, fake_embedder):
+    from rag.text import sentence_spans
+
+    _sync(corpus, tmp_path / "ix", fake_embedder, sentence_vectors=True)
+    ix = _load(tmp_path / "ix", fake_embedder)
+    assert ix.manifest["sentences"] is True
+    for c in ix.chunks:
+        spans, vecs = ix.sentences_of(c)
+        assert [tuple(s) for s in spans] == sentence_spans(c.text)
+        for (s, e), v in zip(spans, vecs, strict=True):  # float16 on disk
+            assert np.allclose(v, fake_embedder.encode_query(c.text[s:e]), atol=1e-3)
+    (corpus / "rivers.txt").write_text("The Waikato is the longest river. It is 425 km long.\n")
+    before = fake_embedder.embedded
+    r = _sync(corpus, tmp_path / "ix", fake_embedder, sentence_vectors=True)
+    assert r.changed == ["rivers.txt"]
+    assert fake_embedder.embedded - before == 1 + 2  # one chunk, its two sentences
+    ix = _load(tmp_path / "ix", fake_embedder)
+    apples = next(c for c in ix.chunks if c.doc_id == "apples.md")
+    assert len(ix.sentences_of(apples)[0]) == 3  # carried over from the first build
+    other = replace(apples, text="Not this index's text.")
+    assert ix.sentences_of(other) is None
+
+
+def test_turning_sentence_vectors_on_rebuilds_and_says_why(corpus, tmp_path, fake_embedder):
+    _sync(corpus, tmp_path / "ix", fake_embedder)
+    r = _sync(corpus, tmp_path / "ix", fake_embedder, sentence_vectors=True)
+    assert r.rebuilt_because == "sentence_vectors is now true"
+    assert _load(tmp_path / "ix", fake_embedder).sentences is not None
+
+
+def test_vector_index_type_follows_size_unless_set():
+    from rag.index import vector_index_for
+
+    assert vector_index_for(5_000) == "flat"
+    assert vector_index_for(200_000) == "hnsw"
+    assert vector_index_for(6_000_000) == "ivfpq"
+    assert vector_index_for(5_000, "hnsw") == "hnsw"
+    assert vector_index_for(5_000, "ivfpq") == "flat"  # too few vectors to train on
+
+
+def _clustered(n: int, dim: int = 64) -> np.ndarray:
+    """Unit vectors around 200 centres (neighbours at cosine ~0.7, as sentence embeddings
+    have), not uniform noise, in which no point has a near neighbour."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(200, dim))
+    x = centres[rng.integers(0, 200, n)] + 0.7 * rng.normal(size=(n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
+def test_each_vector_index_type_finds_the_exact_neighbours(tmp_path, kind):
+    from rag.index import _build_search, _open_search
+
+    data = _clustered(20_050)
+    matrix, queries = data[:20_000], data[20_000:]  # queries near the data, not in it
+    np.save(tmp_path / "m.npy", matrix)
+    matrix = np.load(tmp_path / "m.npy", mmap_mode="r")
+    params = _build_search(kind, np.asarray(matrix), tmp_path)
+    assert (tmp_path / "vectors.faiss").exists() == (kind != "flat")
+    chunks = [Chunk(f"d#{i}", "d", i, "x", 0, 1) for i in range(len(matrix))]
+    ix = Index({"vector_index": {"type": kind, **params}, "documents": {}}, chunks, matrix,
+               _open_search(kind, matrix, tmp_path), None, {})
+    recall = []
+    for q in queries:
+        exact = set(np.argsort(-(np.asarray(matrix) @ q))[:10].tolist())
+        got = ix.dense_search(q, 10)
+        assert [s for _, s in got] == sorted((s for _, s in got), reverse=True)
+        assert np.allclose([s for _, s in got], [float(matrix[r] @ q) for r, _ in got])
+        recall.append(len(exact & {r for r, _ in got}) / 10)
+    assert np.mean(recall) >= 0.95
+    allowed = np.arange(0, 20_000, 7, dtype=np.int64)  # a filter: only these rows
+    got = ix.dense_search(queries[0], 10, allowed)
+    best = allowed[np.argsort(-(np.asarray(matrix)[allowed] @ queries[0]))[:10]]
+    assert [r for r, _ in got] == best.tolist()

@@ -141,7 +141,7 @@ def test_a_new_index_that_fails_to_load_is_skipped_and_the_old_one_kept(corpus, 
     old = rag.index.version
     (corpus / "new.txt").write_text("Kiwifruit grow on vines in the Bay of Plenty.\n")
     sync(load_documents([corpus]), folder, fake_embedder, CHUNKER)
-    (folder / live_version(folder) / "vectors.faiss").write_bytes(b"\0" * 10)
+    (folder / live_version(folder) / "vectors.npy").write_bytes(b"\0" * 10)
     assert not rag.refresh()
     assert rag.index.version == old
     ans = rag.answer("Which is the longest river in the South Island?", threshold=0)
@@ -160,8 +160,9 @@ class _Payload:
         return (os.mkdir, (str(self.marker),))
 
 
-@pytest.mark.parametrize("part", ["vectors.faiss", "chunks.jsonl", "manifest.json", "df.json",
-                                  "bm25/data.csc.index.npy", "bm25/params.index.json"])
+@pytest.mark.parametrize("part", ["vectors.npy", "sentences/vectors.npy", "chunks.jsonl",
+                                  "manifest.json", "df.json", "bm25/data.csc.index.npy",
+                                  "bm25/params.index.json"])
 def test_a_planted_pickle_is_never_executed(corpus, tmp_path, fake_embedder, part):
     folder = tmp_path / "ix"
     sync(load_documents([corpus]), folder, fake_embedder, CHUNKER)

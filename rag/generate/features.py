@@ -23,7 +23,10 @@ from rag.answer_types import has_type, locate_core, negated
 from rag.embed import Embedder
 from rag.query import Query
 from rag.text import is_stopword, sentence_spans, stem, terms_of, words
-from rag.types import Passage
+from rag.types import Chunk, Passage
+
+# An indexed chunk's sentence spans and unit vectors, or None (`Index.sentences_of`).
+SentenceSource = Callable[[Chunk], tuple[np.ndarray, np.ndarray] | None]
 
 FEATURES = (
     "sem", "sem_ctx", "sem_rel", "bm25", "bm25_rel", "cov", "cov_rel", "cov_prev", "cov_near",
@@ -49,12 +52,14 @@ class Candidate:
 
 class FeatureExtractor:
     """Turns a query and its passages into candidates and a feature matrix (rows: candidates,
-    columns: `FEATURES`). Sentence vectors are cached: the same passages come back often."""
+    columns: `FEATURES`). Sentence spans and vectors come from the index where it stores them
+    (`sentences`); otherwise they are computed and cached, as the same passages come back."""
 
     def __init__(self, embedder: Embedder, idf: Callable[[str], float],
-                 cache_size: int = 20_000) -> None:
+                 cache_size: int = 20_000, sentences: SentenceSource | None = None) -> None:
         self.embedder = embedder
         self.idf = idf
+        self.sentences = sentences
         self.unseen_idf = idf("\0never-indexed")  # the weight of a term the corpus lacks
         self._vecs: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
@@ -64,17 +69,20 @@ class FeatureExtractor:
                 ) -> tuple[list[Candidate], np.ndarray]:
         spans: list[tuple[Passage, int, int, int, int]] = []  # passage, start, end, i, n
         seen: set[tuple[str, int]] = set()
+        stored: list[np.ndarray | None] = []
         for p in passages:
-            sents = _sentences(p.chunk.text)
+            known = self.sentences(p.chunk) if self.sentences else None
+            sents = [tuple(map(int, se)) for se in known[0]] if known else _sentences(p.chunk.text)
             for i, (s, e) in enumerate(sents):
                 key = (p.chunk.doc_id, p.chunk.start + s)
                 if key not in seen:  # overlapping chunks repeat sentences
                     seen.add(key)
                     spans.append((p, s, e, i, len(sents)))
+                    stored.append(known[1][i] if known else None)
         if not spans:
             return [], np.zeros((0, len(FEATURES)), dtype=np.float32)
         texts = [p.chunk.text[s:e] for p, s, e, _, _ in spans]
-        vecs = self.encode(texts)
+        vecs = self._vectors(texts, stored)
         sem = vecs @ self.embedder.encode_query(query.question)
         sem_ctx = vecs @ self.embedder.encode_query(query.text) if query.follow_up else sem
         weights = self._term_weights(query)
@@ -153,6 +161,13 @@ class FeatureExtractor:
                 if not is_stopword(w) and len(w) > 1 and t not in weights:
                     weights[t] = HISTORY_CREDIT * self.idf(t)
         return weights
+
+    def _vectors(self, texts: Sequence[str], stored: Sequence[np.ndarray | None]) -> np.ndarray:
+        """Stored vectors where the index has them, the rest encoded."""
+        missing = [t for t, v in zip(texts, stored, strict=True) if v is None]
+        fresh = iter(self.encode(missing)) if missing else iter(())
+        return np.vstack([np.asarray(v, dtype=np.float32) if v is not None else next(fresh)
+                          for v in stored])
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of sentences, from the cache where it has them."""
