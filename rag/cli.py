@@ -118,6 +118,23 @@ def _parser() -> argparse.ArgumentParser:
     be.add_argument("--split", default="test", help="qrels split (default: test)")
     i.set_defaults(run=_import)
 
+    bn = sub.add_parser("bench", help="measure speed and memory on a corpus (BENCHMARKS.md)")
+    bn.add_argument("--corpus", nargs="+", metavar="DIR",
+                    help="folders or files to measure on (default: the corpus setting)")
+    bn.add_argument("--questions", metavar="FILE",
+                    help="an evaluation set (JSONL) to time (default: corpus sentences)")
+    bn.add_argument("--out", metavar="FILE", default="reports/bench.json",
+                    help="where to write every figure as JSON (default: reports/bench.json)")
+    bn.add_argument("--runs", type=_positive, default=5, metavar="N",
+                    help="cold starts to take the median of (default: 5)")
+    bn.add_argument("--max-questions", type=_positive, default=200, metavar="N",
+                    help="questions timed warm (default: 200)")
+    bn.add_argument("--scale", type=_positive, metavar="N",
+                    help="also search N synthetic vectors with each index type (e.g. 1000000)")
+    bn.add_argument("--no-reference", action="store_true",
+                    help="skip the sentence-transformers + FAISS reference (imports torch)")
+    bn.set_defaults(run=_bench)
+
     t = sub.add_parser("train-selector", help="learn the answer selector from SQuAD data")
     t.add_argument("source", metavar="FILE", help="a SQuAD v1.1/v2.0 JSON file")
     t.add_argument("--out", metavar="FILE",
@@ -165,7 +182,8 @@ def _k(value: str) -> int:
 def _settings(args: argparse.Namespace):
     from rag.config import Settings
 
-    return Settings.load(index_dir=args.index, generator=getattr(args, "generator", None),
+    return Settings.load(index_dir=getattr(args, "index", None),
+                         generator=getattr(args, "generator", None),
                          **{k: getattr(args, k, None)
                             for k in ("llm_base_url", "llm_model", "llm_model_path")})
 
@@ -339,6 +357,19 @@ def _import(args: argparse.Namespace) -> int:
           f"({r.unanswerable} unanswerable) to {r.out / 'eval.jsonl'}")
     print(f"next: rag build {r.out / 'docs'} --index {r.out / 'index'} && "
           f"rag eval {r.out / 'eval.jsonl'} --index {r.out / 'index'} --out {r.out / 'report'}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from rag import bench
+
+    s = _settings(args)
+    opts = bench.BenchOptions(tuple(args.corpus or s.corpus), args.questions, args.out,
+                              args.runs, args.max_questions, args.scale or 0,
+                              not args.no_reference)
+    result = bench.run(opts, s, say=lambda m: print(m, file=sys.stderr, flush=True))
+    print(bench.table(result))
+    print(f"all figures: {args.out}")
     return 0
 
 

@@ -49,6 +49,7 @@ class _CachedEmbedder:
 
     name = EMBED_MODEL
     dim = 384
+    max_seq_length = MAX_WORD_PIECES
 
     def __init__(self, batch_size: int = 32, cache_size: int = 2048) -> None:
         self.batch_size = batch_size
@@ -189,8 +190,6 @@ class OnnxEmbedder(_CachedEmbedder):
 
 class SentenceTransformerEmbedder(_CachedEmbedder):
     """sentence-transformers itself (imports torch): the reference the ONNX path matches."""
-
-    max_seq_length = MAX_WORD_PIECES
 
     @property
     def model(self):

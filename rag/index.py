@@ -205,11 +205,12 @@ class Index:
                     allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top `n` rows by BM25 score (rows scoring 0 are left out)."""
         known = [t for t in query_terms if t in self.bm25.vocab_dict]
-        if not known or not self.chunks:
+        rows = self.matrix.shape[0]
+        if not known or not rows:
             return []
         mask = None
         if allowed is not None:
-            mask = np.zeros(len(self.chunks), dtype=np.float32)
+            mask = np.zeros(rows, dtype=np.float32)
             mask[allowed] = 1.0
         scores = self.bm25.get_scores(known, weight_mask=mask)
         n = min(n, len(scores))
@@ -273,9 +274,7 @@ def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunk
         t = time.perf_counter()
         plan = _plan(docs, old, chunker, report, progress)
         report.timings["chunk"] = time.perf_counter() - t
-        t = time.perf_counter()
-        _embed(plan, docs, embedder, chunker, sentence_vectors, progress)
-        report.timings["embed"] = time.perf_counter() - t
+        _embed(plan, docs, embedder, chunker, sentence_vectors, progress, report.timings)
         report.chunks_embedded = len(plan.todo)
         report.chunks_total = len(plan.chunks)
         kind = vector_index_for(len(plan.chunks), vector_index)
@@ -357,8 +356,10 @@ _NO_SPANS = np.zeros((0, 2), dtype=np.int32)
 
 
 def _embed(plan: _Plan, docs: Sequence[Document], embedder: Embedder, chunker: Chunker,
-           sentence_vectors: bool, progress: bool) -> None:
+           sentence_vectors: bool, progress: bool, timings: dict[str, float]) -> None:
     """Fill in the vectors of the planned chunks (and of their sentences) that are missing."""
+    t = time.perf_counter()
+    timings["embed"] = timings["sentences"] = 0.0
     if not plan.todo:
         return
     titles = {d.doc_id: d.title for d in docs}
@@ -367,8 +368,10 @@ def _embed(plan: _Plan, docs: Sequence[Document], embedder: Embedder, chunker: C
         progress=progress)
     for pos, vec in zip(plan.todo, fresh, strict=True):
         plan.vectors[pos] = vec
+    timings["embed"] = time.perf_counter() - t
     if not sentence_vectors:
         return
+    t = time.perf_counter()
     # Overlapping chunks repeat sentences: embed each distinct sentence once.
     texts = list(dict.fromkeys(plan.chunks[i].text[s:e] for i in plan.todo
                                for s, e in plan.spans[i]))
@@ -378,6 +381,7 @@ def _embed(plan: _Plan, docs: Sequence[Document], embedder: Embedder, chunker: C
         text = plan.chunks[i].text
         plan.sentence_vectors[i] = vecs[[where[text[s:e]] for s, e in plan.spans[i]]] \
             if len(plan.spans[i]) else np.zeros((0, vecs.shape[1]), dtype=np.float16)
+    timings["sentences"] = time.perf_counter() - t
 
 
 def _write(root: Path, docs: Sequence[Document], plan: _Plan, embedder: Embedder,

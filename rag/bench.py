@@ -1,0 +1,454 @@
+"""`rag bench`: how fast every path is on the user's own corpus, and how much memory it takes.
+
+Each figure is measured here, in one run, beside a reference done with bare
+sentence-transformers + FAISS (the same chunk texts embedded, the same questions embedded and
+searched), so a ratio stays meaningful on a noisy machine. Builds and cold starts run in fresh
+processes; the corpus is copied first, as re-sync edits one of its documents.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.config import Settings
+from rag.errors import RagError
+
+EDIT = "\n\nThis sentence was added to measure re-syncing one changed document.\n"
+CHAT_RUNS = 3  # each chat start takes seconds
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    corpus: tuple[str, ...]
+    questions: str | None = None  # an evaluation set (JSONL); None: sentences of the corpus
+    out: str | None = None  # JSON file
+    runs: int = 5  # cold starts
+    max_questions: int = 200
+    scale: int = 0  # synthetic vectors for the vector-index section; 0 skips it
+    reference: bool = True
+
+
+def run(opts: BenchOptions, settings: Settings, say: Callable[[str], None] = print
+        ) -> dict[str, Any]:
+    """Every measurement, as one JSON-ready dict; `say` reports progress."""
+    for p in opts.corpus:
+        if not Path(p).exists():
+            raise RagError(f"corpus {p} does not exist")
+    work = Path(tempfile.mkdtemp(prefix="rag-bench-"))
+    try:
+        corpus, index = work / "corpus", work / "index"
+        _copy(opts.corpus, corpus)
+        s = settings.with_(index_dir=str(index), corpus=(str(corpus),))
+        env = _env(s)
+        out: dict[str, Any] = {
+            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+            "settings": {k: getattr(s, k) for k in ("embed_backend", "embed_precision",
+                                                     "vector_index", "sentence_vectors")}}
+        say("ingest: full build in a fresh process")
+        out["ingest"] = _child_build(corpus, index, env)
+        say("re-sync: one document changed")
+        changed = _edit_one(corpus)
+        out["resync"] = _child_build(corpus, index, env)
+        out["resync"]["changed"] = changed
+        out["resync"]["fraction_of_full_build"] = \
+            out["resync"]["seconds"] / max(out["ingest"]["seconds"], 1e-9)
+        questions = _questions(opts.questions, index, s, opts.max_questions)
+        out["questions"] = {"n": len(questions), "source": opts.questions or "corpus sentences"}
+        say(f"cold start: `rag ask` x {opts.runs}, `rag --help`, `rag chat` x {CHAT_RUNS}")
+        out["cold"] = {
+            "ask_s": _timed_runs([*_rag_cmd(), "ask", questions[0], "--index", str(index)],
+                                 opts.runs, env),
+            "help_s": _timed_runs([*_rag_cmd(), "--help"], opts.runs, env),
+            "chat_serving_s": _summary([_chat_start(index, env) for _ in range(CHAT_RUNS)]),
+        }
+        say(f"warm: {len(questions)} questions")
+        out["warm"] = _warm(index, s, questions)
+        if opts.reference:
+            say("reference: bare sentence-transformers + FAISS")
+            out["reference"] = _reference(index, s, questions)
+            out["ratios"] = _ratios(out)
+        if opts.scale:
+            say(f"scale: {opts.scale:,} synthetic vectors")
+            out["scale"] = scale(opts.scale, work, say)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if opts.out:
+        Path(opts.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(opts.out).write_text(json.dumps(out, indent=1), encoding="utf-8")
+    return out
+
+
+# -- ingest and re-sync ---------------------------------------------------------------------
+
+def _copy(paths: Sequence[str], dest: Path) -> None:
+    dest.mkdir(parents=True)
+    for i, p in enumerate(map(Path, paths)):
+        target = dest / f"{i}-{p.name}"
+        if p.is_dir():
+            shutil.copytree(p, target, ignore=shutil.ignore_patterns(".*"))
+        else:
+            target.mkdir()
+            shutil.copy2(p, target / p.name)
+
+
+def _edit_one(corpus: Path) -> str:
+    """Append a sentence to the middle document (by path) of the corpus."""
+    from rag.formats import KINDS
+
+    files = sorted(p for p in corpus.rglob("*") if p.suffix.lower() in KINDS
+                   and KINDS[p.suffix.lower()] in ("text", "markdown"))
+    if not files:
+        raise RagError("re-sync needs a text or Markdown file in the corpus to change")
+    target = files[len(files) // 2]
+    with open(target, "a", encoding="utf-8") as fh:
+        fh.write(EDIT)
+    return target.relative_to(corpus).as_posix()
+
+
+BUILD_CHILD = """
+import json, resource, sys, time
+from rag.config import Settings
+from rag.chunk import count_tokens
+from rag.index import sync
+from rag.load import load_documents
+from rag.pipeline import chunker
+from rag.embed import embedder_for
+s = Settings.load(index_dir=sys.argv[2])
+t = time.perf_counter()
+docs = load_documents([sys.argv[1]])
+load = time.perf_counter() - t
+r = sync(docs, s.index_dir, embedder_for(s), chunker(s), vector_index=s.vector_index,
+         sentence_vectors=s.sentence_vectors)
+seconds = load + r.seconds
+print(json.dumps({"seconds": seconds, "phases_s": {"load": load, **r.timings},
+    "documents": len(docs), "chunks": r.chunks_total, "chunks_embedded": r.chunks_embedded,
+    "tokens": sum(count_tokens(d.text) for d in docs),
+    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _child_build(corpus: Path, index: Path, env: dict[str, str]) -> dict[str, Any]:
+    """A build (or re-sync) in a fresh process: its own timings and its own peak memory."""
+    t = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", BUILD_CHILD, str(corpus), str(index)],
+                          capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t
+    if done.returncode != 0:
+        raise RagError(f"the benchmark build failed: {done.stderr.strip().splitlines()[-1:]}")
+    r = json.loads(done.stdout.strip().splitlines()[-1])
+    r["wall_s"] = wall  # with interpreter start and imports
+    secs = max(r["seconds"], 1e-9)
+    r.update(documents_per_s=r["documents"] / secs, chunks_per_s=r["chunks_embedded"] / secs,
+             tokens_per_s=r["tokens"] / secs)
+    return r
+
+
+# -- cold and warm --------------------------------------------------------------------------
+
+def _rag_cmd() -> list[str]:
+    """The installed `rag` script when there is one (what a user runs), else the module."""
+    script = Path(sys.executable).with_name("rag")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "rag.cli"]
+
+
+def _env(s: Settings) -> dict[str, str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    for name in ("embed_backend", "embed_precision", "vector_index", "sentence_vectors",
+                 "model_cache"):
+        env[f"RAG_{name.upper()}"] = str(getattr(s, name))
+    return env
+
+
+def _timed_runs(cmd: list[str], runs: int, env: dict[str, str]) -> dict[str, float]:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        times.append(time.perf_counter() - t)
+        if done.returncode != 0:
+            raise RagError(f"{' '.join(cmd[-3:])} failed: {done.stderr.strip()[-300:]}")
+    return _summary(times)
+
+
+def _chat_start(index: Path, env: dict[str, str], timeout: float = 120.0) -> float:
+    """Seconds from starting `rag chat` until its page answers HTTP."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    t = time.perf_counter()
+    proc = subprocess.Popen([*_rag_cmd(), "chat", "--index", str(index), "--port", str(port),
+                             "--no-upload"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    try:
+        while time.perf_counter() - t < timeout:
+            if proc.poll() is not None:
+                raise RagError("`rag chat` exited before serving")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as r:
+                    if r.status == 200:
+                        return time.perf_counter() - t
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.05)
+        raise RagError(f"`rag chat` did not serve within {timeout:.0f} s")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _questions(path: str | None, index: Path, s: Settings, most: int) -> list[str]:
+    if path:
+        from rag.evaluate import load_set
+
+        qs = [it.question for it in load_set(path)]
+    else:  # no set given: sentences of the corpus make plausible queries
+        from rag.text import sentence_spans
+
+        chunks = [json.loads(line)["text"] for line in
+                  (index / (index / "CURRENT").read_text().strip() / "chunks.jsonl")
+                  .read_text(encoding="utf-8").splitlines()]
+        qs = [c[a:b] for c in chunks for a, b in sentence_spans(c)[:1]]
+    if not qs:
+        raise RagError("no questions to time")
+    random.Random(0).shuffle(qs)
+    return qs[:most]
+
+
+def _warm(index: Path, s: Settings, questions: Sequence[str]) -> dict[str, Any]:
+    """The pipeline's own timings per question, the model and index loaded first."""
+    import resource
+
+    from rag.pipeline import RAG
+
+    rag = RAG.load(index, settings=s)
+    rag.answer(questions[0])  # load the model and the generator
+    parts: dict[str, list[float]] = {"retrieve": [], "generate": [], "total": []}
+    for q in questions:
+        t = rag.answer(q).timings_ms
+        for key in parts:
+            parts[key].append(t[key])
+    out: dict[str, Any] = {f"{k}_ms": _summary(v) for k, v in parts.items()}
+    out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def _reference(index: Path, s: Settings, questions: Sequence[str]) -> dict[str, Any]:
+    """Bare sentence-transformers + FAISS flat: embed the index's chunk texts, then embed and
+    search each question (40 candidates, as the retriever asks for)."""
+    import faiss
+
+    from rag.embed import SentenceTransformerEmbedder
+    from rag.index import Index
+    from rag.pipeline import chunker
+
+    model = SentenceTransformerEmbedder().model  # imports torch: after everything else
+    ix = Index.load(index, _Named(s), chunker(s))
+    texts = [chunker(s).index_text(c, ix.documents[c.doc_id]["title"]) for c in ix.chunks]
+    t = time.perf_counter()
+    vecs = model.encode(texts, batch_size=32, normalize_embeddings=True,
+                        convert_to_numpy=True, show_progress_bar=False)
+    embed_s = time.perf_counter() - t
+    flat = faiss.IndexFlatIP(vecs.shape[1])
+    flat.add(np.ascontiguousarray(vecs, dtype=np.float32))
+    model.encode([questions[0]], normalize_embeddings=True)
+    times = []
+    for q in questions:
+        t = time.perf_counter()
+        v = model.encode([q], normalize_embeddings=True, convert_to_numpy=True)
+        flat.search(np.ascontiguousarray(v, dtype=np.float32), s.candidates)
+        times.append((time.perf_counter() - t) * 1e3)
+    return {"embed_s": embed_s, "chunks_per_s": len(texts) / max(embed_s, 1e-9),
+            "query_ms": _summary(times)}
+
+
+class _Named:
+    """Just enough of an embedder for `Index.load` to check the model name against."""
+
+    def __init__(self, s: Settings) -> None:
+        from rag.embed import model_name
+
+        self.name, self.dim = model_name(s.embed_precision), 384
+
+
+def _ratios(out: dict[str, Any]) -> dict[str, float]:
+    ref = out["reference"]
+    return {
+        "ingest_embed_chunks_per_s": (out["ingest"]["chunks_embedded"]
+                                      / max(out["ingest"]["phases_s"]["embed"], 1e-9))
+        / ref["chunks_per_s"],
+        "warm_retrieve_p50": out["warm"]["retrieve_ms"]["p50"] / ref["query_ms"]["p50"],
+        "warm_total_p50": out["warm"]["total_ms"]["p50"] / ref["query_ms"]["p50"],
+    }
+
+
+def _summary(values: Sequence[float]) -> dict[str, float]:
+    v = sorted(values)
+    return {"p50": statistics.median(v), "p95": float(np.percentile(v, 95)), "max": v[-1],
+            "min": v[0], "n": len(v)}
+
+
+# -- a million vectors ----------------------------------------------------------------------
+
+def clustered(n: int, dim: int = 384, centres: int = 1000, seed: int = 0) -> np.ndarray:
+    """Unit vectors around `centres` random centres, neighbours at cosine ~0.7 as sentence
+    embeddings have (uniform noise has no near neighbours and tells nothing)."""
+    rng = np.random.default_rng(seed)
+    c = rng.normal(size=(centres, dim)).astype(np.float32)
+    out = np.empty((n, dim), dtype=np.float32)
+    for lo in range(0, n, 100_000):  # in slices: the noise matrix alone would double memory
+        hi = min(n, lo + 100_000)
+        x = c[rng.integers(0, centres, hi - lo)] + 0.7 * rng.normal(size=(hi - lo, dim))
+        out[lo:hi] = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return out
+
+
+def scale(n: int, work: Path, say: Callable[[str], None] = print, queries: int = 200
+          ) -> dict[str, Any]:
+    """Each vector index type over `n` synthetic vectors (build time, size, latency, recall@10
+    against exact search), BM25 over `n` synthetic texts, and the hybrid query's total."""
+    import faiss
+
+    from rag.index import Index, _build_search, _open_search
+    from rag.retrieve import rrf
+
+    data = clustered(n + queries)
+    matrix, qs = data[:n], data[n:]
+    np.save(work / "scale.npy", matrix)
+    del data, matrix
+    matrix = np.load(work / "scale.npy", mmap_mode="r")
+    flat = faiss.IndexFlatIP(matrix.shape[1])
+    flat.add(np.ascontiguousarray(matrix))
+    _, truth = flat.search(qs, 10)
+    del flat
+    out: dict[str, Any] = {"n": n, "dim": int(matrix.shape[1]), "queries": queries}
+    no_chunks: list = []  # searching needs the vectors alone
+    for kind in ("flat", "hnsw", "ivfpq"):
+        say(f"  {kind}")
+        folder = work / kind
+        folder.mkdir()
+        t = time.perf_counter()
+        params = _build_search(kind, np.asarray(matrix), folder)
+        build_s = time.perf_counter() - t
+        search = _open_search(kind, matrix, folder)
+        ix = Index({"vector_index": {"type": kind, **params}, "documents": {}},
+                   no_chunks, matrix, search, None, {})
+        ix.dense_search(qs[0], 10)
+        times, recall = [], []
+        for q, want in zip(qs, truth, strict=True):
+            t = time.perf_counter()
+            got = ix.dense_search(q, 10)
+            times.append((time.perf_counter() - t) * 1e3)
+            recall.append(len(set(want.tolist()) & {r for r, _ in got}) / 10)
+        size = (folder / "vectors.faiss").stat().st_size if kind != "flat" else n * 384 * 4
+        out[kind] = {"build_s": build_s, "index_mb": size / 1e6, "search_ms": _summary(times),
+                     "recall@10": float(np.mean(recall)), **params}
+        del search, ix
+    say("  bm25")
+    out["bm25"], bm25 = _bm25_scale(n)
+    ix = Index({"vector_index": {"type": "hnsw"}, "documents": {}}, no_chunks, matrix,
+               _open_search("hnsw", matrix, work / "hnsw"), bm25, {})
+    rng = np.random.default_rng(1)
+    times = []
+    for q in qs:
+        words = [str(w) for w in rng.zipf(1.3, 4) % 50_000]
+        t = time.perf_counter()
+        rrf([[r for r, _ in ix.dense_search(q, 40)], [r for r, _ in ix.bm25_search(words, 40)]],
+            [1.0, 2.0])
+        times.append((time.perf_counter() - t) * 1e3)
+    out["hybrid_hnsw_ms"] = _summary(times)
+    return out
+
+
+def _bm25_scale(n: int, terms: int = 40, vocab: int = 50_000) -> tuple[dict[str, Any], Any]:
+    """BM25 over `n` texts of `terms` Zipf-distributed words (as in English)."""
+    import bm25s
+    from bm25s.tokenization import Tokenized
+
+    rng = np.random.default_rng(0)
+    ids = (rng.zipf(1.3, (n, terms)) % vocab).tolist()
+    t = time.perf_counter()
+    bm25 = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
+    bm25.index(Tokenized(ids=ids, vocab={str(i): i for i in range(vocab)}), show_progress=False)
+    build_s = time.perf_counter() - t
+    del ids
+    size = sum(a.nbytes for a in bm25.scores.values() if isinstance(a, np.ndarray))
+    times = []
+    for _ in range(200):
+        words = [str(w) for w in rng.zipf(1.3, 4) % vocab]
+        t = time.perf_counter()
+        scores = bm25.get_scores([w for w in words if w in bm25.vocab_dict])
+        np.argpartition(-scores, 40)[:40]
+        times.append((time.perf_counter() - t) * 1e3)
+    return {"build_s": build_s, "index_mb": size / 1e6, "search_ms": _summary(times)}, bm25
+
+
+# -- the printed table ----------------------------------------------------------------------
+
+def table(r: dict[str, Any]) -> str:
+    """The figures a person reads first, one per line."""
+    rows: list[tuple[str, str]] = []
+    ing, res = r["ingest"], r["resync"]
+    rows += [
+        ("documents / chunks / tokens", f"{ing['documents']:,} / {ing['chunks']:,} / "
+                                        f"{ing['tokens']:,}"),
+        ("full build", f"{ing['seconds']:.1f} s: " + ", ".join(
+            f"{k} {v:.1f}" for k, v in ing["phases_s"].items())),
+        ("ingest rate", f"{ing['documents_per_s']:,.1f} docs/s, {ing['chunks_per_s']:,.1f} "
+                        f"chunks/s, {ing['tokens_per_s']:,.0f} tokens/s"),
+        ("build peak memory", f"{ing['peak_rss_mb']:,.0f} MB"),
+        ("re-sync, 1 document changed", f"{res['seconds']:.2f} s = "
+                                        f"{res['fraction_of_full_build']:.1%} of a full build"),
+        ("cold `rag ask` (median)", f"{r['cold']['ask_s']['p50']:.2f} s"),
+        ("`rag --help` (median)", f"{r['cold']['help_s']['p50']:.2f} s"),
+        ("`rag chat` to serving (median)", f"{r['cold']['chat_serving_s']['p50']:.2f} s"),
+    ]
+    for part in ("retrieve", "generate", "total"):
+        w = r["warm"][f"{part}_ms"]
+        rows.append((f"warm {part} p50 / p95 / max",
+                     f"{w['p50']:.1f} / {w['p95']:.1f} / {w['max']:.1f} ms"))
+    rows.append(("warm process memory", f"{r['warm']['rss_mb']:,.0f} MB"))
+    if "reference" in r:
+        ref, ratio = r["reference"], r["ratios"]
+        rows += [
+            ("reference embed (ST, batch 32)", f"{ref['chunks_per_s']:,.1f} chunks/s; ours "
+                                               f"x{ratio['ingest_embed_chunks_per_s']:.2f}"),
+            ("reference embed+search p50", f"{ref['query_ms']['p50']:.1f} ms; ours: retrieve "
+                                           f"x{ratio['warm_retrieve_p50']:.2f}, total "
+                                           f"x{ratio['warm_total_p50']:.2f}"),
+        ]
+    if "scale" in r:
+        sc = r["scale"]
+        for kind in ("flat", "hnsw", "ivfpq"):
+            k = sc[kind]
+            rows.append((f"{sc['n']:,} vectors, {kind}",
+                         f"p50 {k['search_ms']['p50']:.2f} / p95 {k['search_ms']['p95']:.2f} ms,"
+                         f" recall@10 {k['recall@10']:.3f}, {k['index_mb']:,.0f} MB, "
+                         f"built in {k['build_s']:.0f} s"))
+        b = sc["bm25"]
+        rows.append((f"{sc['n']:,} texts, BM25", f"p50 {b['search_ms']['p50']:.1f} / p95 "
+                     f"{b['search_ms']['p95']:.1f} ms, {b['index_mb']:,.0f} MB, built in "
+                     f"{b['build_s']:.0f} s"))
+        rows.append(("hybrid (hnsw + BM25 + fusion)",
+                     f"p50 {sc['hybrid_hnsw_ms']['p50']:.1f} / p95 "
+                     f"{sc['hybrid_hnsw_ms']['p95']:.1f} ms"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
