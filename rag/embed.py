@@ -263,7 +263,7 @@ def limit_threads(embedder: Embedder, n: int) -> None:
 
 
 @lru_cache(maxsize=8)
-def default_embedder(batch_size: int = 32, backend: str = "onnx", precision: str = "fp32",
+def default_embedder(batch_size: int = 32, backend: str = "onnx", precision: str = "int8",
                      cache_dir: str = "") -> OnnxEmbedder | SentenceTransformerEmbedder:
     """One shared embedder per configuration (the model is loaded on first use)."""
     if backend == "torch":

@@ -195,7 +195,7 @@ def train_verifier(squad_file: str | Path, out: str | Path | None = None,
     val = squad_pairs([a for a, t in by_title if t in val_t], rng, max_questions)
     if not train or not val:
         raise RagError(f"{src} gives no sentence pairs on both sides of the article split")
-    emb = embedder or default_embedder()
+    emb = embedder or default_embedder(precision="fp32")  # as the shipped thresholds were
     texts = sorted({p.sentence for p in train + val} | {
         p.passage[s:e] for p in train + val for s, e in sentence_spans(p.passage)})
     vecs = dict(zip(texts, _vectors(texts, emb, Path(work)), strict=True))

@@ -75,7 +75,7 @@ def test_default_chunks_of_the_seeds_fit_the_embedder_window():
     from rag.embed import default_embedder
 
     s = Settings()
-    emb = default_embedder()
+    emb = default_embedder(precision="fp32")
     chunker = Chunker(s.chunk_tokens, s.chunk_overlap, s.chunk_headers)
     long_title = "A headline that goes on and on " * 12  # cut to HEADER_TOKENS
     texts = [chunker.index_text(c, title) for d in load_documents([SEEDS])

@@ -222,7 +222,7 @@ def _build(corpus: Path, folder: Path, rebuild: bool) -> subprocess.Popen:
 def test_build_killed_at_random_moments_leaves_the_index_before_or_after(tmp_path):
     """SIGKILL at random moments of full and incremental `rag build`s (real model): each time
     the index loads, answers, and is exactly the state before the build or after it."""
-    from rag.embed import default_embedder
+    from rag.embed import embedder_for
 
     corpus, folder = tmp_path / "docs", tmp_path / "ix"
     _synthetic_corpus(corpus)
@@ -239,8 +239,8 @@ def test_build_killed_at_random_moments_leaves_the_index_before_or_after(tmp_pat
         t0 = time.monotonic()
         assert _build(corpus, folder, rebuild).wait() == 0
         seconds[rebuild] = time.monotonic() - t0
-    embedder = default_embedder()
     settings = Settings(index_dir=str(folder))
+    embedder = embedder_for(settings)
     outcomes = {"before": 0, "after": 0}
     for n in range(KILL_ROUNDS):
         rebuild = n % 2 == 0
