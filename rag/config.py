@@ -61,6 +61,11 @@ class Settings:
     # Index: "auto" picks flat (exact) below 100,000 chunks, hnsw below 5 million, else ivfpq.
     vector_index: str = "auto"
     sentence_vectors: bool = True  # embed every sentence at build time (fast answers)
+    # Where the index lives: "local" (index_dir) or "milvus" (a Milvus server or cluster).
+    store: str = "local"
+    milvus_uri: str = ""  # http://host:19530, or a Milvus Lite server's address
+    milvus_token: str = field(default="", repr=False)  # "user:password" or an API key
+    milvus_collection: str = "rag"
     # Chat page: example questions (none: questions about the document titles).
     examples: tuple[str, ...] = ()
     # Uploads from the chat page ("": `uploads/` in the first corpus folder).
@@ -89,7 +94,8 @@ class Settings:
                 f"(got llm_context {self.llm_context}, llm_max_tokens {self.llm_max_tokens})")
         for name, allowed in (("embed_backend", ("onnx", "torch")),
                               ("embed_precision", ("fp32", "int8")),
-                              ("vector_index", ("auto", "flat", "hnsw", "ivfpq"))):
+                              ("vector_index", ("auto", "flat", "hnsw", "ivfpq")),
+                              ("store", ("local", "milvus"))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)} "
                                   f"(got {getattr(self, name)!r})")

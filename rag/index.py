@@ -150,6 +150,15 @@ class Index:
     def row(self, chunk_id: str) -> int:
         return self._rows[chunk_id]
 
+    def live(self) -> str | None:
+        """The version a reader would open now (`version` is the one loaded)."""
+        return live_version(self.path) if self.path else None
+
+    def reopen(self, embedder: Embedder, chunker: Chunker) -> Index:
+        """The live version of the same index."""
+        assert self.path is not None
+        return Index.load(self.path, embedder, chunker)
+
     @property
     def kind(self) -> str:
         """The vector index type: flat, hnsw or ivfpq."""
@@ -159,6 +168,14 @@ class Index:
         """Exact vectors of some rows."""
         return np.asarray(self.matrix[np.asarray(rows, dtype=np.int64)], dtype=np.float32) \
             if len(rows) else np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
+
+    def candidates(self, searches: Sequence[tuple[np.ndarray, Sequence[str]]], size: int,
+                   filters: Any, settings: Any) -> tuple[list[Chunk], np.ndarray]:
+        """The best `size` chunks for some (query vector, query terms) searches, fused, with
+        their vectors: the one call a retriever makes of a store."""
+        from rag.retrieve import fuse_locally
+
+        return fuse_locally(self, searches, size, filters, settings)
 
     def sentences_of(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray] | None:
         """Sentence spans (in `chunk.text`) and unit vectors of an indexed chunk, or None."""

@@ -8,19 +8,22 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.chunk import Chunker
 from rag.config import Settings
 from rag.embed import Embedder, embedder_for
 from rag.errors import QuestionError, RagError
 from rag.generate import Draft, Generator, available, make_generator
-from rag.index import Index, SyncReport, index_exists, live_version, sync
+from rag.index import Index, SyncReport, index_exists, read_manifest, sync
 from rag.load import load_documents
 from rag.query import Query
 from rag.retrieve import Filters, Retriever
 from rag.text import strip_controls
 from rag.types import Answer
+
+if TYPE_CHECKING:
+    from rag.engine import EngineIndex
 
 log = logging.getLogger("rag")
 
@@ -39,12 +42,43 @@ def build(paths: Sequence[str | Path] | None = None, settings: Settings | None =
     t = time.perf_counter()
     docs = load_documents(paths or s.corpus)
     loaded = time.perf_counter() - t
-    report = sync(docs, s.index_dir, embedder or embedder_for(s), chunker(s), rebuild=rebuild,
-                  progress=progress, vector_index=s.vector_index,
-                  sentence_vectors=s.sentence_vectors)
+    emb = embedder or embedder_for(s)
+    if s.store == "milvus":
+        from rag.engine import MilvusStore
+
+        report = MilvusStore(s).sync(docs, emb, chunker(s), rebuild, progress)
+    else:
+        report = sync(docs, s.index_dir, emb, chunker(s), rebuild=rebuild, progress=progress,
+                      vector_index=s.vector_index, sentence_vectors=s.sentence_vectors)
     report.timings = {"load": loaded, **report.timings}
     report.seconds += loaded
     return report
+
+
+def open_index(s: Settings, embedder: Embedder) -> Index | EngineIndex:
+    """The index `s` names: the folder `index_dir`, or the Milvus collection."""
+    if s.store == "milvus":
+        from rag.engine import MilvusStore
+
+        return MilvusStore(s).open(embedder, chunker(s))
+    return Index.load(s.index_dir, embedder, chunker(s))
+
+
+def has_index(s: Settings) -> bool:
+    if s.store == "milvus":
+        from rag.engine import MilvusStore
+
+        return MilvusStore(s).exists()
+    return index_exists(s.index_dir)
+
+
+def indexed_documents(s: Settings) -> dict[str, dict[str, Any]]:
+    """What the index holds per document (hash, title, chunk ids...), without loading it."""
+    if s.store == "milvus":
+        from rag.engine import MilvusStore
+
+        return MilvusStore(s)._documents()
+    return read_manifest(s.index_dir)["documents"]
 
 
 def check_question(question: str, limit: int) -> str:
@@ -98,9 +132,9 @@ class RAG:
         s = (settings or Settings.load()).with_(index_dir=str(index_dir) if index_dir else None,
                                                 **overrides)
         emb = embedder or embedder_for(s)
-        if build_missing and not index_exists(s.index_dir):
+        if build_missing and not has_index(s):
             build(settings=s, embedder=emb, progress=True)
-        index = Index.load(s.index_dir, emb, chunker(s))
+        index = open_index(s, emb)
         return cls(index, emb, s)
 
     def generator(self, name: str | None = None) -> Generator:
@@ -126,14 +160,14 @@ class RAG:
 
         Questions already running finish on the index they started with; a version that
         fails to load is logged once and the loaded one kept."""
-        live = live_version(self.index.path) if self.index.path else None
+        live = self.index.live()
         if live in (None, self.index.version, self._skipped):
             return False
         with self._reload_lock:  # one reader loads it; the others keep answering meanwhile
-            if live_version(self.index.path) in (None, self.index.version, self._skipped):
+            if self.index.live() in (None, self.index.version, self._skipped):
                 return False
             try:
-                index = Index.load(self.index.path, self.embedder, chunker(self.settings))
+                index = self.index.reopen(self.embedder, chunker(self.settings))
             except RagError as e:
                 log.warning("keeping the loaded index: %s", e)
                 self._skipped = live or ""

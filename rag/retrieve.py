@@ -17,7 +17,7 @@ from rag.embed import Embedder
 from rag.index import Index
 from rag.query import Query
 from rag.text import terms
-from rag.types import Passage
+from rag.types import Chunk, Passage
 
 
 @dataclass(frozen=True)
@@ -88,31 +88,37 @@ class Retriever:
                ) -> list[Passage]:
         s = self.settings
         k = k or s.k
-        allowed = filters.allowed_rows(self.index) if filters else None
-        if allowed is not None and len(allowed) == 0:
-            return []
-        searches = [(query.question, list(query.terms))]
+        texts = [(query.question, list(query.terms))]
         if query.follow_up:
-            searches.append((query.text, terms(query.text)))
-        lists, weights = [], []
-        for text, q_terms in searches:
-            vec = self.embedder.encode_query(text)
-            lists.append([r for r, _ in self.index.dense_search(vec, s.candidates, allowed)])
-            lists.append([r for r, _ in self.index.bm25_search(q_terms, s.candidates, allowed)])
-            weights += [s.dense_weight, s.bm25_weight]
-        fused = rrf(lists, weights, s.rrf_k)
+            texts.append((query.text, terms(query.text)))
+        searches = [(self.embedder.encode_query(text), q_terms) for text, q_terms in texts]
+        pool, vecs = self.index.candidates(searches, max(k * 3, k) if s.mmr else k, filters,
+                                           s)
         qvec = self.embedder.encode_query(query.text)
-        pool = [row for row, _ in fused[:max(k * 3, k) if s.mmr else k]]
-        vecs = self.index.vector_rows(pool)
         if s.mmr and pool:
             order = mmr(qvec, vecs, k, s.mmr_lambda)
             pool, vecs = [pool[i] for i in order], vecs[order]
         cos = vecs @ qvec if len(pool) else []
         docs = self.index.documents
         out = []
-        for rank, (row, score) in enumerate(zip(pool, cos, strict=True), start=1):
-            chunk = self.index.chunks[row]
+        for rank, (chunk, score) in enumerate(zip(pool, cos, strict=True), start=1):
             info = docs.get(chunk.doc_id, {})
             out.append(Passage(chunk, float(score), rank, info.get("title", chunk.doc_id),
                                info.get("date"), info.get("url")))
         return out
+
+
+def fuse_locally(index: Index, searches: Sequence[tuple[np.ndarray, Sequence[str]]], size: int,
+                 filters: Filters | None, s: Settings) -> tuple[list[Chunk], np.ndarray]:
+    """Dense and BM25 lists of every search, fused by weighted reciprocal rank: the best
+    `size` chunks and their exact vectors."""
+    allowed = filters.allowed_rows(index) if filters else None
+    if allowed is not None and len(allowed) == 0:
+        return [], np.zeros((0, index.matrix.shape[1]), dtype=np.float32)
+    lists, weights = [], []
+    for vec, q_terms in searches:
+        lists.append([r for r, _ in index.dense_search(vec, s.candidates, allowed)])
+        lists.append([r for r, _ in index.bm25_search(q_terms, s.candidates, allowed)])
+        weights += [s.dense_weight, s.bm25_weight]
+    rows = [row for row, _ in rrf(lists, weights, s.rrf_k)[:size]]
+    return [index.chunks[r] for r in rows], index.vector_rows(rows)

@@ -15,8 +15,7 @@ from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import RagError
 from rag.formats import KINDS, Unreadable, extract, kind_of
-from rag.index import read_manifest
-from rag.pipeline import build
+from rag.pipeline import build, indexed_documents
 
 LOCK_WAIT = 120.0  # seconds to wait for a build already writing the index
 
@@ -84,7 +83,7 @@ def add_files(files: Sequence[tuple[str, Path]], settings: Settings, embedder: E
         results[name] = "saved"
     if saved:
         _sync(settings, embedder)
-        documents = read_manifest(settings.index_dir)["documents"]
+        documents = indexed_documents(settings)
         for doc_id, name in saved.items():
             results[name] = f"indexed, {len(documents.get(doc_id, {}).get('chunks', []))} chunks"
     return list(results.items())

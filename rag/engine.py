@@ -1,0 +1,312 @@
+"""A Milvus collection as the index: for a corpus beyond one machine's memory, or several
+chat-page replicas answering from one index.
+
+Two collections: `<name>` holds a row per chunk (its vector, its BM25 terms, which Milvus turns
+into a sparse vector with its own BM25 function, and the chunk itself), `<name>_documents` a
+row per document (hash, metadata, chunk ids, term counts) and one `/meta` row (model, chunker,
+version). Dense and BM25 searches are fused in the engine by reciprocal rank (a list of weight
+2 is sent twice: the same sum), with filters pushed down as expressions. Sync is incremental:
+the chunks of changed or removed documents are deleted by document id and the changed ones
+re-embedded. The same code talks to Milvus Lite's local server (tests, one machine) and to a
+Milvus Standalone or Distributed cluster; only `milvus_uri` differs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from rag.chunk import Chunker
+from rag.config import TOKEN_ENCODING, Settings
+from rag.embed import Embedder
+from rag.errors import ConfigError, IndexMismatchError, IndexMissingError, RagError
+from rag.index import TERMS, SyncReport, bm25_idf
+from rag.text import terms
+from rag.types import Chunk, Document
+
+log = logging.getLogger("rag")
+
+META = "/meta"  # a document id no relative path can take
+BATCH = 256  # rows per upsert
+MAX_TEXT = 60_000  # characters of a VARCHAR field (Milvus allows 65,535 bytes)
+
+
+class MilvusStore:
+    """One collection pair on one Milvus server."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.milvus_uri:
+            raise ConfigError("store = milvus needs milvus_uri (e.g. http://127.0.0.1:19530)")
+        for name in ("dense_weight", "bm25_weight"):
+            w = getattr(settings, name)
+            if w < 0 or w != int(w):
+                raise ConfigError(f"store = milvus fuses in the engine and needs a whole-number "
+                                  f"{name} (got {w})")
+        self.settings = settings
+        self.name = settings.milvus_collection
+        # pymilvus warns when Milvus Lite gives its iterator no timestamp: not our reader's news.
+        logging.getLogger("pymilvus").setLevel(logging.ERROR)
+        self.docs = f"{self.name}_documents"
+        try:
+            from pymilvus import MilvusClient
+
+            self.client = MilvusClient(uri=settings.milvus_uri, token=settings.milvus_token,
+                                       timeout=30)
+        except Exception as e:  # pymilvus raises its own and grpc's errors
+            raise RagError(f"cannot reach Milvus at {settings.milvus_uri} "
+                           f"({str(e).splitlines()[0][:160]})") from None
+
+    # -- writing -----------------------------------------------------------------------------
+    def sync(self, docs: Sequence[Document], embedder: Embedder, chunker: Chunker,
+             rebuild: bool = False, progress: bool = False) -> SyncReport:
+        """Bring the collections in line with `docs`, embedding only new or changed text."""
+        t0 = time.perf_counter()
+        report = SyncReport()
+        wanted = _meta(embedder, chunker)
+        meta = self._meta() if self.client.has_collection(self.docs) else None
+        if rebuild or (meta and _mismatch(meta, wanted)):
+            report.rebuilt_because = "--rebuild" if rebuild else _mismatch(meta or {}, wanted)
+            for name in (self.name, self.docs):
+                self.client.drop_collection(name)
+            meta = None
+        self._create(embedder.dim)
+        old = self._documents() if meta else {}
+        new = {d.doc_id: d for d in docs}
+        todo: list[Document] = []
+        for d in docs:
+            prev = old.get(d.doc_id)
+            if prev and prev["sha256"] == d.sha256:
+                report.kept.append(d.doc_id)
+                continue
+            (report.changed if prev else report.added).append(d.doc_id)
+            todo.append(d)
+        report.removed = sorted(set(old) - set(new))
+        t = time.perf_counter()
+        chunks = [c for d in todo for c in chunker.split(d)]
+        report.timings["chunk"] = time.perf_counter() - t
+        titles = {d.doc_id: d.title for d in docs}
+        texts = [chunker.index_text(c, titles[c.doc_id]) for c in chunks]
+        t = time.perf_counter()
+        vecs = embedder.encode_documents(texts, progress=progress)
+        report.timings["embed"] = time.perf_counter() - t
+        t = time.perf_counter()
+        # Old rows go first (of a removed, changed or half-synced document), then new ones.
+        gone = report.removed + report.changed + report.added
+        for i in range(0, len(gone), BATCH):
+            self.client.delete(self.name, filter=f"doc_id in {_list(gone[i:i + BATCH])}")
+        rows = [_chunk_row(c, text, v, new[c.doc_id])
+                for c, text, v in zip(chunks, texts, vecs, strict=True)]
+        for i in range(0, len(rows), BATCH):
+            self.client.upsert(self.name, rows[i:i + BATCH])
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        df: dict[str, Counter[str]] = {d.doc_id: Counter() for d in todo}
+        for c, text in zip(chunks, texts, strict=True):
+            df[c.doc_id].update(set(terms(text)))
+        per_doc: dict[str, list[str]] = {d.doc_id: [] for d in todo}
+        for c in chunks:
+            per_doc[c.doc_id].append(c.chunk_id)
+        doc_rows = [_doc_row(d.doc_id, {
+            "sha256": d.sha256, "title": d.title, "date": d.date, "url": d.url, "path": d.path,
+            "meta": d.meta, "kind": d.kind, "pages": len(d.pages) or None, "indexed_at": now,
+            "chunks": per_doc[d.doc_id], "df": df[d.doc_id]}) for d in todo]
+        for i in range(0, len(doc_rows), BATCH):
+            self.client.upsert(self.docs, doc_rows[i:i + BATCH])
+        for i in range(0, len(report.removed), BATCH):
+            self.client.delete(self.docs, filter=f"doc_id in {_list(report.removed[i:i + BATCH])}")
+        if report.wrote or meta is None:
+            self.client.upsert(self.docs, [_doc_row(META, {
+                **wanted, "version": uuid.uuid4().hex, "built_at": now,
+                "documents": len(docs)})])
+        report.timings["write"] = time.perf_counter() - t
+        report.chunks_embedded = len(chunks)
+        report.chunks_total = sum(len(old[d]["chunks"]) for d in report.kept) + len(chunks)
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _create(self, dim: int) -> None:
+        from pymilvus import DataType, Function, FunctionType
+
+        c = self.client
+        if not c.has_collection(self.name):
+            schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
+            schema.add_field("chunk_id", DataType.VARCHAR, is_primary=True, max_length=4096)
+            schema.add_field("doc_id", DataType.VARCHAR, max_length=4096)
+            schema.add_field("terms", DataType.VARCHAR, max_length=65_535, enable_analyzer=True)
+            schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+            schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
+            schema.add_field("title_lc", DataType.VARCHAR, max_length=MAX_TEXT)
+            schema.add_field("date", DataType.VARCHAR, max_length=64)
+            schema.add_field("chunk", DataType.JSON)
+            # The engine's BM25 over our own terms (stemmed, stop words dropped), so both
+            # stores rank by the same words.
+            schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                         input_field_names=["terms"],
+                                         output_field_names=["sparse"]))
+            index = c.prepare_index_params()
+            index.add_index(field_name="dense", index_type="HNSW", metric_type="IP",
+                            params={"M": 32, "efConstruction": 80})
+            index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX",
+                            metric_type="BM25")
+            c.create_collection(self.name, schema=schema, index_params=index)
+        if not c.has_collection(self.docs):
+            schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
+            schema.add_field("doc_id", DataType.VARCHAR, is_primary=True, max_length=4096)
+            schema.add_field("info", DataType.JSON)
+            schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a vector
+            index = c.prepare_index_params()
+            index.add_index(field_name="unused", index_type="FLAT", metric_type="L2")
+            c.create_collection(self.docs, schema=schema, index_params=index)
+        for name in (self.name, self.docs):
+            c.load_collection(name)
+
+    # -- reading -----------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.client.has_collection(self.docs) and bool(self._meta())
+
+    def version(self) -> str | None:
+        """The version the last sync wrote (a cheap check before each question)."""
+        try:
+            return (self._meta() or {}).get("version")
+        except Exception:  # a server that went away: keep answering from what is loaded
+            return None
+
+    def open(self, embedder: Embedder, chunker: Chunker) -> EngineIndex:
+        if not self.client.has_collection(self.docs) or not (meta := self._meta()):
+            raise IndexMissingError(f"no index in the Milvus collection {self.name}; run "
+                                    f"`rag build` with store = milvus first")
+        problem = _mismatch(meta, _meta(embedder, chunker))
+        if problem:
+            raise IndexMismatchError(f"the Milvus collection {self.name} was built {problem}; "
+                                     f"run `rag build --rebuild`")
+        return EngineIndex(self, meta, self._documents())
+
+    def _meta(self) -> dict[str, Any] | None:
+        rows = self.client.query(self.docs, filter=f'doc_id == "{META}"', output_fields=["info"])
+        return rows[0]["info"] if rows else None
+
+    def _documents(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        it = self.client.query_iterator(self.docs, batch_size=1000,
+                                        filter=f'doc_id != "{META}"',
+                                        output_fields=["doc_id", "info"])
+        while batch := it.next():
+            out.update({r["doc_id"]: r["info"] for r in batch})
+        it.close()
+        return out
+
+
+class EngineIndex:
+    """What the retriever and the generators read, answered by Milvus."""
+
+    kind = "milvus"
+
+    def __init__(self, store: MilvusStore, meta: dict[str, Any],
+                 documents: dict[str, dict[str, Any]]) -> None:
+        self.store = store
+        self.version = meta["version"]
+        self.path = f"{store.settings.milvus_uri} ({store.name})"
+        self.df: Counter[str] = Counter()
+        for info in documents.values():
+            self.df.update(info.pop("df", {}))
+        self.n_chunks = sum(len(info["chunks"]) for info in documents.values())
+        self.manifest = {**meta, "documents": documents,
+                         "counts": {"documents": len(documents), "chunks": self.n_chunks}}
+
+    @property
+    def documents(self) -> dict[str, dict[str, Any]]:
+        return self.manifest["documents"]
+
+    def live(self) -> str | None:
+        return self.store.version()
+
+    def reopen(self, embedder: Embedder, chunker: Chunker) -> EngineIndex:
+        return self.store.open(embedder, chunker)
+
+    def idf(self, term: str) -> float:
+        return bm25_idf(self.n_chunks, self.df.get(term, 0))
+
+    def sentences_of(self, chunk: Chunk) -> None:
+        return None  # sentence vectors stay local: the generator embeds and caches them
+
+    def candidates(self, searches: Sequence[tuple[np.ndarray, Sequence[str]]], size: int,
+                   filters: Any, settings: Settings) -> tuple[list[Chunk], np.ndarray]:
+        """One hybrid search: every dense and BM25 request fused by the engine's RRF."""
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        s = settings
+        expr = filter_expression(filters)
+        reqs = []
+        for vec, q_terms in searches:
+            dense = AnnSearchRequest([np.asarray(vec, dtype=np.float32).tolist()], "dense",
+                                     {"metric_type": "IP", "params": {"ef": max(64, s.candidates)}},
+                                     s.candidates, expr or None)
+            reqs += [dense] * int(s.dense_weight)
+            if q_terms:
+                bm25 = AnnSearchRequest([" ".join(q_terms)], "sparse", {"metric_type": "BM25"},
+                                        s.candidates, expr or None)
+                reqs += [bm25] * int(s.bm25_weight)
+        dim = self.manifest["embedding"]["dim"]
+        if not reqs:
+            return [], np.zeros((0, dim), dtype=np.float32)
+        hits = self.store.client.hybrid_search(self.store.name, reqs, RRFRanker(s.rrf_k),
+                                               limit=size, output_fields=["chunk", "dense"])[0]
+        chunks = [Chunk(**h["entity"]["chunk"]) for h in hits]
+        vecs = np.asarray([h["entity"]["dense"] for h in hits], dtype=np.float32)
+        return chunks, vecs.reshape(len(chunks), dim)
+
+
+def filter_expression(filters: Any) -> str:
+    """`Filters` as a Milvus boolean expression ("" for none)."""
+    if filters is None:
+        return ""
+    parts = []
+    if filters.doc_ids:
+        parts.append(f"doc_id in {_list(filters.doc_ids)}")
+    if filters.title:
+        pattern = filters.title.lower().replace("\\", "\\\\").replace("%", "\\%")
+        parts.append(f"title_lc like {json.dumps('%' + pattern + '%')}")
+    if filters.date_from or filters.date_to:
+        parts.append('date != ""')
+    if filters.date_from:
+        parts.append(f"date >= {json.dumps(filters.date_from[:10])}")
+    if filters.date_to:
+        parts.append(f"date <= {json.dumps(filters.date_to[:10])}")
+    return " and ".join(parts)
+
+
+def _list(values: Sequence[str]) -> str:
+    return json.dumps(list(values), ensure_ascii=False)
+
+
+def _chunk_row(c: Chunk, text: str, vec: np.ndarray, doc: Document) -> dict[str, Any]:
+    return {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "terms": " ".join(terms(text)),
+            "dense": np.asarray(vec, dtype=np.float32).tolist(),
+            "title_lc": doc.title.lower()[:MAX_TEXT], "date": (doc.date or "")[:10],
+            "chunk": {**c.__dict__, "breaks": list(c.breaks)}}
+
+
+def _doc_row(doc_id: str, info: dict[str, Any]) -> dict[str, Any]:
+    return {"doc_id": doc_id, "info": info, "unused": [0.0, 0.0]}
+
+
+def _meta(embedder: Embedder, chunker: Chunker) -> dict[str, Any]:
+    return {"embedding": {"model": embedder.name, "dim": embedder.dim},
+            "chunker": {"max_tokens": chunker.max_tokens, "overlap": chunker.overlap,
+                        "headers": chunker.headers, "encoding": TOKEN_ENCODING},
+            "bm25": {"terms": TERMS}}
+
+
+def _mismatch(meta: dict[str, Any], wanted: dict[str, Any]) -> str | None:
+    for key, what in (("embedding", "with another embedding model"),
+                      ("chunker", "with other chunk settings"), ("bm25", "with other terms")):
+        if meta.get(key) != wanted[key]:
+            return f"{what} ({meta.get(key)} instead of {wanted[key]})"
+    return None

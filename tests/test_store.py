@@ -1,0 +1,152 @@
+"""One suite, two stores: the local FAISS + BM25 index and a Milvus collection served by Milvus
+Lite's gRPC server in another process (the client's network path, as with a cluster)."""
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings
+from rag.errors import IndexMismatchError
+from rag.pipeline import RAG, build
+from rag.retrieve import Filters
+
+from .conftest import SEEDS, FakeEmbedder
+
+MILVUS = shutil.which("milvus-lite", path=str(Path(sys.executable).parent))
+
+
+@pytest.fixture(scope="module")
+def milvus_uri(tmp_path_factory):
+    if MILVUS is None:
+        pytest.fail("milvus-lite is not installed (pip install -e '.[dev]')")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = tmp_path_factory.mktemp("milvus")
+    proc = subprocess.Popen([MILVUS, "server", "--data-dir", str(data), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("the Milvus Lite server did not start")
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(params=["local", "milvus"])
+def settings(request, tmp_path) -> Settings:
+    s = Settings(index_dir=str(tmp_path / "ix"), chunk_tokens=40, chunk_overlap=8, k=3,
+                 sentence_vectors=False)
+    if request.param == "milvus":
+        uri = request.getfixturevalue("milvus_uri")
+        s = s.with_(store="milvus", milvus_uri=uri,
+                    milvus_collection=f"t{uuid.uuid4().hex[:12]}")
+    return s
+
+
+def _rag(s: Settings, emb: FakeEmbedder) -> RAG:
+    return RAG.load(settings=s, embedder=emb)
+
+
+def test_search_and_answer_find_the_passage(settings, corpus):
+    emb = FakeEmbedder()
+    report = build([corpus], settings=settings, embedder=emb)
+    assert sorted(report.added) == ["apples.md", "rivers.txt", "sub/bees.txt"]
+    rag = _rag(settings, emb)
+    assert rag.index.manifest["counts"] == {"documents": 3, "chunks": report.chunks_total}
+    hits = rag.retriever.search(rag.query("Which is the longest river in the South Island?"))
+    assert hits[0].chunk.doc_id == "rivers.txt" and "Clutha" in hits[0].chunk.text
+    assert hits[0].title == "Rivers of the South Island"
+    ans = rag.answer("Which is the longest river in the South Island?", threshold=0)
+    assert "Clutha" in ans.answer and ans.citations[0].doc_id == "rivers.txt"
+    assert rag.index.idf("appl") < rag.index.idf("zebra")  # a term it holds is commoner
+
+
+def test_filters_are_applied_by_the_store(settings, corpus):
+    emb = FakeEmbedder()
+    build([corpus], settings=settings, embedder=emb)
+    rag = _rag(settings, emb)
+    q = rag.query("What grows in orchards and rivers?")
+    only = rag.retriever.search(q, filters=Filters(doc_ids=("sub/bees.txt",)))
+    assert only and {p.chunk.doc_id for p in only} == {"sub/bees.txt"}
+    titled = rag.retriever.search(q, filters=Filters(title="APPLES"))
+    assert titled and {p.chunk.doc_id for p in titled} == {"apples.md"}
+    dated = rag.retriever.search(q, filters=Filters(date_from="2024-01-01"))
+    assert dated and {p.chunk.doc_id for p in dated} == {"apples.md"}
+    assert rag.retriever.search(q, filters=Filters(date_to="2023-12-31")) == []
+
+
+def test_sync_is_incremental_and_deletes_by_document(settings, corpus):
+    emb = FakeEmbedder()
+    build([corpus], settings=settings, embedder=emb)
+    before = emb.embedded
+    again = build([corpus], settings=settings, embedder=emb)
+    assert emb.embedded == before and sorted(again.kept) == ["apples.md", "rivers.txt",
+                                                             "sub/bees.txt"]
+    (corpus / "rivers.txt").write_text("The Waikato is the longest river in New Zealand.\n")
+    (corpus / "sub" / "bees.txt").unlink()
+    r = build([corpus], settings=settings, embedder=emb)
+    assert r.changed == ["rivers.txt"] and r.removed == ["sub/bees.txt"]
+    assert emb.embedded - before == r.chunks_embedded == 1
+    rag = _rag(settings, emb)
+    texts = " ".join(p.chunk.text for p in rag.retriever.search(
+        rag.query("longest river pollinate bees Clutha Waikato"), k=10))
+    assert "Waikato" in texts and "Clutha" not in texts and "pollinate" not in texts
+    assert set(rag.index.documents) == {"apples.md", "rivers.txt"}
+
+
+def test_a_replica_answers_from_a_build_made_elsewhere(settings, corpus):
+    emb = FakeEmbedder()
+    build([corpus], settings=settings, embedder=emb)
+    replica = _rag(settings, emb)
+    (corpus / "kiwi.txt").write_text("Kiwifruit grow on vines in the Bay of Plenty.\n")
+    build([corpus], settings=settings, embedder=emb)  # another process, say
+    ans = replica.answer("Where do kiwifruit grow?", threshold=0)
+    assert "Bay of Plenty" in ans.answer and "kiwi.txt" in replica.index.documents
+
+
+def test_an_index_built_with_another_model_is_refused(settings, corpus):
+    build([corpus], settings=settings, embedder=FakeEmbedder())
+
+    class Other(FakeEmbedder):
+        name = "another-model"
+
+    with pytest.raises(IndexMismatchError, match="another"):
+        _rag(settings, Other())
+
+
+@pytest.mark.slow
+def test_the_seed_corpus_answers_the_same_from_milvus(milvus_uri, seed_rag, tmp_path):
+    s = Settings(store="milvus", milvus_uri=milvus_uri, milvus_collection="seeds")
+    build([SEEDS], settings=s)
+    engine = RAG.load(settings=s)
+    for q in ("When does the NATO summit start?", "Who will join Luxon at the Indo-Pacific "
+              "Four meeting?", "What did Patman say about China?"):
+        local, remote = seed_rag.answer(q), engine.answer(q)
+        assert remote.citations and not remote.abstained
+        assert local.passages[0].chunk.chunk_id == remote.passages[0].chunk.chunk_id
+        assert local.answer == remote.answer
+
+
+def test_store_settings_are_checked():
+    from rag.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="store must be one of local, milvus"):
+        Settings(store="redis")
+    with pytest.raises(ConfigError, match="needs milvus_uri"):
+        RAG.load(settings=Settings(store="milvus"), embedder=FakeEmbedder())
+    assert "secret" not in repr(Settings(milvus_token="secret"))
