@@ -193,8 +193,13 @@ def _build(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     r = build(args.paths or None, settings=s, rebuild=args.rebuild, progress=True)
-    print("\n".join(report_lines(r, s.index_dir)))
+    print("\n".join(report_lines(r, _where(s))))
     return 0
+
+
+def _where(s) -> str:
+    """Where the index is, as a person would name it."""
+    return f"{s.milvus_uri} ({s.milvus_collection})" if s.store == "milvus" else s.index_dir
 
 
 def report_lines(r, index_dir: str) -> list[str]:
@@ -221,7 +226,7 @@ def _watch(args: argparse.Namespace) -> int:
 
     def show(r) -> None:
         if r.wrote or r.rebuilt_because:
-            print("\n".join(report_lines(r, s.index_dir)), flush=True)
+            print("\n".join(report_lines(r, _where(s))), flush=True)
 
     watch(paths, s, embedder_for(s), on_sync=show)
     return 0

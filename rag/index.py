@@ -52,7 +52,7 @@ HNSW_FROM, IVFPQ_FROM = 100_000, 5_000_000  # chunks; "auto" picks by size (BENC
 IVFPQ_MIN = 10_000  # fewer vectors cannot train 256 centroids per sub-quantizer well
 EXACT_FILTER = 50_000  # a filter allowing fewer rows than this is searched exactly
 HNSW_M, HNSW_EF_BUILD, HNSW_EF_SEARCH = 32, 80, 96
-IVFPQ_DIMS, IVFPQ_NPROBE, IVFPQ_RERANK = 8, 48, 10  # a byte per 8 dimensions; rerank 10n
+IVFPQ_DIMS, IVFPQ_NPROBE, IVFPQ_RERANK = 8, 48, 100  # a byte per 8 dims; rerank 100 n
 
 
 def vector_index_for(n: int, asked: str = "auto") -> str:

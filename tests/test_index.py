@@ -347,3 +347,18 @@ def test_each_vector_index_type_finds_the_exact_neighbours(tmp_path, kind):
     got = ix.dense_search(queries[0], 10, allowed)
     best = allowed[np.argsort(-(np.asarray(matrix)[allowed] @ queries[0]))[:10]]
     assert [r for r, _ in got] == best.tolist()
+
+
+def test_the_vector_index_setting_is_written_and_a_change_rebuilds_without_embedding(
+        corpus, tmp_path, fake_embedder):
+    folder = tmp_path / "ix"
+    _sync(corpus, folder, fake_embedder, vector_index="hnsw")
+    ix = _load(folder, fake_embedder)
+    assert ix.kind == "hnsw" and (folder / ix.version / "vectors.faiss").is_file()
+    assert ix.dense_search(fake_embedder.encode_query("longest river Clutha"), 1)[0][0] == \
+        next(i for i, c in enumerate(ix.chunks) if "Clutha" in c.text)
+    before = fake_embedder.embedded
+    r = _sync(corpus, folder, fake_embedder, vector_index="flat")
+    assert r.rebuilt_because == "vector index now flat" and fake_embedder.embedded == before
+    ix = _load(folder, fake_embedder)
+    assert ix.kind == "flat" and not (folder / ix.version / "vectors.faiss").exists()
