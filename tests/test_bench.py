@@ -33,6 +33,7 @@ def test_bench_measures_every_path_and_writes_json(tmp_path):
         assert 0 < w["p50"] <= w["p95"] <= w["max"]
     assert r["cold"]["ask_s"]["n"] == 1 and r["cold"]["chat_serving_s"]["n"] == 3
     assert r["reference"]["chunks_per_s"] > 0 and r["ratios"]["warm_total_p50"] > 0
+    assert r["reference"]["cold_s"]["n"] == 1 and r["ratios"]["cold_ask_p50"] > 0
     for kind in ("flat", "hnsw", "ivfpq"):
         assert r["scale"][kind]["recall@10"] >= 0.9
     assert "re-sync, 1 document changed" in done.stdout and "cold `rag ask`" in done.stdout
