@@ -126,7 +126,7 @@ BUILD_CHILD = """
 import json, resource, sys, time
 from rag.config import Settings
 from rag.chunk import count_tokens
-from rag.index import sync
+from rag.store.local import sync
 from rag.load import load_documents
 from rag.pipeline import chunker
 from rag.embed import embedder_for
@@ -274,8 +274,8 @@ def _reference(index: Path, s: Settings, questions: Sequence[str], runs: int = 1
                        runs, _env(s))
 
     from rag.embed import SentenceTransformerEmbedder
-    from rag.index import Index
     from rag.pipeline import chunker
+    from rag.store.local import Index
 
     model = SentenceTransformerEmbedder().model  # imports torch: after everything else
     ix = Index.load(index, _Named(s), chunker(s))
@@ -345,8 +345,8 @@ def scale(n: int, work: Path, say: Callable[[str], None] = print, queries: int =
     against exact search), BM25 over `n` synthetic texts, and the hybrid query's total."""
     import faiss
 
-    from rag.index import Index, _build_search, _open_search
     from rag.retrieve import rrf
+    from rag.store.local import Index, _build_search, _open_search
 
     data = clustered(n + queries)
     matrix, qs = data[:n], data[n:]

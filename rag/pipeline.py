@@ -8,22 +8,19 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rag.chunk import Chunker
 from rag.config import Settings
 from rag.embed import Embedder, embedder_for
 from rag.errors import QuestionError, RagError
 from rag.generate import Draft, Generator, available, make_generator
-from rag.index import Index, SyncReport, index_exists, read_manifest, sync
 from rag.load import load_documents
 from rag.query import Query
 from rag.retrieve import Filters, Retriever
+from rag.store import Store, SyncReport, has_index, open_index, sync_store
 from rag.text import strip_controls
 from rag.types import Answer
-
-if TYPE_CHECKING:
-    from rag.engine import EngineIndex
 
 log = logging.getLogger("rag")
 
@@ -42,43 +39,10 @@ def build(paths: Sequence[str | Path] | None = None, settings: Settings | None =
     t = time.perf_counter()
     docs = load_documents(paths or s.corpus)
     loaded = time.perf_counter() - t
-    emb = embedder or embedder_for(s)
-    if s.store == "milvus":
-        from rag.engine import MilvusStore
-
-        report = MilvusStore(s).sync(docs, emb, chunker(s), rebuild, progress)
-    else:
-        report = sync(docs, s.index_dir, emb, chunker(s), rebuild=rebuild, progress=progress,
-                      vector_index=s.vector_index, sentence_vectors=s.sentence_vectors)
+    report = sync_store(s, docs, embedder or embedder_for(s), chunker(s), rebuild, progress)
     report.timings = {"load": loaded, **report.timings}
     report.seconds += loaded
     return report
-
-
-def open_index(s: Settings, embedder: Embedder) -> Index | EngineIndex:
-    """The index `s` names: the folder `index_dir`, or the Milvus collection."""
-    if s.store == "milvus":
-        from rag.engine import MilvusStore
-
-        return MilvusStore(s).open(embedder, chunker(s))
-    return Index.load(s.index_dir, embedder, chunker(s))
-
-
-def has_index(s: Settings) -> bool:
-    if s.store == "milvus":
-        from rag.engine import MilvusStore
-
-        return MilvusStore(s).exists()
-    return index_exists(s.index_dir)
-
-
-def indexed_documents(s: Settings) -> dict[str, dict[str, Any]]:
-    """What the index holds per document (hash, title, chunk ids...), without loading it."""
-    if s.store == "milvus":
-        from rag.engine import MilvusStore
-
-        return MilvusStore(s)._documents()
-    return read_manifest(s.index_dir)["documents"]
 
 
 def check_question(question: str, limit: int) -> str:
@@ -113,7 +77,7 @@ def _clean(text: str) -> str:
 class RAG:
     """A loaded index plus the retriever and generators that answer from it."""
 
-    def __init__(self, index: Index, embedder: Embedder, settings: Settings) -> None:
+    def __init__(self, index: Store, embedder: Embedder, settings: Settings) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
@@ -134,7 +98,7 @@ class RAG:
         emb = embedder or embedder_for(s)
         if build_missing and not has_index(s):
             build(settings=s, embedder=emb, progress=True)
-        index = open_index(s, emb)
+        index = open_index(s, emb, chunker(s))
         return cls(index, emb, s)
 
     def generator(self, name: str | None = None) -> Generator:

@@ -14,8 +14,9 @@ import numpy as np
 
 from rag.config import Settings
 from rag.embed import Embedder
-from rag.index import Index
 from rag.query import Query
+from rag.store import Store
+from rag.store.local import Index
 from rag.text import terms
 from rag.types import Chunk, Passage
 
@@ -77,9 +78,9 @@ def mmr(query: np.ndarray, vectors: np.ndarray, k: int, lam: float) -> list[int]
 
 
 class Retriever:
-    """Searches one index with one embedder under one set of settings."""
+    """Searches one index (any store) with one embedder under one set of settings."""
 
-    def __init__(self, index: Index, embedder: Embedder, settings: Settings) -> None:
+    def __init__(self, index: Store, embedder: Embedder, settings: Settings) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings

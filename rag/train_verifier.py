@@ -29,7 +29,7 @@ import numpy as np
 
 from rag.errors import RagError
 from rag.generate.verify import DEFAULT_PATH, Verifier
-from rag.index import bm25_idf
+from rag.store.local import bm25_idf
 from rag.text import sentence_spans, terms
 from rag.train import split_articles
 

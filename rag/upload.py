@@ -15,7 +15,8 @@ from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import RagError
 from rag.formats import KINDS, Unreadable, extract, kind_of
-from rag.pipeline import build, indexed_documents
+from rag.pipeline import build
+from rag.store import indexed_documents
 
 LOCK_WAIT = 120.0  # seconds to wait for a build already writing the index
 

@@ -11,8 +11,8 @@ from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import RagError
 from rag.formats import kind_of
-from rag.index import SyncReport
 from rag.pipeline import build
+from rag.store.local import SyncReport
 
 log = logging.getLogger("rag")
 

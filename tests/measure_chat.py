@@ -4,10 +4,10 @@
 
 Starts `python -m rag.cli chat` from the current folder on a free loopback port (run it from
 another checkout to measure that version), opens the page in Debian's Chromium, lets the page
-finish loading (2 s), then asks each question, waiting for each answer to end. The browser itself stamps the moment Enter goes down
-and the moment the new answer bubble first holds text (a MutationObserver), so the figure has
-no polling in it. Prints each time, the median, and for the first question the requests the
-page made meanwhile (where the time goes)."""
+finish loading (2 s), then asks each question, waiting for each answer to end. The browser
+itself stamps the moment Enter goes down and the moment the new answer bubble first holds text
+(a MutationObserver), so the figure has no polling in it. Prints each time, the median, and
+for the first question the requests the page made meanwhile (where the time goes)."""
 
 from __future__ import annotations
 

@@ -222,8 +222,8 @@ def test_corpus_paths_that_hold_nothing(tmp_path, make, why):
 
 def test_ten_thousand_tiny_files(tmp_path, fake_embedder):
     from rag.config import Settings
-    from rag.index import Index, sync
     from rag.pipeline import RAG, chunker
+    from rag.store.local import Index, sync
 
     docs = tmp_path / "docs"
     for i in range(10_000):

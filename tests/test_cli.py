@@ -73,8 +73,8 @@ def fake_index_dir(tmp_path: Path, fake_embedder) -> Path:
     """An index built by another (fake) model: loads of it must be refused."""
     from rag.chunk import Chunker
     from rag.config import Settings
-    from rag.index import sync
     from rag.load import load_documents
+    from rag.store.local import sync
 
     s = Settings()
     folder = tmp_path / "fake-ix"

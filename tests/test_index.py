@@ -11,8 +11,8 @@ import pytest
 
 from rag.chunk import Chunker
 from rag.errors import IndexMismatchError, IndexMissingError
-from rag.index import Index, sync
 from rag.load import load_documents
+from rag.store.local import Index, sync
 from rag.types import Chunk
 
 from .conftest import ROOT, FakeEmbedder
@@ -146,7 +146,7 @@ CRASH = textwrap.dedent("""
     import os, sys
     sys.path[:0] = [{root!r}, {tests!r}]
     from conftest import FakeEmbedder
-    from rag import index
+    from rag.store import local as index
     from rag.chunk import Chunker
     from rag.load import load_documents
     real = index._write_text
@@ -259,7 +259,8 @@ def test_a_read_only_index_folder_is_refused_before_any_embedding(corpus, tmp_pa
 
 
 def test_chunking_progress_reaches_a_log(corpus, tmp_path, fake_embedder, monkeypatch, capsys):
-    from rag import index, progress
+    from rag import progress
+    from rag.store import local as index
 
     monkeypatch.setattr(progress, "EVERY", 0.0)
     monkeypatch.setattr(index, "BIG_DOCUMENT", 100)  # the apples document counts as big
@@ -304,7 +305,7 @@ def test_turning_sentence_vectors_on_rebuilds_and_says_why(corpus, tmp_path, fak
 
 
 def test_vector_index_type_follows_size_unless_set():
-    from rag.index import vector_index_for
+    from rag.store.local import vector_index_for
 
     assert vector_index_for(5_000) == "flat"
     assert vector_index_for(200_000) == "hnsw"
@@ -324,7 +325,7 @@ def _clustered(n: int, dim: int = 64) -> np.ndarray:
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
 def test_each_vector_index_type_finds_the_exact_neighbours(tmp_path, kind):
-    from rag.index import _build_search, _open_search
+    from rag.store.local import _build_search, _open_search
 
     data = _clustered(20_050)
     matrix, queries = data[:20_000], data[20_000:]  # queries near the data, not in it

@@ -21,9 +21,9 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import IndexMismatchError, RagError
-from rag.index import Index, live_version, sync
 from rag.load import load_documents
 from rag.pipeline import RAG, chunker
+from rag.store.local import Index, live_version, sync
 
 from .conftest import SEEDS
 from .misbehaving_llm import MODES, misbehaving_server
@@ -50,7 +50,7 @@ def _wanted(corpus: Path) -> dict[str, str]:
 
 def test_a_full_disk_mid_write_leaves_the_old_index_and_says_so(corpus, tmp_path, fake_embedder,
                                                                 monkeypatch):
-    from rag import index
+    from rag.store import local as index
 
     folder = tmp_path / "ix"
     sync(load_documents([corpus]), folder, fake_embedder, CHUNKER)
@@ -73,7 +73,7 @@ def test_a_full_disk_mid_write_leaves_the_old_index_and_says_so(corpus, tmp_path
 
 
 def test_a_second_writer_exits_with_a_clear_message(corpus, tmp_path, fake_embedder):
-    from rag import index
+    from rag.store import local as index
 
     folder = tmp_path / "ix"
     sync(load_documents([corpus]), folder, fake_embedder, CHUNKER)

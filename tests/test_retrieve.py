@@ -3,10 +3,10 @@ import pytest
 
 from rag.chunk import Chunker
 from rag.config import Settings
-from rag.index import Index, sync
 from rag.load import load_documents
 from rag.query import Query
 from rag.retrieve import Filters, Retriever, mmr, rrf
+from rag.store.local import Index, sync
 
 
 def test_rrf_rewards_agreement_and_respects_weights():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rag.config import Settings
-from rag.index import Index
 from rag.pipeline import build, chunker
+from rag.store.local import Index
 from rag.upload import add_files, safe_name, uploads_folder
 
 from .documents import make_pdf
@@ -89,7 +89,7 @@ def test_an_upload_during_a_build_waits_for_it(corpus, tmp_path, fake_embedder):
     import threading
     import time
 
-    from rag import index
+    from rag.store import local as index
 
     s = _settings(corpus, tmp_path)
     build(settings=s, embedder=fake_embedder)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 from rag.config import Settings
-from rag.index import Index
 from rag.pipeline import RAG, chunker
+from rag.store.local import Index
 from rag.watch import watch_in_background
 
 

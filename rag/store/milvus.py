@@ -28,7 +28,7 @@ from rag.chunk import Chunker
 from rag.config import TOKEN_ENCODING, Settings
 from rag.embed import Embedder
 from rag.errors import ConfigError, IndexMismatchError, IndexMissingError, RagError
-from rag.index import TERMS, SyncReport, bm25_idf
+from rag.store.local import TERMS, SyncReport, bm25_idf
 from rag.text import terms
 from rag.types import Chunk, Document
 
