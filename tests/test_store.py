@@ -150,3 +150,20 @@ def test_store_settings_are_checked():
     with pytest.raises(ConfigError, match="needs milvus_uri"):
         RAG.load(settings=Settings(store="milvus"), embedder=FakeEmbedder())
     assert "secret" not in repr(Settings(milvus_token="secret"))
+
+
+def test_sentence_vectors_come_back_with_the_passages(settings, corpus):
+    from rag.text import sentence_spans
+
+    s = settings.with_(sentence_vectors=True)
+    emb = FakeEmbedder()
+    build([corpus], settings=s, embedder=emb)
+    rag = _rag(s, emb)
+    for p in rag.retriever.search(rag.query("Which river flows to the sea?")):
+        spans, vecs = rag.index.sentences_of(p.chunk)
+        assert [tuple(x) for x in spans] == sentence_spans(p.chunk.text)
+        for (a, b), v in zip(spans, vecs, strict=True):
+            assert abs(float(v @ emb.encode_query(p.chunk.text[a:b])) - 1.0) < 2e-3
+    before = emb.embedded
+    rag.answer("Which river flows to the sea?", threshold=0)
+    assert emb.embedded == before  # no sentence embedded: the question is a query

@@ -2,7 +2,8 @@
 chat-page replicas answering from one index.
 
 Two collections: `<name>` holds a row per chunk (its vector, its BM25 terms, which Milvus turns
-into a sparse vector with its own BM25 function, and the chunk itself), `<name>_documents` a
+into a sparse vector with its own BM25 function, the chunk itself and its sentences' spans and
+float16 vectors for the answer selector), `<name>_documents` a
 row per document (hash, metadata, chunk ids, term counts) and one `/meta` row (model, chunker,
 version). Dense and BM25 searches are fused in the engine by reciprocal rank (a list of weight
 2 is sent twice: the same sum), with filters pushed down as expressions. Sync is incremental:
@@ -13,11 +14,13 @@ Milvus Standalone or Distributed cluster; only `milvus_uri` differs.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +40,7 @@ log = logging.getLogger("rag")
 META = "/meta"  # a document id no relative path can take
 BATCH = 256  # rows per upsert
 MAX_TEXT = 60_000  # characters of a VARCHAR field (Milvus allows 65,535 bytes)
+SENTENCE_CACHE = 20_000  # chunks whose sentence vectors are kept after a search
 
 
 class MilvusStore:
@@ -70,7 +74,7 @@ class MilvusStore:
         """Bring the collections in line with `docs`, embedding only new or changed text."""
         t0 = time.perf_counter()
         report = SyncReport()
-        wanted = _meta(embedder, chunker)
+        wanted = _meta(embedder, chunker, self.settings.sentence_vectors)
         meta = self._meta() if self.client.has_collection(self.docs) else None
         if rebuild or (meta and _mismatch(meta, wanted)):
             report.rebuilt_because = "--rebuild" if rebuild else _mismatch(meta or {}, wanted)
@@ -90,7 +94,8 @@ class MilvusStore:
             todo.append(d)
         report.removed = sorted(set(old) - set(new))
         t = time.perf_counter()
-        chunks = [c for d in todo for c in chunker.split(d)]
+        segments = [seg for d in todo for seg in chunker.segment(d)]
+        chunks = [c for c, _ in segments]
         report.timings["chunk"] = time.perf_counter() - t
         titles = {d.doc_id: d.title for d in docs}
         texts = [chunker.index_text(c, titles[c.doc_id]) for c in chunks]
@@ -98,12 +103,16 @@ class MilvusStore:
         vecs = embedder.encode_documents(texts, progress=progress)
         report.timings["embed"] = time.perf_counter() - t
         t = time.perf_counter()
+        sentences = _sentence_rows(segments, embedder, progress) \
+            if self.settings.sentence_vectors else [{} for _ in segments]
+        report.timings["sentences"] = time.perf_counter() - t
+        t = time.perf_counter()
         # Old rows go first (of a removed, changed or half-synced document), then new ones.
         gone = report.removed + report.changed + report.added
         for i in range(0, len(gone), BATCH):
             self.client.delete(self.name, filter=f"doc_id in {_list(gone[i:i + BATCH])}")
-        rows = [_chunk_row(c, text, v, new[c.doc_id])
-                for c, text, v in zip(chunks, texts, vecs, strict=True)]
+        rows = [_chunk_row(c, text, v, new[c.doc_id], sent)
+                for c, text, v, sent in zip(chunks, texts, vecs, sentences, strict=True)]
         for i in range(0, len(rows), BATCH):
             self.client.upsert(self.name, rows[i:i + BATCH])
         now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -145,6 +154,7 @@ class MilvusStore:
             schema.add_field("title_lc", DataType.VARCHAR, max_length=MAX_TEXT)
             schema.add_field("date", DataType.VARCHAR, max_length=64)
             schema.add_field("chunk", DataType.JSON)
+            schema.add_field("sentences", DataType.JSON)  # spans, float16 vectors (base64)
             # The engine's BM25 over our own terms (stemmed, stop words dropped), so both
             # stores rank by the same words.
             schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
@@ -182,7 +192,7 @@ class MilvusStore:
         if not self.client.has_collection(self.docs) or not (meta := self._meta()):
             raise IndexMissingError(f"no index in the Milvus collection {self.name}; run "
                                     f"`rag build` with store = milvus first")
-        problem = _mismatch(meta, _meta(embedder, chunker))
+        problem = _mismatch(meta, _meta(embedder, chunker, self.settings.sentence_vectors))
         if problem:
             raise IndexMismatchError(f"the Milvus collection {self.name} was built {problem}; "
                                      f"run `rag build --rebuild`")
@@ -219,6 +229,9 @@ class EngineIndex:
         self.n_chunks = sum(len(info["chunks"]) for info in documents.values())
         self.manifest = {**meta, "documents": documents,
                          "counts": {"documents": len(documents), "chunks": self.n_chunks}}
+        # Sentence spans and vectors of recently retrieved chunks, for the answer selector.
+        self._sentences: OrderedDict[str, tuple[str, np.ndarray, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
 
     @property
     def documents(self) -> dict[str, dict[str, Any]]:
@@ -233,8 +246,25 @@ class EngineIndex:
     def idf(self, term: str) -> float:
         return bm25_idf(self.n_chunks, self.df.get(term, 0))
 
-    def sentences_of(self, chunk: Chunk) -> None:
-        return None  # sentence vectors stay local: the generator embeds and caches them
+    def sentences_of(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray] | None:
+        """Sentence spans and vectors of a chunk this index returned lately, or None."""
+        with self._lock:
+            hit = self._sentences.get(chunk.chunk_id)
+        if hit is None or hit[0] != chunk.text:
+            return None
+        return hit[1], hit[2]
+
+    def _remember(self, chunk: Chunk, sentences: dict[str, Any]) -> None:
+        if not sentences.get("spans"):
+            return
+        dim = self.manifest["embedding"]["dim"]
+        spans = np.asarray(sentences["spans"], dtype=np.int32).reshape(-1, 2)
+        vecs = np.frombuffer(base64.b64decode(sentences["f16"]), dtype=np.float16)
+        with self._lock:
+            self._sentences[chunk.chunk_id] = (chunk.text, spans, vecs.reshape(-1, dim))
+            self._sentences.move_to_end(chunk.chunk_id)
+            while len(self._sentences) > SENTENCE_CACHE:
+                self._sentences.popitem(last=False)
 
     def candidates(self, searches: Sequence[tuple[np.ndarray, Sequence[str]]], size: int,
                    filters: Any, settings: Settings) -> tuple[list[Chunk], np.ndarray]:
@@ -257,8 +287,11 @@ class EngineIndex:
         if not reqs:
             return [], np.zeros((0, dim), dtype=np.float32)
         hits = self.store.client.hybrid_search(self.store.name, reqs, RRFRanker(s.rrf_k),
-                                               limit=size, output_fields=["chunk", "dense"])[0]
+                                               limit=size,
+                                               output_fields=["chunk", "dense", "sentences"])[0]
         chunks = [Chunk(**h["entity"]["chunk"]) for h in hits]
+        for c, h in zip(chunks, hits, strict=True):
+            self._remember(c, h["entity"].get("sentences") or {})
         vecs = np.asarray([h["entity"]["dense"] for h in hits], dtype=np.float32)
         return chunks, vecs.reshape(len(chunks), dim)
 
@@ -286,19 +319,32 @@ def _list(values: Sequence[str]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
 
 
-def _chunk_row(c: Chunk, text: str, vec: np.ndarray, doc: Document) -> dict[str, Any]:
+def _chunk_row(c: Chunk, text: str, vec: np.ndarray, doc: Document,
+               sentences: dict[str, Any]) -> dict[str, Any]:
     return {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "terms": " ".join(terms(text)),
             "dense": np.asarray(vec, dtype=np.float32).tolist(),
             "title_lc": doc.title.lower()[:MAX_TEXT], "date": (doc.date or "")[:10],
-            "chunk": {**c.__dict__, "breaks": list(c.breaks)}}
+            "chunk": {**c.__dict__, "breaks": list(c.breaks)}, "sentences": sentences}
+
+
+def _sentence_rows(segments: Sequence[tuple[Chunk, list[tuple[int, int]]]],
+                   embedder: Embedder, progress: bool) -> list[dict[str, Any]]:
+    """Per chunk its sentence spans and float16 vectors, each distinct sentence embedded once."""
+    texts = list(dict.fromkeys(c.text[a:b] for c, spans in segments for a, b in spans))
+    where = {t: i for i, t in enumerate(texts)}
+    vecs = embedder.encode_documents(texts, progress=progress).astype(np.float16)
+    return [{"spans": [list(sp) for sp in spans], "f16": base64.b64encode(
+        vecs[[where[c.text[a:b]] for a, b in spans]].tobytes()).decode("ascii")}
+        for c, spans in segments]
 
 
 def _doc_row(doc_id: str, info: dict[str, Any]) -> dict[str, Any]:
     return {"doc_id": doc_id, "info": info, "unused": [0.0, 0.0]}
 
 
-def _meta(embedder: Embedder, chunker: Chunker) -> dict[str, Any]:
+def _meta(embedder: Embedder, chunker: Chunker, sentences: bool) -> dict[str, Any]:
     return {"embedding": {"model": embedder.name, "dim": embedder.dim},
+            "sentences": sentences,
             "chunker": {"max_tokens": chunker.max_tokens, "overlap": chunker.overlap,
                         "headers": chunker.headers, "encoding": TOKEN_ENCODING},
             "bm25": {"terms": TERMS}}
@@ -306,6 +352,7 @@ def _meta(embedder: Embedder, chunker: Chunker) -> dict[str, Any]:
 
 def _mismatch(meta: dict[str, Any], wanted: dict[str, Any]) -> str | None:
     for key, what in (("embedding", "with another embedding model"),
+                      ("sentences", "with another sentence_vectors setting"),
                       ("chunker", "with other chunk settings"), ("bm25", "with other terms")):
         if meta.get(key) != wanted[key]:
             return f"{what} ({meta.get(key)} instead of {wanted[key]})"
