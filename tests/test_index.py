@@ -86,10 +86,23 @@ def test_renamed_identical_file_is_not_re_embedded(corpus, tmp_path, fake_embedd
     (corpus / "rivers.txt").rename(corpus / "south-island-rivers.txt")
     before = fake_embedder.embedded
     r = _sync(corpus, tmp_path / "ix", fake_embedder)
-    assert r.renamed == [("rivers.txt", "south-island-rivers.txt")]
+    assert r.renamed == [("rivers.txt", "south-island-rivers.txt")] and r.removed == []
     assert fake_embedder.embedded == before
     ix = _load(tmp_path / "ix", fake_embedder)
     assert {c.doc_id for c in ix.chunks} == {"apples.md", "south-island-rivers.txt", "sub/bees.txt"}
+
+
+def test_a_moved_file_copied_twice_is_one_rename_and_one_addition(corpus, tmp_path,
+                                                                  fake_embedder):
+    _sync(corpus, tmp_path / "ix", fake_embedder)
+    text = (corpus / "rivers.txt").read_text()
+    (corpus / "rivers.txt").unlink()
+    (corpus / "a.txt").write_text(text)
+    (corpus / "b.txt").write_text(text)
+    before = fake_embedder.embedded
+    r = _sync(corpus, tmp_path / "ix", fake_embedder)
+    assert r.renamed == [("rivers.txt", "a.txt")] and r.added == ["b.txt"] and r.removed == []
+    assert fake_embedder.embedded == before  # both reuse the vectors
 
 
 def test_rebuild_re_embeds_everything(corpus, tmp_path, fake_embedder):

@@ -324,6 +324,7 @@ def _plan(docs: Sequence[Document], old: Index | None, chunker: Chunker, report:
     by_hash = {info["sha256"]: doc_id for doc_id, info in old_docs.items()}
     new_ids = {d.doc_id for d in docs}
     plan = _Plan()
+    moved: set[str] = set()  # old ids reported as renamed
     # Splitting runs at about a million characters in 5 s: say so when a corpus is big.
     shown = Progress(sum(len(d.text) for d in docs), "chunking", "million characters",
                      scale=1e6, enabled=progress)
@@ -335,9 +336,11 @@ def _plan(docs: Sequence[Document], old: Index | None, chunker: Chunker, report:
             report.kept.append(doc.doc_id)
         elif doc.sha256 in by_hash and not prev:
             source = by_hash[doc.sha256]
-            if source in new_ids:  # a copy of a file that is still there
+            # A copy of a file that is still there, or a second copy of a moved one.
+            if source in new_ids or source in moved:
                 report.added.append(doc.doc_id)
             else:
+                moved.add(source)
                 report.renamed.append((source, doc.doc_id))
         elif prev:
             report.changed.append(doc.doc_id)
@@ -365,7 +368,7 @@ def _plan(docs: Sequence[Document], old: Index | None, chunker: Chunker, report:
                 plan.sentence_vectors.append(None)
         shown.update(len(doc.text))
     shown.close()
-    report.removed = sorted(set(old_docs) - new_ids)
+    report.removed = sorted(set(old_docs) - new_ids - moved)
     return plan
 
 
