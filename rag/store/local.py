@@ -392,16 +392,22 @@ def _embed(plan: _Plan, docs: Sequence[Document], embedder: Embedder, chunker: C
     if not sentence_vectors:
         return
     t = time.perf_counter()
-    # Overlapping chunks repeat sentences: embed each distinct sentence once.
-    texts = list(dict.fromkeys(plan.chunks[i].text[s:e] for i in plan.todo
-                               for s, e in plan.spans[i]))
+    fresh = embed_sentences([(plan.chunks[i].text, plan.spans[i]) for i in plan.todo],
+                            embedder, progress)
+    for i, vecs in zip(plan.todo, fresh, strict=True):
+        plan.sentence_vectors[i] = vecs
+    timings["sentences"] = time.perf_counter() - t
+
+
+def embed_sentences(chunks: Sequence[tuple[str, Sequence[Sequence[int]]]], embedder: Embedder,
+                    progress: bool = False) -> list[np.ndarray]:
+    """Float16 unit vectors of each chunk's sentences, given (chunk text, sentence spans).
+    Overlapping chunks repeat sentences: each distinct sentence is embedded once."""
+    texts = list(dict.fromkeys(text[s:e] for text, spans in chunks for s, e in spans))
     where = {t: n for n, t in enumerate(texts)}
     vecs = embedder.encode_documents(texts, progress=progress).astype(np.float16)
-    for i in plan.todo:
-        text = plan.chunks[i].text
-        plan.sentence_vectors[i] = vecs[[where[text[s:e]] for s, e in plan.spans[i]]] \
-            if len(plan.spans[i]) else np.zeros((0, vecs.shape[1]), dtype=np.float16)
-    timings["sentences"] = time.perf_counter() - t
+    return [vecs[np.asarray([where[text[s:e]] for s, e in spans], dtype=np.int64)]
+            for text, spans in chunks]
 
 
 def _write(root: Path, docs: Sequence[Document], plan: _Plan, embedder: Embedder,

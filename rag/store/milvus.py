@@ -31,7 +31,7 @@ from rag.chunk import Chunker
 from rag.config import TOKEN_ENCODING, Settings
 from rag.embed import Embedder
 from rag.errors import ConfigError, IndexMismatchError, IndexMissingError, RagError
-from rag.store.local import TERMS, SyncReport, bm25_idf
+from rag.store.local import TERMS, SyncReport, bm25_idf, embed_sentences
 from rag.text import terms
 from rag.types import Chunk, Document
 
@@ -329,13 +329,11 @@ def _chunk_row(c: Chunk, text: str, vec: np.ndarray, doc: Document,
 
 def _sentence_rows(segments: Sequence[tuple[Chunk, list[tuple[int, int]]]],
                    embedder: Embedder, progress: bool) -> list[dict[str, Any]]:
-    """Per chunk its sentence spans and float16 vectors, each distinct sentence embedded once."""
-    texts = list(dict.fromkeys(c.text[a:b] for c, spans in segments for a, b in spans))
-    where = {t: i for i, t in enumerate(texts)}
-    vecs = embedder.encode_documents(texts, progress=progress).astype(np.float16)
-    return [{"spans": [list(sp) for sp in spans], "f16": base64.b64encode(
-        vecs[[where[c.text[a:b]] for a, b in spans]].tobytes()).decode("ascii")}
-        for c, spans in segments]
+    """Per chunk its sentence spans and float16 vectors (base64), as the local store has them."""
+    vecs = embed_sentences([(c.text, spans) for c, spans in segments], embedder, progress)
+    return [{"spans": [list(sp) for sp in spans],
+             "f16": base64.b64encode(v.tobytes()).decode("ascii")}
+            for (_, spans), v in zip(segments, vecs, strict=True)]
 
 
 def _doc_row(doc_id: str, info: dict[str, Any]) -> dict[str, Any]:
