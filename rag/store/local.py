@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from rag.chunk import Chunker
-from rag.config import TOKEN_ENCODING
+from rag.config import TOKEN_ENCODING, VECTOR_INDEXES
 from rag.embed import Embedder
 from rag.errors import IndexMismatchError, IndexMissingError, RagError
 from rag.text import terms
@@ -47,7 +47,6 @@ FORMAT = 3  # 3: exact vectors in vectors.npy, optional ANN index, sentence vect
 TERMS = "fold+lower+nltk_stopwords_en+snowball_english"
 CURRENT = "CURRENT"
 BIG_DOCUMENT = 1_000_000  # characters; splitting one takes seconds, so it is announced
-VECTOR_INDEXES = ("flat", "hnsw", "ivfpq")
 HNSW_FROM, IVFPQ_FROM = 100_000, 5_000_000  # chunks; "auto" picks by size (BENCHMARKS.md)
 IVFPQ_MIN = 10_000  # fewer vectors cannot train 256 centroids per sub-quantizer well
 EXACT_FILTER = 50_000  # a filter allowing fewer rows than this is searched exactly
