@@ -55,7 +55,8 @@ def run(opts: BenchOptions, settings: Settings, say: Callable[[str], None] = pri
     try:
         corpus, index = work / "corpus", work / "index"
         _copy(opts.corpus, corpus)
-        s = settings.with_(index_dir=str(index), corpus=(str(corpus),))
+        # The local store: the figures are this machine's (a Milvus cluster is measured apart).
+        s = settings.with_(index_dir=str(index), corpus=(str(corpus),), store="local")
         env = _env(s)
         out: dict[str, Any] = {
             "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
@@ -126,16 +127,15 @@ BUILD_CHILD = """
 import json, resource, sys, time
 from rag.config import Settings
 from rag.chunk import count_tokens
-from rag.store.local import sync
+from rag.embed import embedder_for
 from rag.load import load_documents
 from rag.pipeline import chunker
-from rag.embed import embedder_for
+from rag.store import sync_store
 s = Settings.load(index_dir=sys.argv[2])
 t = time.perf_counter()
 docs = load_documents([sys.argv[1]])
 load = time.perf_counter() - t
-r = sync(docs, s.index_dir, embedder_for(s), chunker(s), vector_index=s.vector_index,
-         sentence_vectors=s.sentence_vectors)
+r = sync_store(s, docs, embedder_for(s), chunker(s))
 seconds = load + r.seconds
 print(json.dumps({"seconds": seconds, "phases_s": {"load": load, **r.timings},
     "documents": len(docs), "chunks": r.chunks_total, "chunks_embedded": r.chunks_embedded,
@@ -171,7 +171,7 @@ def _rag_cmd() -> list[str]:
 def _env(s: Settings) -> dict[str, str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     for name in ("embed_backend", "embed_precision", "vector_index", "sentence_vectors",
-                 "model_cache"):
+                 "model_cache", "store"):
         env[f"RAG_{name.upper()}"] = str(getattr(s, name))
     return env
 
