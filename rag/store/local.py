@@ -551,9 +551,7 @@ def _manifest(docs: Sequence[Document], chunks: list[Chunk], embedder: Embedder,
     return {
         "format": FORMAT,
         "built_at": now,
-        "embedding": {"model": embedder.name, "dim": embedder.dim},
-        "chunker": {"max_tokens": chunker.max_tokens, "overlap": chunker.overlap,
-                    "headers": chunker.headers, "encoding": TOKEN_ENCODING},
+        **built_with(embedder, chunker),
         "bm25": {"method": "lucene", "k1": 1.2, "b": 0.75, "terms": TERMS},
         "counts": {"documents": len(docs), "chunks": len(chunks)},
         "documents": {d.doc_id: {"sha256": d.sha256, "title": d.title, "date": d.date,
@@ -566,17 +564,30 @@ def _manifest(docs: Sequence[Document], chunks: list[Chunk], embedder: Embedder,
 def _mismatch(manifest: dict[str, Any], embedder: Embedder, chunker: Chunker) -> str | None:
     if manifest.get("format") != FORMAT:
         return f"in format {manifest.get('format')} (this version reads {FORMAT})"
-    model = manifest["embedding"]["model"]
+    return settings_mismatch(manifest, embedder, chunker)
+
+
+def built_with(embedder: Embedder, chunker: Chunker) -> dict[str, Any]:
+    """What any store records of the model and chunker an index was built with."""
+    return {"embedding": {"model": embedder.name, "dim": embedder.dim},
+            "chunker": {"max_tokens": chunker.max_tokens, "overlap": chunker.overlap,
+                        "headers": chunker.headers, "encoding": TOKEN_ENCODING}}
+
+
+def settings_mismatch(recorded: dict[str, Any], embedder: Embedder, chunker: Chunker
+                      ) -> str | None:
+    """How the model, chunker or terms an index records differ from the configured ones."""
+    model = recorded["embedding"]["model"]
     if model != embedder.name:
         return f"with the embedding model {model} (configured: {embedder.name})"
-    c = manifest["chunker"]
+    c = recorded["chunker"]
     if (c["max_tokens"], c["overlap"]) != (chunker.max_tokens, chunker.overlap):
         return (f"with chunks of {c['max_tokens']} tokens and overlap {c['overlap']} "
                 f"(configured: {chunker.max_tokens} and {chunker.overlap})")
     if c.get("headers", False) != chunker.headers:
         return (f"{'with' if c.get('headers') else 'without'} chunk headers "
                 f"(configured: chunk_headers = {str(chunker.headers).lower()})")
-    if manifest.get("bm25", {}).get("terms") != TERMS:
+    if recorded.get("bm25", {}).get("terms") != TERMS:
         return "with other BM25 terms"
     return None
 

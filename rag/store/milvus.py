@@ -28,10 +28,17 @@ from typing import Any
 import numpy as np
 
 from rag.chunk import Chunker
-from rag.config import TOKEN_ENCODING, Settings
+from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import ConfigError, IndexMismatchError, IndexMissingError, RagError
-from rag.store.local import TERMS, SyncReport, bm25_idf, embed_sentences
+from rag.store.local import (
+    TERMS,
+    SyncReport,
+    bm25_idf,
+    built_with,
+    embed_sentences,
+    settings_mismatch,
+)
 from rag.text import terms
 from rag.types import Chunk, Document
 
@@ -74,10 +81,11 @@ class MilvusStore:
         """Bring the collections in line with `docs`, embedding only new or changed text."""
         t0 = time.perf_counter()
         report = SyncReport()
-        wanted = _meta(embedder, chunker, self.settings.sentence_vectors)
+        with_sentences = self.settings.sentence_vectors
         meta = self._meta() if self.client.has_collection(self.docs) else None
-        if rebuild or (meta and _mismatch(meta, wanted)):
-            report.rebuilt_because = "--rebuild" if rebuild else _mismatch(meta or {}, wanted)
+        problem = meta and _mismatch(meta, embedder, chunker, with_sentences)
+        if rebuild or problem:
+            report.rebuilt_because = "--rebuild" if rebuild else problem
             for name in (self.name, self.docs):
                 self.client.drop_collection(name)
             meta = None
@@ -104,7 +112,7 @@ class MilvusStore:
         report.timings["embed"] = time.perf_counter() - t
         t = time.perf_counter()
         sentences = _sentence_rows(segments, embedder, progress) \
-            if self.settings.sentence_vectors else [{} for _ in segments]
+            if with_sentences else [{} for _ in segments]
         report.timings["sentences"] = time.perf_counter() - t
         t = time.perf_counter()
         # Old rows go first (of a removed, changed or half-synced document), then new ones.
@@ -132,7 +140,8 @@ class MilvusStore:
             self.client.delete(self.docs, filter=f"doc_id in {_list(report.removed[i:i + BATCH])}")
         if report.wrote or meta is None:
             self.client.upsert(self.docs, [_doc_row(META, {
-                **wanted, "version": uuid.uuid4().hex, "built_at": now,
+                **_meta(embedder, chunker, with_sentences), "version": uuid.uuid4().hex,
+                "built_at": now,
                 "documents": len(docs)})])
         report.timings["write"] = time.perf_counter() - t
         report.chunks_embedded = len(chunks)
@@ -192,7 +201,7 @@ class MilvusStore:
         if not self.client.has_collection(self.docs) or not (meta := self._meta()):
             raise IndexMissingError(f"no index in the Milvus collection {self.name}; run "
                                     f"`rag build` with store = milvus first")
-        problem = _mismatch(meta, _meta(embedder, chunker, self.settings.sentence_vectors))
+        problem = _mismatch(meta, embedder, chunker, self.settings.sentence_vectors)
         if problem:
             raise IndexMismatchError(f"the Milvus collection {self.name} was built {problem}; "
                                      f"run `rag build --rebuild`")
@@ -341,17 +350,12 @@ def _doc_row(doc_id: str, info: dict[str, Any]) -> dict[str, Any]:
 
 
 def _meta(embedder: Embedder, chunker: Chunker, sentences: bool) -> dict[str, Any]:
-    return {"embedding": {"model": embedder.name, "dim": embedder.dim},
-            "sentences": sentences,
-            "chunker": {"max_tokens": chunker.max_tokens, "overlap": chunker.overlap,
-                        "headers": chunker.headers, "encoding": TOKEN_ENCODING},
-            "bm25": {"terms": TERMS}}
+    return {**built_with(embedder, chunker), "sentences": sentences, "bm25": {"terms": TERMS}}
 
 
-def _mismatch(meta: dict[str, Any], wanted: dict[str, Any]) -> str | None:
-    for key, what in (("embedding", "with another embedding model"),
-                      ("sentences", "with another sentence_vectors setting"),
-                      ("chunker", "with other chunk settings"), ("bm25", "with other terms")):
-        if meta.get(key) != wanted[key]:
-            return f"{what} ({meta.get(key)} instead of {wanted[key]})"
-    return None
+def _mismatch(meta: dict[str, Any], embedder: Embedder, chunker: Chunker, sentences: bool
+              ) -> str | None:
+    if meta.get("sentences") != sentences:
+        return (f"{'with' if meta.get('sentences') else 'without'} sentence vectors "
+                f"(configured: sentence_vectors = {str(sentences).lower()})")
+    return settings_mismatch(meta, embedder, chunker)
