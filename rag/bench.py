@@ -221,10 +221,11 @@ def _questions(path: str | None, index: Path, s: Settings, most: int) -> list[st
 
         qs = [it.question for it in load_set(path)]
     else:  # no set given: sentences of the corpus make plausible queries
+        from rag.store.local import live_version
         from rag.text import sentence_spans
 
         chunks = [json.loads(line)["text"] for line in
-                  (index / (index / "CURRENT").read_text().strip() / "chunks.jsonl")
+                  (index / str(live_version(index)) / "chunks.jsonl")
                   .read_text(encoding="utf-8").splitlines()]
         qs = [c[a:b] for c in chunks for a, b in sentence_spans(c)[:1]]
     if not qs:
@@ -269,13 +270,13 @@ def _reference(index: Path, s: Settings, questions: Sequence[str], runs: int = 1
     search each question (40 candidates, as the retriever asks for)."""
     import faiss
 
-    vectors = index / (index / "CURRENT").read_text().strip() / "vectors.npy"
-    cold = _timed_runs([sys.executable, "-c", REFERENCE_COLD, str(vectors), questions[0]],
-                       runs, _env(s))
-
     from rag.embed import SentenceTransformerEmbedder
     from rag.pipeline import chunker
-    from rag.store.local import Index
+    from rag.store.local import Index, live_version
+
+    vectors = index / str(live_version(index)) / "vectors.npy"
+    cold = _timed_runs([sys.executable, "-c", REFERENCE_COLD, str(vectors), questions[0]],
+                       runs, _env(s))
 
     model = SentenceTransformerEmbedder().model  # imports torch: after everything else
     ix = Index.load(index, _Named(s), chunker(s))
