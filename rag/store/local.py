@@ -554,11 +554,16 @@ def _manifest(docs: Sequence[Document], chunks: list[Chunk], embedder: Embedder,
         **built_with(embedder, chunker),
         "bm25": {"method": "lucene", "k1": 1.2, "b": 0.75, "terms": TERMS},
         "counts": {"documents": len(docs), "chunks": len(chunks)},
-        "documents": {d.doc_id: {"sha256": d.sha256, "title": d.title, "date": d.date,
-                                 "url": d.url, "path": d.path, "meta": d.meta, "kind": d.kind,
-                                 "pages": len(d.pages) or None, "indexed_at": since(d),
-                                 "chunks": per_doc.get(d.doc_id, [])} for d in docs},
+        "documents": {d.doc_id: document_info(d, per_doc.get(d.doc_id, []), since(d))
+                      for d in docs},
     }
+
+
+def document_info(d: Document, chunk_ids: list[str], indexed_at: str) -> dict[str, Any]:
+    """What any store records of one document."""
+    return {"sha256": d.sha256, "title": d.title, "date": d.date, "url": d.url, "path": d.path,
+            "meta": d.meta, "kind": d.kind, "pages": len(d.pages) or None,
+            "indexed_at": indexed_at, "chunks": chunk_ids}
 
 
 def _mismatch(manifest: dict[str, Any], embedder: Embedder, chunker: Chunker) -> str | None:

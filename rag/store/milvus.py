@@ -36,6 +36,7 @@ from rag.store.local import (
     SyncReport,
     bm25_idf,
     built_with,
+    document_info,
     embed_sentences,
     settings_mismatch,
 )
@@ -119,21 +120,20 @@ class MilvusStore:
         gone = report.removed + report.changed + report.added
         for i in range(0, len(gone), BATCH):
             self.client.delete(self.name, filter=f"doc_id in {_list(gone[i:i + BATCH])}")
-        rows = [_chunk_row(c, text, v, new[c.doc_id], sent)
-                for c, text, v, sent in zip(chunks, texts, vecs, sentences, strict=True)]
+        chunk_terms = [terms(text) for text in texts]
+        rows = [_chunk_row(c, ts, v, new[c.doc_id], sent)
+                for c, ts, v, sent in zip(chunks, chunk_terms, vecs, sentences, strict=True)]
         for i in range(0, len(rows), BATCH):
             self.client.upsert(self.name, rows[i:i + BATCH])
         now = datetime.now(UTC).isoformat(timespec="seconds")
         df: dict[str, Counter[str]] = {d.doc_id: Counter() for d in todo}
-        for c, text in zip(chunks, texts, strict=True):
-            df[c.doc_id].update(set(terms(text)))
+        for c, ts in zip(chunks, chunk_terms, strict=True):
+            df[c.doc_id].update(set(ts))
         per_doc: dict[str, list[str]] = {d.doc_id: [] for d in todo}
         for c in chunks:
             per_doc[c.doc_id].append(c.chunk_id)
-        doc_rows = [_doc_row(d.doc_id, {
-            "sha256": d.sha256, "title": d.title, "date": d.date, "url": d.url, "path": d.path,
-            "meta": d.meta, "kind": d.kind, "pages": len(d.pages) or None, "indexed_at": now,
-            "chunks": per_doc[d.doc_id], "df": df[d.doc_id]}) for d in todo]
+        doc_rows = [_doc_row(d.doc_id, {**document_info(d, per_doc[d.doc_id], now),
+                                        "df": df[d.doc_id]}) for d in todo]
         for i in range(0, len(doc_rows), BATCH):
             self.client.upsert(self.docs, doc_rows[i:i + BATCH])
         for i in range(0, len(report.removed), BATCH):
@@ -328,9 +328,9 @@ def _list(values: Sequence[str]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
 
 
-def _chunk_row(c: Chunk, text: str, vec: np.ndarray, doc: Document,
+def _chunk_row(c: Chunk, chunk_terms: list[str], vec: np.ndarray, doc: Document,
                sentences: dict[str, Any]) -> dict[str, Any]:
-    return {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "terms": " ".join(terms(text)),
+    return {"chunk_id": c.chunk_id, "doc_id": c.doc_id, "terms": " ".join(chunk_terms),
             "dense": np.asarray(vec, dtype=np.float32).tolist(),
             "title_lc": doc.title.lower()[:MAX_TEXT], "date": (doc.date or "")[:10],
             "chunk": {**c.__dict__, "breaks": list(c.breaks)}, "sentences": sentences}
