@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 from rag.text import fold, is_stopword, stem, words
 
@@ -43,8 +44,9 @@ say state stress suggest tell testify think urge warn write
 _IRREGULAR_SPEECH = frozenset("said told wrote written thought".split())
 _SPEECH_STEMS = frozenset(stem(v) for v in REPORTING_VERBS)
 
-_DATE = re.compile(r"\b(1\d{3}|20\d\d)s?\b|\b(" + "|".join(_MONTHS + _DAYS + _TIME_WORDS)
-                   + r")\b", re.I)
+# Month and day names count only capitalised: "may", "march" and "sun" are also common words.
+_DATE = re.compile(r"\b(1\d{3}|20\d\d)s?\b|\b(?i:" + "|".join(_TIME_WORDS) + r")\b|\b("
+                   + "|".join(w.capitalize() for w in _MONTHS + _DAYS) + r")\b")
 _NUMBER = re.compile(r"\d|\b(" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
 # A capitalised word that does not start the sentence: a crude but useful proper-name signal.
 _NAME = re.compile(r"(?<=[\w,;:] )[A-Z][\w'-]+")
@@ -85,12 +87,13 @@ _HAS_TYPE: dict[str, Callable[[str], bool]] = {
     "person": lambda s: bool(_NAME.search(s)),
     "place": lambda s: bool(_NAME.search(s)),
 }
-_MONTH = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|" \
-         r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+_MONTH = r"(?-i:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|" \
+         r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
 _SPANS: dict[str, re.Pattern[str]] = {
     "date": re.compile(
         r"\b\d{1,2}(?:\s*-\s*\d{1,2})?\s+" + _MONTH + r"\b(?:\s+\d{4})?|\b" + _MONTH
-        + r"\s+\d{1,2}(?:\s*-\s*\d{1,2})?(?:,?\s+\d{4})?|\b(?:" + "|".join(_DAYS)
+        + r"\s+\d{1,2}(?:\s*-\s*\d{1,2})?\b(?:,?\s+\d{4})?|\b(?-i:"
+        + "|".join(d.capitalize() for d in _DAYS)
         + r")(?:\s+(?:morning|afternoon|evening|night))?|\b" + _MONTH + r"(?:\s+\d{4})?\b|"
         r"\b(?:1\d{3}|20\d\d)s?\b|\b\d{1,2}(?:st|nd|rd|th)\s+century\b", re.I),
     "number": re.compile(r"\b\d(?:[\d,.]*\d)?(?:st|nd|rd|th)?(?:\s*(?:%|percent|per cent))?|"
@@ -115,26 +118,16 @@ def locate_core(sentence: str, need: str | None, question: str
     """`core_span`, and how many characters it lies from the nearest word, and from the
     nearest two-word phrase, that the sentence shares with the question (answers tend to sit
     next to the question's words: "Foreign Minister Winston Peters")."""
-    pattern = _SPANS.get(need or "")
-    if pattern is None:
+    if need is None or need not in _SPANS:
         return None
     text = fold(sentence)
-    asked = set(words(question))
-    q_content = [stem(w) for w in words(question) if not is_stopword(w)]
-    asked_stems = set(q_content)
-    q_pairs = set(zip(q_content, q_content[1:], strict=False))
-    tokens = [(m.start(), m.end(), stem(m.group().lower())) for m in re.finditer(r"\w+", text)]
-    anchors = [a for a, _, t in tokens if t in asked_stems]
+    asked, asked_stems, q_pairs = _question_words(question)
+    tokens = _tokens(text)
+    anchors = [(a, b) for a, b, t in tokens if t in asked_stems]
     phrases = [(a[0], b[1]) for a, b in zip(tokens, tokens[1:], strict=False)
                if (a[2], b[2]) in q_pairs]
-    best: tuple[float, int, int] | None = None
-    for m in pattern.finditer(text):
-        start, end = m.start(), m.end()
-        if need in ("person", "place"):
-            if start == 0 and " " not in m.group():
-                continue  # a lone capitalised first word is just the start of the sentence
-            title = _TITLES.match(m.group())
-            start += len(title.group()) if title else 0
+    best: tuple[int, int, int, int] | None = None
+    for start, end in _typed_spans(text, need):
         # Words the question already has are not the answer: trim them from the edges.
         while (w := re.match(r"[\w'-]+", text[start:end])) and w.group().lower() in asked:
             start = min(end, start + len(w.group()) + 1)
@@ -143,15 +136,52 @@ def locate_core(sentence: str, need: str | None, question: str
         span = text[start:end]
         if not span.strip() or set(words(span)) <= asked:
             continue
-        distance = min((abs(a - start) for a in anchors), default=len(text))
-        if best is None or distance < best[0]:
-            best = (distance, start, end)
+        distance = min((_gap(start, end, a, b) for a, b in anchors), default=len(text))
+        to_phrase = min((_gap(start, end, a, b) for a, b in phrases), default=len(text))
+        # A span next to a phrase of the question beats one next to a single shared word.
+        if best is None or (to_phrase, distance) < best[:2]:
+            best = (to_phrase, distance, start, end)
     if best is None:
         return None
-    _, start, end = best
-    to_phrase = min((min(abs(start - pe), abs(ps - end)) for ps, pe in phrases),
-                    default=len(text))
-    return sentence[start:end], int(best[0]), int(to_phrase)
+    to_phrase, distance, start, end = best
+    return sentence[start:end], distance, to_phrase
+
+
+@lru_cache(maxsize=50_000)
+def _typed_spans(text: str, need: str) -> tuple[tuple[int, int], ...]:
+    """Start and end of every span of kind `need` in a folded sentence, a leading title
+    ("Prime Minister") left out of names; cached like `_tokens`."""
+    out = []
+    for m in _SPANS[need].finditer(text):
+        start, end = m.start(), m.end()
+        if need in ("person", "place"):
+            if start == 0 and " " not in m.group():
+                continue  # a lone capitalised first word is just the start of the sentence
+            title = _TITLES.match(m.group())
+            start += len(title.group()) if title else 0
+        out.append((start, end))
+    return tuple(out)
+
+
+@lru_cache(maxsize=1024)
+def _question_words(question: str) -> tuple[frozenset[str], frozenset[str],
+                                            frozenset[tuple[str, str]]]:
+    """A question's words, content stems and adjacent content-stem pairs."""
+    content = [stem(w) for w in words(question) if not is_stopword(w)]
+    return (frozenset(words(question)), frozenset(content),
+            frozenset(zip(content, content[1:], strict=False)))
+
+
+@lru_cache(maxsize=50_000)
+def _tokens(text: str) -> tuple[tuple[int, int, str], ...]:
+    """Start, end and stem of every word of a (folded) sentence; cached, as the same
+    sentences come back question after question."""
+    return tuple((m.start(), m.end(), stem(m.group().lower())) for m in re.finditer(r"\w+", text))
+
+
+def _gap(start: int, end: int, a: int, b: int) -> int:
+    """Characters between span [start, end) and span [a, b) (0 when they touch or overlap)."""
+    return max(0, a - end, start - b)
 
 
 _CUE = re.compile(r"\bhow (many|much|old|long|far|big|large|tall|high|deep|wide|often|fast|"
@@ -175,6 +205,7 @@ def cue_words(question: str) -> set[str]:
     return {w for m in _CUE.finditer(question) for w in words(m.group())}
 
 
+@lru_cache(maxsize=50_000)
 def has_type(need: str, sentence: str) -> bool:
     """Does the sentence hold an answer of the kind `need` (see `answer_type`)?"""
     return _HAS_TYPE[need](sentence)
@@ -190,7 +221,7 @@ def entities(text: str) -> frozenset[str]:
     start it (or start a run of them), and numerals."""
     out = set()
     for m in _ENTITY.finditer(fold(text)):
-        w = m.group().lower().rstrip(".,")
+        w = re.sub(r"'s$", "", m.group().lower().rstrip(".,"))  # "Zealand's" is "zealand"
         if w and not is_stopword(w):
             out.add(w)
     return frozenset(out)

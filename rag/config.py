@@ -40,6 +40,9 @@ class Settings:
     bm25_weight: float = 2.0
     mmr: bool = False
     mmr_lambda: float = 0.7
+    # Fetch this many passages and keep the k whose best sentence the answer selector scores
+    # highest (rag/rerank.py); 0 keeps the fused order. Chosen on SQuAD validation articles.
+    rerank_depth: int = 20
     # Answering.
     generator: str = "extractive"
     abstain_threshold: float | None = None  # None: the selector's, chosen on validation data
@@ -84,6 +87,8 @@ class Settings:
             raise ConfigError(
                 f"chunk_overlap must be in [0, chunk_tokens) (got {self.chunk_overlap} "
                 f"with chunk_tokens {self.chunk_tokens})")
+        if self.rerank_depth < 0:
+            raise ConfigError(f"rerank_depth must be 0 (off) or more (got {self.rerank_depth})")
         if self.k < 1 or self.candidates < 1:
             raise ConfigError(f"k and candidates must be at least 1 (got k={self.k}, "
                               f"candidates={self.candidates})")

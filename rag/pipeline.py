@@ -15,8 +15,11 @@ from rag.config import Settings
 from rag.embed import Embedder, embedder_for
 from rag.errors import QuestionError, RagError
 from rag.generate import Draft, Generator, available, make_generator
+from rag.generate.features import FeatureExtractor
+from rag.generate.selector import load_selector
 from rag.load import load_documents
 from rag.query import Query
+from rag.rerank import Reranker
 from rag.retrieve import Filters, Retriever
 from rag.store import Store, SyncReport, has_index, open_index, sync_store
 from rag.text import strip_controls
@@ -81,7 +84,7 @@ class RAG:
         self.index = index
         self.embedder = embedder
         self.settings = settings
-        self.retriever = Retriever(index, embedder, settings)
+        self.retriever = self._retriever(index)
         self._generators: dict[str, Generator] = {}
         self._chats: dict[str, Any] = {}  # LLM clients (a loaded model) outlive index swaps
         self._lock = threading.Lock()
@@ -101,6 +104,15 @@ class RAG:
         index = open_index(s, emb, chunker(s))
         return cls(index, emb, s)
 
+    def _retriever(self, index: Store) -> Retriever:
+        """A retriever of `index`, re-ranking with the answer selector; the candidate
+        sentences it scores are the ones the extractive generator reads (one vector cache)."""
+        s = self.settings
+        self.features = FeatureExtractor(self.embedder, index.idf, sentences=index.sentences_of)
+        rerank = Reranker(self.features, load_selector(s.selector or None)) \
+            if s.rerank_depth else None
+        return Retriever(index, self.embedder, s, rerank)
+
     def generator(self, name: str | None = None) -> Generator:
         with self._lock:
             return self._generator(name or self.settings.generator)
@@ -109,7 +121,7 @@ class RAG:
         if "extractive" not in self._generators:
             self._generators["extractive"] = make_generator(
                 "extractive", self.settings, self.embedder, self.index.idf,
-                sentences=self.index.sentences_of)
+                features=self.features)
         if name not in self._generators:
             # LLM generators gate on the extractive one and fall back to it: one instance,
             # one cache of sentence vectors.
@@ -136,8 +148,8 @@ class RAG:
                 log.warning("keeping the loaded index: %s", e)
                 self._skipped = live or ""
                 return False
-            retriever = Retriever(index, self.embedder, self.settings)
             with self._lock:
+                retriever = self._retriever(index)
                 self.index, self.retriever, self._generators = index, retriever, {}
         log.info("now answering from %s (%s)", index.path, index.version)
         return True

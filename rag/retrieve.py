@@ -1,4 +1,5 @@
-"""Hybrid retrieval: dense (FAISS) and BM25 lists fused by reciprocal rank, then MMR and filters.
+"""Hybrid retrieval: dense (FAISS) and BM25 lists fused by reciprocal rank, filters, then
+answer-aware re-ranking (`rag/rerank.py`) or MMR.
 
 A follow-up question ("And who else was there?") is searched both alone and after the previous
 user turn (`Query.text`); both take part in the fusion, so a question that only looked like a
@@ -7,8 +8,8 @@ follow-up loses little.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -77,13 +78,20 @@ def mmr(query: np.ndarray, vectors: np.ndarray, k: int, lam: float) -> list[int]
     return chosen
 
 
-class Retriever:
-    """Searches one index (any store) with one embedder under one set of settings."""
+# Re-orders a query's passages and keeps the best k of them (`rag.rerank.Reranker`).
+Rerank = Callable[[Query, Sequence[Passage], int], list[Passage]]
 
-    def __init__(self, index: Store, embedder: Embedder, settings: Settings) -> None:
+
+class Retriever:
+    """Searches one index (any store) with one embedder under one set of settings; with a
+    `rerank`, fetches `rerank_depth` passages and lets it choose the k."""
+
+    def __init__(self, index: Store, embedder: Embedder, settings: Settings,
+                 rerank: Rerank | None = None) -> None:
         self.index = index
         self.embedder = embedder
         self.settings = settings
+        self.rerank = rerank if settings.rerank_depth else None
 
     def search(self, query: Query, k: int | None = None, filters: Filters | None = None
                ) -> list[Passage]:
@@ -93,20 +101,25 @@ class Retriever:
         if query.follow_up:
             texts.append((query.text, terms(query.text)))
         searches = [(self.embedder.encode_query(text), q_terms) for text, q_terms in texts]
-        pool, vecs = self.index.candidates(searches, max(k * 3, k) if s.mmr else k, filters,
-                                           s)
+        size = k * 3 if s.mmr else k
+        if self.rerank:
+            size = max(size, s.rerank_depth)
+        pool, vecs = self.index.candidates(searches, size, filters, s)
         qvec = self.embedder.encode_query(query.text)
-        if s.mmr and pool:
-            order = mmr(qvec, vecs, k, s.mmr_lambda)
-            pool, vecs = [pool[i] for i in order], vecs[order]
-        cos = vecs @ qvec if len(pool) else []
+        cos = vecs @ qvec if len(pool) else np.zeros(0, dtype=np.float32)
         docs = self.index.documents
         out = []
         for rank, (chunk, score) in enumerate(zip(pool, cos, strict=True), start=1):
             info = docs.get(chunk.doc_id, {})
             out.append(Passage(chunk, float(score), rank, info.get("title", chunk.doc_id),
                                info.get("date"), info.get("url")))
-        return out
+        if s.mmr and out:
+            # With re-ranking, MMR diversifies the re-ranker's best 3k.
+            keep = self.rerank(query, out, k * 3) if self.rerank else out
+            rows = {p.chunk.chunk_id: i for i, p in enumerate(out)}
+            order = mmr(qvec, vecs[[rows[p.chunk.chunk_id] for p in keep]], k, s.mmr_lambda)
+            return [replace(keep[i], rank=n) for n, i in enumerate(order, start=1)]
+        return self.rerank(query, out, k) if self.rerank and out else out[:k]
 
 
 def fuse_locally(index: Index, searches: Sequence[tuple[np.ndarray, Sequence[str]]], size: int,

@@ -11,10 +11,11 @@ Data (all built from a SQuAD v1.1/v2.0 JSON file, split by article, never by que
   that the gold paragraph does not mention, re-asked for a kind of answer the paragraph lacks,
   or negated ("What was not ..."), the way SQuAD 2.0's unanswerable questions were written.
 
-The sentence scorer is fitted on training articles' answerable questions (softmax over each
-question's candidates); the confidence model on training articles' questions of all three
-kinds; the threshold on validation articles by the rule in `THRESHOLD_RULE`. Validation
-figures go into the JSON beside the weights.
+The sentence scorer is fitted on training articles' answerable questions (softmax over the
+candidate sentences of the passages retrieved to the re-ranking depth: the re-ranker's view);
+the confidence model on training articles' questions of all three kinds, as the generator sees
+them (the k passages the re-ranker keeps); the threshold on validation articles by the rule in
+`THRESHOLD_RULE`. Validation figures go into the JSON beside the weights.
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ from rag.generate.selector import (
     fit_softmax,
     standardize,
 )
+from rag.query import Query
+from rag.rerank import Reranker
 from rag.retrieve import Filters
+from rag.types import Passage
 
 VALIDATION_EVERY = 4  # articles 3, 7, 11, ... (0-based, file order) are validation
 MAX_WRONG_ABSTAIN = 0.08  # share of answerable validation questions allowed to abstain
@@ -65,8 +69,12 @@ class Example:
     question: str
     answers: tuple[str, ...]
     sources: tuple[str, ...]
-    x: np.ndarray | None = None
-    y: np.ndarray | None = None  # per candidate: holds a gold answer from the gold paragraph
+    query: Query | None = None
+    passages: list[Passage] | None = None  # retrieved to the re-ranking depth, fused order
+    pool_x: np.ndarray | None = None  # features of every candidate of `passages`
+    pool_y: np.ndarray | None = None  # per candidate: holds a gold answer of the gold paragraph
+    x: np.ndarray | None = None  # the same for the k passages the generator reads
+    y: np.ndarray | None = None
 
     @property
     def answerable(self) -> bool:
@@ -180,55 +188,75 @@ def squad_examples(texts: dict[str, str], eval_file: Path, articles: set[str], s
     return out
 
 
-def featurize(rag: Any, examples: Sequence[Example], progress: bool = False) -> None:
-    """Retrieve for every example (without its article when `removed`) and fill x and y."""
+def featurize(rag: Any, examples: Sequence[Example], depth: int, progress: bool = False
+              ) -> None:
+    """Retrieve `depth` passages for every example, in fused order (`rag` does not re-rank),
+    without its article when `removed`, and fill `pool_x` and `pool_y`: what the sentence
+    scorer learns from, and what the re-ranker scores."""
     from tqdm import tqdm
 
-    extractor = FeatureExtractor(rag.embedder, rag.index.idf)
-    batch = 256
+    # Each question is embedded alone, as when answering: int8 vectors of a padded batch
+    # differ (cosine about 0.99), enough to move confidences across the threshold.
     all_docs = list(rag.index.documents)
     without: dict[str, Filters] = {}
-    for n, ex in enumerate(tqdm(examples, desc="features", unit="q", disable=not progress,
-                                leave=False)):
-        if n % batch == 0:  # embed the next questions together (cached for the searches)
-            rag.embedder.encode_queries(list(dict.fromkeys(
-                e.question for e in examples[n:n + batch])))
+    for ex in tqdm(examples, desc="features", unit="q", disable=not progress, leave=False):
         filters = None
         if ex.kind == "removed":
             if ex.article not in without:
                 without[ex.article] = Filters(doc_ids=tuple(
                     d for d in all_docs if article_of(doc_stem(d)) != ex.article))
             filters = without[ex.article]
-        query = rag.query(ex.question)
-        passages = rag.retriever.search(query, filters=filters)
-        cands, x = extractor.extract(query, passages)
-        ex.x = x
-        ex.y = np.array([ex.answerable and doc_stem(c.passage.chunk.doc_id) in ex.sources
-                         and contains_answer(c.text, ex.answers) for c in cands], dtype=float)
+        ex.query = rag.query(ex.question)
+        ex.passages = rag.retriever.search(ex.query, k=depth, filters=filters)
+        ex.pool_x, ex.pool_y = _features(rag.features, ex, ex.passages)
 
 
-def _rows(examples: Sequence[Example]) -> tuple[np.ndarray, np.ndarray]:
-    xs = [e.x for e in examples if e.x is not None and len(e.x)]
-    ys = [e.y for e in examples if e.x is not None and len(e.x)]
-    return np.vstack(xs).astype(np.float64), np.concatenate(ys)
+def view(features: FeatureExtractor, sel: Selector, examples: Sequence[Example], k: int,
+         rerank: bool, progress: bool = False) -> None:
+    """What the generator reads: each example's passages, re-ranked by `sel` when `rerank`,
+    cut to `k`, and their features (`x`, `y`)."""
+    from tqdm import tqdm
+
+    reranker = Reranker(features, sel)
+    for ex in tqdm(examples, desc="re-ranked", unit="q", disable=not progress, leave=False):
+        assert ex.query is not None and ex.passages is not None
+        top = reranker(ex.query, ex.passages, k) if rerank else ex.passages[:k]
+        ex.x, ex.y = _features(features, ex, top)
+
+
+def _features(extractor: FeatureExtractor, ex: Example, passages: Sequence[Passage]
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates' features, and whether each comes from the gold paragraph and holds a gold
+    answer."""
+    cands, x = extractor.extract(ex.query, passages)
+    y = np.array([ex.answerable and doc_stem(c.passage.chunk.doc_id) in ex.sources
+                  and contains_answer(c.text, ex.answers) for c in cands], dtype=float)
+    return x, y
 
 
 # -- fitting ------------------------------------------------------------------------------------
 
-def fit(train: Sequence[Example]) -> Selector:
-    """The sentence scorer (softmax over each answerable question's candidates) on training
-    rows, then the confidence model on training questions of every kind."""
-    x, _ = _rows(train)
-    mean, scale = standardize(x)
-    groups = [((e.x - mean) / scale, e.y) for e in train
-              if e.answerable and e.x is not None and e.y is not None and e.y.any()]
+def fit_scorer(train: Sequence[Example]) -> Selector:
+    """The sentence scorer: softmax over each answerable training question's candidates in
+    its whole retrieved pool (the re-ranker's view). The confidence model is left blank."""
+    rows = [e.pool_x for e in train if e.pool_x is not None and len(e.pool_x)]
+    if not rows:
+        raise RagError("no training question retrieved any sentence")
+    mean, scale = standardize(np.vstack(rows).astype(np.float64))
+    groups = [((e.pool_x - mean) / scale, e.pool_y) for e in train if e.answerable
+              and e.pool_x is not None and e.pool_y is not None and e.pool_y.any()]
     if not groups:
         raise RagError("no training question has a retrieved sentence holding its answer")
     w = fit_softmax(groups, l2=L2)
     sentence = Linear(tuple(mean.tolist()), tuple(scale.tolist()), tuple(w.tolist()), 0.0)
-    placeholder = Linear((0.0,) * len(CONFIDENCE_INPUTS), (1.0,) * len(CONFIDENCE_INPUTS),
-                         (0.0,) * len(CONFIDENCE_INPUTS))
-    sel = Selector(FEATURES, sentence, placeholder, 0.5)
+    blank = Linear((0.0,) * len(CONFIDENCE_INPUTS), (1.0,) * len(CONFIDENCE_INPUTS),
+                   (0.0,) * len(CONFIDENCE_INPUTS))
+    return Selector(FEATURES, sentence, blank, 0.5)
+
+
+def fit_confidence(sel: Selector, train: Sequence[Example]) -> Selector:
+    """The confidence model on training questions of every kind, as the generator sees them
+    (after `view`)."""
     qx, qy = question_table(sel, train)
     q_mean, q_scale = standardize(qx)
     cw, cb = fit_logistic((qx - q_mean) / q_scale, qy, l2=L2)
@@ -325,7 +353,7 @@ def train_selector(squad_file: str | Path, out: str | Path | None = None,
     settings = Settings.load().with_(index_dir=str(work / "index"),
                                      corpus=(str(imported.out / "docs"),))
     build(settings=settings, progress=progress)
-    rag = RAG.load(settings=settings)
+    rag = RAG.load(settings=settings.with_(rerank_depth=0))  # fused order; no selector yet
     texts = {doc_stem(d.doc_id): d.text for d in load_documents([imported.out / "docs"])}
     order = _article_order(src)
     articles = sorted({article_of(s) for s in texts}, key=lambda a: (order.get(a, 0), a))
@@ -333,8 +361,11 @@ def train_selector(squad_file: str | Path, out: str | Path | None = None,
     eval_file = imported.out / "eval.jsonl"
     train = squad_examples(texts, eval_file, set(train_arts), seed, max_questions)
     val = squad_examples(texts, eval_file, set(val_arts), seed + 1, max_questions)
-    featurize(rag, train + val, progress=progress)
-    sel = fit(train)
+    featurize(rag, train + val, max(settings.k, settings.rerank_depth), progress=progress)
+    sel = fit_scorer(train)
+    view(rag.features, sel, train + val, settings.k, settings.rerank_depth > 0,
+         progress=progress)
+    sel = fit_confidence(sel, train)
     threshold = choose_threshold(confidences(sel, [e for e in val if e.kind == "answerable"]))
     meta = {
         "trained_on": src.name, "data_sha256": data_hash, "seed": seed,

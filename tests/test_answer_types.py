@@ -67,11 +67,25 @@ def test_the_core_span_knows_how_far_it_is_from_the_question_phrase():
     assert span == "Winston Peters" and to_phrase <= 1
     far = locate_core("Foreign policy is bipartisan, and Patman thinks so.", "person", q)
     assert far is not None and far[2] > 10
+    # A name next to a phrase of the question beats one next to a single question word.
+    assert core_span("The team of Luxon and Foreign Minister Winston Peters might go further "
+                     "in responding to US foreign policy.", "person", q) == "Winston Peters"
+
+
+def test_months_and_days_are_names_not_common_words():
+    assert not has_type("date", "But Patman may go, and they march on.")
+    assert has_type("date", "It opened in May.") and has_type("date", "It rained on Sunday.")
+    assert core_span("It opened in May 2020 to the public.", "date", "When did it open?") \
+        == "May 2020"
+    assert core_span("It ran from July 4-6, 2024 in Paris.", "date", "When did it run?") \
+        == "July 4-6, 2024"
 
 
 def test_entities_and_negation():
     assert entities("When did Genghis Khan take Beijing in 1215?") == {
         "genghis", "khan", "beijing", "1215"}
     assert entities("What is it?") == frozenset()
+    assert entities("Who is New Zealand's Foreign Minister?") == {
+        "new", "zealand", "foreign", "minister"}  # the possessive is not part of the name
     assert negated("Who didn't come?") and negated("Who never came?")
     assert not negated("Who came?")

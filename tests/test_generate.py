@@ -126,7 +126,7 @@ def test_features_cover_names_numbers_and_negation():
     assert x[flows, col["ent_sent"]] == pytest.approx(0.5)  # 338 yes, Waitaki no
     assert x[flows, col["neg_mismatch"]] == 1.0
     assert x[:, col["sem_rel"]].max() == 0.0  # relative to the best candidate
-    assert x[0, col["first"]] == 1.0 and x[0, col["rank_inv"]] == 1.0
+    assert x[0, col["first"]] == 1.0 and x[0, col["passage_sem"]] == pytest.approx(0.5)
 
 
 def test_selector_json_round_trips_and_refuses_other_features(tmp_path):

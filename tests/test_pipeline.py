@@ -77,15 +77,15 @@ def test_bad_questions_get_a_clear_error(seed_rag, question, message):
 
 def test_seed_evaluation_holds_its_measured_level(seed_rag):
     """A regression guard, not a target: the seed set is out of sample for the selector (trained
-    on SQuAD), and it measured 37/43 answered right and cited, 6/12 abstained and 1/43 wrongly
+    on SQuAD), and it measured 38/43 answered right and cited, 5/12 abstained and 1/43 wrongly
     abstained (evals/README.md). One item of slack each way."""
     items = load_set(EVAL_SET)
     assert sum(i.answerable for i in items) >= 30
     assert sum(not i.answerable for i in items) >= 8
     assert sum(bool(i.history) for i in items) >= 4
     summary = summarize(run(seed_rag, items))
-    assert summary["answer_correct"] >= 36 / 43, summary
-    assert summary["abstain_correct"] >= 5 / 12, summary
+    assert summary["answer_correct"] >= 37 / 43, summary
+    assert summary["abstain_correct"] >= 4 / 12, summary
     assert summary["abstain_wrong"] <= 2 / 43, summary
 
 

@@ -12,7 +12,7 @@ from rag.errors import ConfigError
 from rag.generate.base import ABSTAIN_TEXT, Draft, Generator
 
 if TYPE_CHECKING:
-    from rag.generate.features import SentenceSource
+    from rag.generate.features import FeatureExtractor
 
 GENERATORS = ("extractive", "openai", "llamacpp")
 
@@ -31,12 +31,12 @@ def available(s: Settings) -> list[str]:
 
 def make_generator(name: str, settings: Settings, embedder: Embedder,
                    idf: Callable[[str], float], extractive: Generator | None = None,
-                   chat: Any = None, sentences: SentenceSource | None = None) -> Generator:
+                   chat: Any = None, features: FeatureExtractor | None = None) -> Generator:
     """The generator `name`, configured by `settings`; the abstention threshold is the
     selector's own (chosen on validation data) unless `abstain_threshold` is set. An LLM
     generator gates on and falls back to `extractive` (pass the one already built, so both
     share its sentence-vector cache; None: a new one). `chat` reuses an LLM client;
-    `sentences` gives the index's stored sentence vectors of a chunk."""
+    `features` is the feature extractor to share with the re-ranker (None: a new one)."""
     from rag.generate.extractive import ExtractiveGenerator
     from rag.generate.selector import load_selector
 
@@ -45,7 +45,7 @@ def make_generator(name: str, settings: Settings, embedder: Embedder,
         raise ConfigError(f"unknown generator {name!r}; choose one of: {', '.join(GENERATORS)}")
     if extractive is None:
         extractive = ExtractiveGenerator(embedder, idf, load_selector(s.selector or None),
-                                         s.abstain_threshold, s.max_answer_sentences, sentences)
+                                         s.abstain_threshold, s.max_answer_sentences, features)
     if name == "extractive":
         return extractive
     assert isinstance(extractive, ExtractiveGenerator)

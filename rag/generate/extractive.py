@@ -17,7 +17,7 @@ from rag.answer_types import core_span
 from rag.cite import citation
 from rag.embed import Embedder
 from rag.generate.base import Draft, stream_words
-from rag.generate.features import Candidate, FeatureExtractor, SentenceSource
+from rag.generate.features import Candidate, FeatureExtractor
 from rag.generate.selector import Selector, load_selector, softmax
 from rag.query import Query
 from rag.text import terms
@@ -35,8 +35,8 @@ class ExtractiveGenerator:
 
     def __init__(self, embedder: Embedder, idf: Callable[[str], float],
                  selector: Selector | None = None, threshold: float | None = None,
-                 max_sentences: int = 2, sentences: SentenceSource | None = None) -> None:
-        self.features = FeatureExtractor(embedder, idf, sentences=sentences)
+                 max_sentences: int = 2, features: FeatureExtractor | None = None) -> None:
+        self.features = features or FeatureExtractor(embedder, idf)
         self.selector = selector or load_selector()
         self.threshold = self.selector.threshold if threshold is None else threshold
         self.max_sentences = max_sentences

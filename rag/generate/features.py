@@ -3,7 +3,7 @@
 Every distinct sentence of the retrieved passages is a candidate. Its features say how well it
 matches the question (embedding similarity, BM25, IDF-weighted coverage in the sentence, the one
 before it and the rest of its passage, shared phrases), whether it holds the kind of answer asked
-for and the names and numbers the question is about, and where it sits (passage rank and score,
+for and the names and numbers the question is about, and where it sits (its passage's similarity,
 position, length). Relative features (`*_rel`) compare a sentence with the best candidate of the
 same question, so a pointwise model can still rank.
 """
@@ -32,7 +32,7 @@ FEATURES = (
     "sem", "sem_ctx", "sem_rel", "bm25", "bm25_rel", "cov", "cov_rel", "cov_prev", "cov_near",
     "phrase", "typed", "typed_new", "span_near", "phrase_near", "untyped", "speaker_miss",
     "ent_sent", "ent_passage", "no_ent", "ent_any", "neg_mismatch", "unseen", "q_terms",
-    "rank_inv", "passage_sem", "length", "first", "position", "follow_up",
+    "passage_sem", "length", "first", "position", "follow_up",
 )
 _COL = {name: i for i, name in enumerate(FEATURES)}
 HISTORY_CREDIT = 0.25  # weight factor of earlier-turn terms in a follow-up
@@ -89,21 +89,17 @@ class FeatureExtractor:
         total = sum(weights.values()) or 1.0
         unseen = sum(w for t, w in weights.items() if self.idf(t) >= self.unseen_idf) / total
         q_pairs = _pairs(query.terms)
-        split = {id(p): words(p.chunk.text) for p in passages}
-        passage_terms = {key: set(terms_of(ws)) for key, ws in split.items()}
-        passage_words = {key: set(ws) for key, ws in split.items()}
+        passage_words = {id(p): _vocabulary(p.chunk.text) for p in passages}
         need = query.answer_type
         n_ent = len(query.entities)
         rows = []
-        prev_terms: set[str] = set()
+        prev_terms: frozenset[str] = frozenset()
         prev_passage = None
         for (p, _s, _e, i, n), text in zip(spans, texts, strict=True):
-            sent_words = words(text)
-            seq = terms_of(sent_words)  # the sentence is split into words once
-            own = set(seq)
+            sent_words_set, seq, own = _analysed(text)
             if p is not prev_passage:
-                prev_terms, prev_passage = set(), p
-            near = passage_terms[id(p)]
+                prev_terms, prev_passage = frozenset(), p
+            near = passage_words[id(p)][1]
             cov = sum(w for t, w in weights.items() if t in own) / total
             cov_prev = sum(w for t, w in weights.items()
                            if t not in own and t in prev_terms) / total
@@ -119,7 +115,6 @@ class FeatureExtractor:
                 if core:
                     span_near = 1.0 / (1.0 + core[1] / 8.0)
                     phrase_near = 1.0 / (1.0 + core[2] / 8.0)
-            sent_words_set = set(sent_words)
             rows.append([
                 0.0, 0.0, 0.0,  # sem, sem_ctx, sem_rel: filled below
                 _bm25(weights, seq), 0.0, cov, 0.0, cov_prev, cov_near,
@@ -128,9 +123,9 @@ class FeatureExtractor:
                 float(need is None),
                 float(need == "speech" and not query.speaker <= own | prev_terms),
                 len(query.entities & sent_words_set) / n_ent if n_ent else 1.0,
-                len(query.entities & passage_words[id(p)]) / n_ent if n_ent else 1.0,
+                len(query.entities & passage_words[id(p)][0]) / n_ent if n_ent else 1.0,
                 float(n_ent == 0), 0.0, float(query.negated and not negated(text)),
-                unseen, math.log1p(len(weights)), 1.0 / p.rank, p.score,
+                unseen, math.log1p(len(weights)), p.score,
                 math.log1p(len(seq)), float(i == 0), i / max(n - 1, 1),
                 float(query.follow_up),
             ])
@@ -189,6 +184,22 @@ def _sentences(text: str) -> tuple[tuple[int, int], ...]:
     """Sentence spans of a passage; cached because splitting costs more than all the features
     together and the same passages come back often."""
     return tuple(sentence_spans(text))
+
+
+@lru_cache(maxsize=50_000)
+def _analysed(text: str) -> tuple[frozenset[str], tuple[str, ...], frozenset[str]]:
+    """A sentence's words, its terms in order, and the set of them; cached, as the same
+    sentences come back question after question."""
+    ws = words(text)
+    seq = tuple(terms_of(ws))
+    return frozenset(ws), seq, frozenset(seq)
+
+
+@lru_cache(maxsize=20_000)
+def _vocabulary(text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """A passage's words and terms."""
+    ws = words(text)
+    return frozenset(ws), frozenset(terms_of(ws))
 
 
 def _bm25(weights: dict[str, float], seq: Sequence[str]) -> float:
