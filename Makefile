@@ -31,7 +31,7 @@ ask: $(STAMP)
 chat: $(STAMP)
 	$(BIN)/rag chat
 
-# Retrain the answer selector from the public SQuAD articles (about 20 minutes on 2 cores).
+# Retrain the answer selector from the public SQuAD articles (about 5 minutes on 2 cores).
 SQUAD ?= ../shared/data/squad-v1.1-dev-public.json
 selector: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/rag train-selector $(SQUAD)

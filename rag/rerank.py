@@ -4,9 +4,9 @@ Fusion ranks whole chunks by similarity; the question is answered by one sentenc
 answer selector's sentence scorer (`rag/generate/selector.py`, learned from SQuAD) already
 scores every candidate sentence of a set of passages, so the retriever fetches `rerank_depth`
 passages and keeps the `k` whose best sentence scores highest. Each generator then reads
-passages that hold an answer, not merely ones about the topic; the reader model stays a
-feature-weighted scorer, so re-ranking 20 passages costs milliseconds, not a cross-encoder's
-seconds.
+passages that hold an answer, not merely ones about the topic. The scorer weighs features, so
+re-ranking 20 passages costs a few milliseconds on a CPU, where a cross-encoder would take
+hundreds.
 """
 
 from __future__ import annotations

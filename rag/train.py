@@ -219,7 +219,7 @@ def view(features: FeatureExtractor, sel: Selector, examples: Sequence[Example],
 
     reranker = Reranker(features, sel)
     for ex in tqdm(examples, desc="re-ranked", unit="q", disable=not progress, leave=False):
-        assert ex.query is not None and ex.passages is not None
+        assert ex.query is not None and ex.passages is not None  # filled by `featurize`
         top = reranker(ex.query, ex.passages, k) if rerank else ex.passages[:k]
         ex.x, ex.y = _features(features, ex, top)
 
@@ -228,6 +228,7 @@ def _features(extractor: FeatureExtractor, ex: Example, passages: Sequence[Passa
               ) -> tuple[np.ndarray, np.ndarray]:
     """Candidates' features, and whether each comes from the gold paragraph and holds a gold
     answer."""
+    assert ex.query is not None
     cands, x = extractor.extract(ex.query, passages)
     y = np.array([ex.answerable and doc_stem(c.passage.chunk.doc_id) in ex.sources
                   and contains_answer(c.text, ex.answers) for c in cands], dtype=float)
