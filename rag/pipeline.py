@@ -84,7 +84,7 @@ class RAG:
         self.index = index
         self.embedder = embedder
         self.settings = settings
-        self.retriever = self._retriever(index)
+        self.features, self.retriever = self._reader(index)
         self._generators: dict[str, Generator] = {}
         self._chats: dict[str, Any] = {}  # LLM clients (a loaded model) outlive index swaps
         self._lock = threading.Lock()
@@ -104,14 +104,14 @@ class RAG:
         index = open_index(s, emb, chunker(s))
         return cls(index, emb, s)
 
-    def _retriever(self, index: Store) -> Retriever:
-        """A retriever of `index`, re-ranking with the answer selector; the candidate
-        sentences it scores are the ones the extractive generator reads (one vector cache)."""
+    def _reader(self, index: Store) -> tuple[FeatureExtractor, Retriever]:
+        """The candidate-sentence features of `index` and a retriever of it that re-ranks
+        with the answer selector; the extractive generator reads the same features (one
+        sentence-vector cache)."""
         s = self.settings
-        self.features = FeatureExtractor(self.embedder, index.idf, sentences=index.sentences_of)
-        rerank = Reranker(self.features, load_selector(s.selector or None)) \
-            if s.rerank_depth else None
-        return Retriever(index, self.embedder, s, rerank)
+        features = FeatureExtractor(self.embedder, index.idf, sentences=index.sentences_of)
+        rerank = Reranker(features, load_selector(s.selector or None)) if s.rerank_depth else None
+        return features, Retriever(index, self.embedder, s, rerank)
 
     def generator(self, name: str | None = None) -> Generator:
         with self._lock:
@@ -148,9 +148,10 @@ class RAG:
                 log.warning("keeping the loaded index: %s", e)
                 self._skipped = live or ""
                 return False
+            features, retriever = self._reader(index)
             with self._lock:
-                retriever = self._retriever(index)
-                self.index, self.retriever, self._generators = index, retriever, {}
+                self.index, self.features, self.retriever = index, features, retriever
+                self._generators = {}
         log.info("now answering from %s (%s)", index.path, index.version)
         return True
 
