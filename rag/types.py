@@ -57,7 +57,7 @@ class Passage:
 
     chunk: Chunk
     score: float  # cosine similarity of the chunk to the (history-aware) query
-    rank: int  # 1-based rank after fusion
+    rank: int  # 1-based rank of the passages returned (after fusion and re-ranking)
     title: str = ""
     date: str | None = None
     url: str | None = None
