@@ -89,7 +89,7 @@ class FeatureExtractor:
         total = sum(weights.values()) or 1.0
         unseen = sum(w for t, w in weights.items() if self.idf(t) >= self.unseen_idf) / total
         q_pairs = _pairs(query.terms)
-        passage_words = {id(p): _vocabulary(p.chunk.text) for p in passages}
+        passage_words = {id(p): _analysed(p.chunk.text) for p in passages}
         need = query.answer_type
         n_ent = len(query.entities)
         rows = []
@@ -99,7 +99,7 @@ class FeatureExtractor:
             sent_words_set, seq, own = _analysed(text)
             if p is not prev_passage:
                 prev_terms, prev_passage = frozenset(), p
-            near = passage_words[id(p)][1]
+            near = passage_words[id(p)][2]
             cov = sum(w for t, w in weights.items() if t in own) / total
             cov_prev = sum(w for t, w in weights.items()
                            if t not in own and t in prev_terms) / total
@@ -188,18 +188,11 @@ def _sentences(text: str) -> tuple[tuple[int, int], ...]:
 
 @lru_cache(maxsize=50_000)
 def _analysed(text: str) -> tuple[frozenset[str], tuple[str, ...], frozenset[str]]:
-    """A sentence's words, its terms in order, and the set of them; cached, as the same
-    sentences come back question after question."""
+    """A sentence's (or passage's) words, its terms in order, and the set of them; cached, as
+    the same sentences and passages come back question after question."""
     ws = words(text)
     seq = tuple(terms_of(ws))
     return frozenset(ws), seq, frozenset(seq)
-
-
-@lru_cache(maxsize=20_000)
-def _vocabulary(text: str) -> tuple[frozenset[str], frozenset[str]]:
-    """A passage's words and terms."""
-    ws = words(text)
-    return frozenset(ws), frozenset(terms_of(ws))
 
 
 def _bm25(weights: dict[str, float], seq: Sequence[str]) -> float:
