@@ -167,8 +167,9 @@ def _typed_spans(text: str, need: str) -> tuple[tuple[int, int], ...]:
 def _question_words(question: str) -> tuple[frozenset[str], frozenset[str],
                                             frozenset[tuple[str, str]]]:
     """A question's words, content stems and adjacent content-stem pairs."""
-    content = [stem(w) for w in words(question) if not is_stopword(w)]
-    return (frozenset(words(question)), frozenset(content),
+    ws = words(question)
+    content = [stem(w) for w in ws if not is_stopword(w)]
+    return (frozenset(ws), frozenset(content),
             frozenset(zip(content, content[1:], strict=False)))
 
 
