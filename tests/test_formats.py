@@ -70,6 +70,16 @@ def test_pdf_line_breaks_are_mended():
         "A new paragraph here that is long enough to wrap over two lines.")
 
 
+def test_pdfium_soft_hyphens_are_mended_and_never_left_in_the_text():
+    # PDFium reports a hyphen the layout inserted at a line end as U+FFFE.
+    lines = ["Distributed sys\ufffe", "tems keep copies of the data on several machines so",
+             "that a failed disk loses noth\u00ading; the copies agree through a protocol."]
+    text = _paragraphs(lines)
+    assert text == ("Distributed systems keep copies of the data on several machines so that a "
+                    "failed disk loses nothing; the copies agree through a protocol.")
+    assert "\ufffe" not in text and "\u00ad" not in text
+
+
 def test_pdfs_that_cannot_be_read_say_why(tmp_path):
     from fpdf import FPDF
 

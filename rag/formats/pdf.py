@@ -15,6 +15,10 @@ REPEATS = 0.6  # share of pages an edge line must appear on to count as a runnin
 SHORT_LINE = 0.7  # a line shorter than this share of the page's typical line ends a paragraph
 
 
+SOFT_HYPHENS = ("\ufffe", "\u00ad")  # PDFium's mark for a hyphen the layout added; Unicode's
+_NO_SOFT_HYPHENS = str.maketrans("", "", "".join(SOFT_HYPHENS))
+
+
 def extract_pdf(raw: bytes) -> Extracted:
     import pypdfium2 as pdfium
 
@@ -85,16 +89,19 @@ def _paragraphs(lines: list[str]) -> str:
                 out.append(line)
                 line = ""
             continue
-        if line.endswith("-") and line[-2:-1].isalpha() and ln[:1].islower():
+        if line.endswith(SOFT_HYPHENS):  # PDFium marks a hyphen the layout added as U+FFFE
+            line = line[:-1] + ln
+        elif line.endswith("-") and line[-2:-1].isalpha() and ln[:1].islower():
             line = line[:-1] + ln
         else:
             line = f"{line} {ln}" if line else ln
-        if len(ln) < SHORT_LINE * full:
+        if len(ln) < SHORT_LINE * full and not ln.endswith(SOFT_HYPHENS):
             out.append(line)
             line = ""
     if line:
         out.append(line)
-    return "\n".join(out)
+    # A soft hyphen left inside a line (not at its end) is invisible to a reader: drop it.
+    return "\n".join(out).translate(_NO_SOFT_HYPHENS)
 
 
 def _pdf_date(value: str) -> str | None:
