@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -105,9 +106,16 @@ def load_file(path: Path, doc_id: str) -> Document | None:
     )
 
 
+_COMMENT = re.compile(r"<!--.*?(-->|\Z)", re.S)
+_ATTRIBUTES = re.compile(r"\s*\{[#.][^{}]*\}\s*$")  # a heading's `{#intro}` or `{.class}`
+
+
 def _title_from(body: str) -> str:
-    """The first line (without Markdown's `#`), shortened at a word boundary."""
-    first = next((ln.strip().lstrip("#").strip() for ln in body.splitlines() if ln.strip()), "")
+    """The first line outside HTML comments (without Markdown's `#` and a heading's `{#id}`),
+    shortened at a word boundary."""
+    lines = (_ATTRIBUTES.sub("", ln.strip().lstrip("#").strip())
+             for ln in _COMMENT.sub("", body).splitlines())
+    first = next((ln for ln in lines if ln), "")
     if len(first) <= TITLE_CHARS:
         return first
     cut = first[:TITLE_CHARS].rsplit(" ", 1)[0].rstrip(" ,;:-")

@@ -103,3 +103,14 @@ def test_utf16_files_are_read_and_an_unreadable_file_is_skipped(corpus, caplog, 
     assert docs["wide.txt"].text.startswith("Wide text about kiwi")
     assert "locked.txt" not in docs and "rivers.txt" in docs
     assert "cannot read it (Permission denied)" in caplog.text
+
+
+def test_titles_skip_html_comments_and_heading_attributes(tmp_path: Path):
+    # The shape of real Markdown guides: a licence comment first, Pandoc/kramdown `{#id}`s.
+    (tmp_path / "guide.md").write_text(
+        "<!--\nCopyright notice\n-->\n\n## Introduction {#intro}\n\nA code review is a "
+        "process.\n", encoding="utf-8")
+    (tmp_path / "inline.md").write_text("<!-- note --> The Real Title\n\nBody text.\n",
+                                        encoding="utf-8")
+    titles = {d.doc_id: d.title for d in load_documents([tmp_path])}
+    assert titles == {"guide.md": "Introduction", "inline.md": "The Real Title"}
