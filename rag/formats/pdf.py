@@ -89,9 +89,8 @@ def _paragraphs(lines: list[str]) -> str:
                 out.append(line)
                 line = ""
             continue
-        if line.endswith(SOFT_HYPHENS):  # PDFium marks a hyphen the layout added as U+FFFE
-            line = line[:-1] + ln
-        elif line.endswith("-") and line[-2:-1].isalpha() and ln[:1].islower():
+        if line.endswith(SOFT_HYPHENS) or \
+                (line.endswith("-") and line[-2:-1].isalpha() and ln[:1].islower()):
             line = line[:-1] + ln
         else:
             line = f"{line} {ln}" if line else ln
