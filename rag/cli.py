@@ -218,17 +218,18 @@ def report_lines(r, index_dir: str) -> list[str]:
 
 def _watch(args: argparse.Namespace) -> int:
     from rag.embed import embedder_for
+    from rag.pipeline import corpus_of
     from rag.watch import watch
 
     s = _settings(args)
-    paths = args.paths or s.corpus
+    paths = args.paths or corpus_of(s)
     print(f"watching {', '.join(map(str, paths))} (Ctrl-C stops)", flush=True)
 
     def show(r) -> None:
         if r.wrote or r.rebuilt_because:
             print("\n".join(report_lines(r, _where(s))), flush=True)
 
-    watch(paths, s, embedder_for(s), on_sync=show)
+    watch(args.paths or None, s, embedder_for(s), on_sync=show)
     return 0
 
 
@@ -308,7 +309,7 @@ def _chat(args: argparse.Namespace) -> int:
         from rag.watch import watch_in_background
 
         # Each sync writes a new complete index; the page switches to it between questions.
-        watch_in_background(s.corpus, s, rag.embedder)
+        watch_in_background(None, s, rag.embedder)
     print(f"serving {rag.index.manifest['counts']['documents']} documents on "
           f"http://{args.host}:{args.port}" + (" (login required)" if auth else ""), flush=True)
     serve(rag, host=args.host, port=args.port, share=args.share, auth=auth,

@@ -13,7 +13,7 @@ from typing import Any
 from rag.chunk import Chunker
 from rag.config import Settings
 from rag.embed import Embedder, embedder_for
-from rag.errors import QuestionError, RagError
+from rag.errors import CorpusError, QuestionError, RagError
 from rag.generate import Draft, Generator, available, make_generator
 from rag.generate.features import FeatureExtractor
 from rag.generate.selector import load_selector
@@ -21,7 +21,7 @@ from rag.load import load_documents
 from rag.query import Query
 from rag.rerank import Reranker
 from rag.retrieve import Filters, Retriever
-from rag.store import Store, SyncReport, has_index, open_index, sync_store
+from rag.store import Store, SyncReport, has_index, open_index, recorded_corpus, sync_store
 from rag.text import strip_controls
 from rag.types import Answer
 
@@ -37,15 +37,43 @@ def chunker(s: Settings) -> Chunker:
 def build(paths: Sequence[str | Path] | None = None, settings: Settings | None = None,
           rebuild: bool = False, progress: bool = False,
           embedder: Embedder | None = None) -> SyncReport:
-    """Index `paths` (default: the configured corpus) into the configured index folder."""
+    """Index `paths` into the configured index; without `paths`, the corpus the index records
+    (else the `corpus` setting). Other paths than the recorded ones need `rebuild`: a build
+    never silently drops the documents of the folders it was not given."""
     s = settings or Settings.load()
+    recorded = recorded_corpus(s)
+    if not paths:
+        return sync_corpus(recorded or s.corpus, s, rebuild, progress, embedder)
+    if recorded and not rebuild and _absolute(paths) != recorded:
+        raise CorpusError(
+            f"the index in {s.index_dir if s.store == 'local' else s.milvus_collection} was "
+            f"built from {', '.join(recorded)}, not {', '.join(_absolute(paths))}; "
+            f"run `rag build` alone to update it, add --rebuild to replace it, or use another "
+            f"--index")
+    return sync_corpus(paths, s, rebuild, progress, embedder)
+
+
+def corpus_of(s: Settings) -> list[str]:
+    """The folders and files the index in `s` is built from: its record, else the setting."""
+    return recorded_corpus(s) or _absolute(s.corpus)
+
+
+def sync_corpus(paths: Sequence[str | Path], s: Settings, rebuild: bool = False,
+                progress: bool = False, embedder: Embedder | None = None) -> SyncReport:
+    """Index exactly `paths` and record them as the index's corpus (no check against the
+    record: `build` is the door for people)."""
     t = time.perf_counter()
-    docs = load_documents(paths or s.corpus)
+    docs = load_documents(paths)
     loaded = time.perf_counter() - t
-    report = sync_store(s, docs, embedder or embedder_for(s), chunker(s), rebuild, progress)
+    report = sync_store(s, docs, embedder or embedder_for(s), chunker(s), rebuild, progress,
+                        corpus=_absolute(paths))
     report.timings = {"load": loaded, **report.timings}
     report.seconds += loaded
     return report
+
+
+def _absolute(paths: Sequence[str | Path]) -> list[str]:
+    return list(dict.fromkeys(str(Path(p).resolve()) for p in paths))
 
 
 def check_question(question: str, limit: int) -> str:

@@ -15,19 +15,20 @@ from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import RagError
 from rag.formats import KINDS, Unreadable, extract, kind_of
-from rag.pipeline import build
+from rag.pipeline import corpus_of, sync_corpus
 from rag.store import indexed_documents
 
 LOCK_WAIT = 120.0  # seconds to wait for a build already writing the index
 
 
 def uploads_folder(s: Settings) -> Path:
-    """Where uploads go: `upload_dir`, else `uploads/` in the first corpus folder (so every
-    later build and watch of the corpus includes them)."""
+    """Where uploads go: `upload_dir`, else `uploads/` in the first folder of the corpus the
+    index records (so every later build and watch of that corpus includes them)."""
     if s.upload_dir:
-        return Path(s.upload_dir)
-    first = Path(s.corpus[0])
-    return (first.parent if first.is_file() else first) / "uploads"
+        return Path(s.upload_dir).resolve()
+    corpus = [Path(p) for p in corpus_of(s)]
+    first = next((p for p in corpus if p.is_dir()), corpus[0].parent)
+    return first / "uploads"
 
 
 def safe_name(name: str) -> str:
@@ -116,21 +117,22 @@ def _save(target: Path, raw: bytes) -> None:
 
 
 def _doc_id(path: Path, s: Settings) -> str:
-    for root in map(Path, s.corpus):
+    for root in map(Path, corpus_of(s)):
         if root.is_dir() and path.resolve().is_relative_to(root.resolve()):
             return path.resolve().relative_to(root.resolve()).as_posix()
     return path.name
 
 
 def _sync(s: Settings, embedder: Embedder) -> None:
-    """An incremental build of the corpus, waiting for a build that is already writing."""
-    paths = list(s.corpus)
-    if not any(uploads_folder(s).resolve().is_relative_to(Path(p).resolve()) for p in paths):
+    """An incremental build of the recorded corpus (with the uploads folder, which joins the
+    record when it lies outside), waiting for a build that is already writing."""
+    paths = corpus_of(s)
+    if not any(uploads_folder(s).is_relative_to(Path(p)) for p in paths if Path(p).is_dir()):
         paths.append(str(uploads_folder(s)))
     deadline = time.monotonic() + LOCK_WAIT
     while True:
         try:
-            build(paths, settings=s, embedder=embedder)
+            sync_corpus(paths, s, embedder=embedder)
             return
         except RagError as e:
             if "another build is writing" not in str(e) or time.monotonic() > deadline:

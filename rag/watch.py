@@ -11,7 +11,7 @@ from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import RagError
 from rag.formats import kind_of
-from rag.pipeline import build
+from rag.pipeline import build, corpus_of
 from rag.store.local import SyncReport
 
 log = logging.getLogger("rag")
@@ -26,17 +26,21 @@ def _relevant(change: object, path: str) -> bool:
         kind_of(p) is not None or p.is_dir() or not p.exists())
 
 
-def watch(paths: Sequence[str | Path], settings: Settings, embedder: Embedder,
+def watch(paths: Sequence[str | Path] | None, settings: Settings, embedder: Embedder,
           on_sync: Callable[[SyncReport], None] | None = None,
           stop: threading.Event | None = None) -> None:
-    """Sync `paths` into the configured index now and after every batch of changes, until
-    `stop` is set. A sync that fails (a folder emptied, another build writing) is logged and
-    the next change tried again; the last complete index stays live meanwhile."""
+    """Sync `paths` (None: the corpus the index records) into the configured index now and
+    after every batch of changes, until `stop` is set. A sync that fails (a folder emptied,
+    another build writing) is logged and the next change tried again; the last complete index
+    stays live meanwhile."""
     from watchfiles import watch as changes
+
+    asked = list(paths) if paths else None
+    paths = asked or corpus_of(settings)
 
     def sync() -> None:
         try:
-            report = build(paths, settings=settings, embedder=embedder)
+            report = build(asked, settings=settings, embedder=embedder)
         except RagError as e:
             log.warning("sync failed, the index is unchanged: %s", e)
             return
@@ -49,7 +53,7 @@ def watch(paths: Sequence[str | Path], settings: Settings, embedder: Embedder,
         sync()
 
 
-def watch_in_background(paths: Sequence[str | Path], settings: Settings, embedder: Embedder,
+def watch_in_background(paths: Sequence[str | Path] | None, settings: Settings, embedder: Embedder,
                         on_sync: Callable[[SyncReport], None] | None = None
                         ) -> threading.Event:
     """`watch` on a daemon thread; set the returned event to stop it."""

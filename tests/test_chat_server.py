@@ -45,6 +45,16 @@ def chat_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def _own_copy(chat_root: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the chat corpus with its own index (which records that copy as its corpus)."""
+    from rag.pipeline import build
+
+    corpus, index = tmp_path / "docs", tmp_path / "ix"
+    shutil.copytree(chat_root / "docs", corpus)
+    build([corpus], settings=Settings(index_dir=str(index)))
+    return corpus, index
+
+
 @pytest.fixture(scope="module")
 def server(chat_root: Path):
     with rag_chat(chat_root, chat_root / "ix") as served:
@@ -271,9 +281,7 @@ def test_a_serving_page_answers_from_each_new_build(chat_root: Path, tmp_path: P
 
     from gradio_client import Client
 
-    corpus, index = tmp_path / "docs", tmp_path / "ix"
-    shutil.copytree(chat_root / "docs", corpus)
-    shutil.copytree(chat_root / "ix", index)
+    corpus, index = _own_copy(chat_root, tmp_path)
     with rag_chat(tmp_path, index) as served:
         client = Client(served.url, verbose=False)
         question = "How tall does the giant weta grow?"
@@ -303,10 +311,8 @@ def test_rag_chat_watch_picks_up_a_changed_file(chat_root: Path, tmp_path: Path)
     answer meanwhile comes from the old text or the new."""
     from gradio_client import Client
 
-    corpus, index = tmp_path / "docs", tmp_path / "ix"
-    shutil.copytree(chat_root / "docs", corpus)
-    shutil.copytree(chat_root / "ix", index)
-    with rag_chat(tmp_path, index, "--watch", RAG_CORPUS=str(corpus)) as served:
+    corpus, index = _own_copy(chat_root, tmp_path)
+    with rag_chat(tmp_path, index, "--watch") as served:
         client = Client(served.url, verbose=False)
         question = "How old was Patricia McKay?"
         assert "68" in client.predict(question=question, api_name="/answer")["answer"]
@@ -331,9 +337,7 @@ def test_upload_from_the_page_is_indexed_and_answered(chat_root: Path, tmp_path:
 
     from .documents import make_docx, make_pdf
 
-    corpus, index = tmp_path / "docs", tmp_path / "ix"
-    shutil.copytree(chat_root / "docs", corpus)
-    shutil.copytree(chat_root / "ix", index)
+    corpus, index = _own_copy(chat_root, tmp_path)
     incoming = tmp_path / "incoming"
     incoming.mkdir()
     make_pdf(incoming / "weta.pdf", ["The giant weta is an insect that lives on Little "
@@ -344,7 +348,7 @@ def test_upload_from_the_page_is_indexed_and_answered(chat_root: Path, tmp_path:
         ("p", "Okapi live in the Ituri rainforest <img src=x onerror=\"window.__pwned = "
               "'img'\"> of the Congo."),
         ("p", "See [the okapi page](javascript:window.__pwned='link') for more.")])
-    with rag_chat(tmp_path, index, RAG_CORPUS=str(corpus)) as served, \
+    with rag_chat(tmp_path, index) as served, \
             sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1300, "height": 1000})
@@ -385,3 +389,46 @@ def test_upload_from_the_page_is_indexed_and_answered(chat_root: Path, tmp_path:
         html, _ = client.predict("How much can a giant weta weigh?", 5, "extractive",
                                  api_name="/chat")
         assert 'href="document?id=uploads/weta.pdf#page=2"' in html, html[:600]
+
+
+def test_an_upload_from_elsewhere_adds_to_the_corpus_the_index_records(chat_root: Path,
+                                                                      tmp_path: Path):
+    """`rag build mine --index idx`, then `rag chat --index idx` started from a folder without
+    `seeds/`: an upload through the page's API lands in the recorded corpus, and every
+    original document is still answered after it, the upload too."""
+    from gradio_client import Client, handle_file
+
+    from rag.store.local import read_manifest
+
+    from .documents import make_pdf
+
+    corpus, index = _own_copy(chat_root, tmp_path)
+    before = set(read_manifest(index)["documents"])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    make_pdf(tmp_path / "weta.pdf", ["The giant weta is an insect of Little Barrier Island.",
+                                     "A giant weta can weigh 70 grams."])
+    with rag_chat(elsewhere, index) as served:
+        client = Client(served.url, verbose=False)
+        result, _, _ = client.predict(files=[handle_file(str(tmp_path / "weta.pdf"))],
+                                      api_name="/upload")
+        assert "weta&#46;pdf: indexed" in result, result
+        after = read_manifest(index)["documents"]
+        assert set(after) == before | {"uploads/weta.pdf"}
+        assert (corpus / "uploads" / "weta.pdf").exists()
+        assert sorted(p.name for p in elsewhere.iterdir() if not p.name.startswith("server-")) \
+            == []  # nothing made in the working folder: no seeds/, no uploads/
+        asked = {"beehive-pm-heads-to-us-for-nato.txt":
+                 "On what dates will the Prime Minister visit the United States?",
+                 "rnz-luxon-nato-summit-analysis.txt": "How old was Patricia McKay?",
+                 "zebras.md": "Where do zebras hide from lions?",
+                 "uploads/weta.pdf": "How much can a giant weta weigh?"}
+        for doc_id, question in asked.items():
+            ans = client.predict(question=question, api_name="/answer")
+            assert not ans["abstained"] and ans["citations"][0]["doc_id"] == doc_id, (doc_id, ans)
+    # A later bare build keeps the whole recorded corpus, the upload included.
+    again = subprocess.run([sys.executable, "-m", "rag", "build", "--index", str(index)],
+                           cwd=elsewhere, capture_output=True, text=True,
+                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert again.returncode == 0, again.stderr
+    assert "0 removed" in again.stdout and set(read_manifest(index)["documents"]) == set(after)

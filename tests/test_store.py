@@ -167,3 +167,29 @@ def test_sentence_vectors_come_back_with_the_passages(settings, corpus):
     before = emb.embedded
     rag.answer("Which river flows to the sea?", threshold=0)
     assert emb.embedded == before  # no sentence embedded: the question is a query
+
+
+def test_the_index_records_its_corpus_and_builds_only_what_it_records(settings, corpus,
+                                                                      tmp_path):
+    """A bare build syncs the recorded folders from any working folder; other folders are an
+    error naming both, unless --rebuild says to replace the corpus."""
+    from rag.errors import CorpusError
+    from rag.store import indexed_documents, recorded_corpus
+
+    emb = FakeEmbedder()
+    assert recorded_corpus(settings) is None
+    build([corpus], settings=settings, embedder=emb)
+    assert recorded_corpus(settings) == [str(corpus.resolve())]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "moa.txt").write_text("The moa was a flightless bird of New Zealand.\n")
+    with pytest.raises(CorpusError, match=f"built from {corpus.resolve()}, not "
+                                          f"{other.resolve()}.*--rebuild"):
+        build([other], settings=settings, embedder=emb)
+    assert set(indexed_documents(settings)) == {"apples.md", "rivers.txt", "sub/bees.txt"}
+    (corpus / "sub" / "wasps.txt").write_text("Wasps build paper nests.\n")
+    again = build(settings=settings.with_(corpus=("no-such-folder",)), embedder=emb)
+    assert again.added == ["sub/wasps.txt"] and not again.removed
+    replaced = build([other], settings=settings, embedder=emb, rebuild=True)
+    assert set(indexed_documents(settings)) == {"moa.txt"} and replaced.rebuilt_because
+    assert recorded_corpus(settings) == [str(other.resolve())]

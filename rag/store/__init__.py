@@ -64,16 +64,47 @@ def indexed_documents(s: Settings) -> dict[str, dict[str, Any]]:
     return read_manifest(s.index_dir)["documents"]
 
 
-def sync_store(s: Settings, docs: Sequence[Document], embedder: Embedder, chunker: Chunker,
-               rebuild: bool = False, progress: bool = False) -> SyncReport:
-    """Bring the configured store in line with `docs`, embedding only what is new or changed."""
+def recorded_corpus(s: Settings) -> list[str] | None:
+    """The folders and files the index was built from (absolute paths), None without an index.
+
+    An index written before the record existed tells by its documents: each one's path ends
+    with its id, under the folder it was found in."""
+    if not has_index(s):
+        return None
     if s.store == "milvus":
         from rag.store.milvus import MilvusStore
 
-        return MilvusStore(s).sync(docs, embedder, chunker, rebuild, progress)
+        store = MilvusStore(s)
+        recorded, documents = (store._meta() or {}).get("corpus"), None
+        if not recorded:
+            documents = store._documents()
+    else:
+        manifest = read_manifest(s.index_dir)
+        recorded, documents = manifest.get("corpus"), manifest["documents"]
+    if recorded:
+        return list(recorded)
+    roots: list[str] = []
+    for doc_id, info in (documents or {}).items():
+        path = info.get("path") or ""
+        root = path[:-len(doc_id)].rstrip("/") if path.endswith("/" + doc_id) else path
+        if root and root not in roots:
+            roots.append(root)
+    return roots or None
+
+
+def sync_store(s: Settings, docs: Sequence[Document], embedder: Embedder, chunker: Chunker,
+               rebuild: bool = False, progress: bool = False, corpus: Sequence[str] = ()
+               ) -> SyncReport:
+    """Bring the configured store in line with `docs` (read from `corpus`, which is recorded),
+    embedding only what is new or changed."""
+    if s.store == "milvus":
+        from rag.store.milvus import MilvusStore
+
+        return MilvusStore(s).sync(docs, embedder, chunker, rebuild, progress, corpus)
     return sync(docs, s.index_dir, embedder, chunker, rebuild=rebuild, progress=progress,
-                vector_index=s.vector_index, sentence_vectors=s.sentence_vectors)
+                vector_index=s.vector_index, sentence_vectors=s.sentence_vectors,
+                corpus=corpus)
 
 
 __all__ = ["Index", "Store", "SyncReport", "has_index", "indexed_documents", "open_index",
-           "sync_store"]
+           "recorded_corpus", "sync_store"]

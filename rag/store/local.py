@@ -263,10 +263,11 @@ def bm25_idf(n: int, df: int) -> float:
 
 def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunker: Chunker,
          rebuild: bool = False, progress: bool = False, vector_index: str = "auto",
-         sentence_vectors: bool = True) -> SyncReport:
+         sentence_vectors: bool = True, corpus: Sequence[str] = ()) -> SyncReport:
     """Bring the index in `folder` in line with `docs`, embedding only new or changed text.
 
-    Unchanged documents (same content hash) keep their vectors, even when renamed.
+    Unchanged documents (same content hash) keep their vectors, even when renamed. `corpus`
+    (the folders and files `docs` came from) is recorded in the manifest.
     `report.timings` splits the seconds into chunk, embed, bm25 and write.
     """
     t0 = time.perf_counter()
@@ -296,9 +297,10 @@ def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunk
         kind = vector_index_for(len(plan.chunks), vector_index)
         if old is not None and old.kind != kind:
             report.rebuilt_because = report.rebuilt_because or f"vector index now {kind}"
-        if report.wrote or old is None:
+        corpus = list(corpus)
+        if report.wrote or old is None or old.manifest.get("corpus") != corpus:
             _write(root, docs, plan, embedder, chunker, old.documents if old else {}, kind,
-                   sentence_vectors, report.timings)
+                   sentence_vectors, report.timings, corpus)
         report.seconds = time.perf_counter() - t0
     return report
 
@@ -411,7 +413,7 @@ def embed_sentences(chunks: Sequence[tuple[str, Sequence[Sequence[int]]]], embed
 
 def _write(root: Path, docs: Sequence[Document], plan: _Plan, embedder: Embedder,
            chunker: Chunker, previous: dict[str, dict[str, Any]], kind: str,
-           sentence_vectors: bool, timings: dict[str, float]) -> None:
+           sentence_vectors: bool, timings: dict[str, float], corpus: list[str]) -> None:
     import bm25s
 
     chunks = plan.chunks
@@ -440,6 +442,7 @@ def _write(root: Path, docs: Sequence[Document], plan: _Plan, embedder: Embedder
         manifest = _manifest(docs, chunks, embedder, chunker, previous)
         manifest["vector_index"] = {"type": kind, **params}
         manifest["sentences"] = sentence_vectors
+        manifest["corpus"] = corpus
         # Sizes of the other files: a truncated file, or one copied from another build, is
         # caught at load by one stat each.
         manifest["files"] = {p.relative_to(tmp).as_posix(): p.stat().st_size

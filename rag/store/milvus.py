@@ -78,8 +78,10 @@ class MilvusStore:
 
     # -- writing -----------------------------------------------------------------------------
     def sync(self, docs: Sequence[Document], embedder: Embedder, chunker: Chunker,
-             rebuild: bool = False, progress: bool = False) -> SyncReport:
-        """Bring the collections in line with `docs`, embedding only new or changed text."""
+             rebuild: bool = False, progress: bool = False, corpus: Sequence[str] = ()
+             ) -> SyncReport:
+        """Bring the collections in line with `docs`, embedding only new or changed text;
+        `corpus` (where `docs` came from) is recorded."""
         t0 = time.perf_counter()
         report = SyncReport()
         with_sentences = self.settings.sentence_vectors
@@ -138,10 +140,10 @@ class MilvusStore:
             self.client.upsert(self.docs, doc_rows[i:i + BATCH])
         for i in range(0, len(report.removed), BATCH):
             self.client.delete(self.docs, filter=f"doc_id in {_list(report.removed[i:i + BATCH])}")
-        if report.wrote or meta is None:
+        if report.wrote or meta is None or meta.get("corpus") != list(corpus):
             self.client.upsert(self.docs, [_doc_row(META, {
                 **_meta(embedder, chunker, with_sentences), "version": uuid.uuid4().hex,
-                "built_at": now,
+                "built_at": now, "corpus": list(corpus),
                 "documents": len(docs)})])
         report.timings["write"] = time.perf_counter() - t
         report.chunks_embedded = len(chunks)
