@@ -45,10 +45,15 @@ verifier: $(STAMP)
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 
+# Scanned PDF pages are read by Tesseract (Debian's package, with its English data).
+/usr/bin/tesseract:
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng
+
 lint: $(STAMP)
 	$(BIN)/ruff check rag tests
 
-test: lint /usr/bin/chromium
+test: lint /usr/bin/chromium /usr/bin/tesseract
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
 
 clean:

@@ -146,10 +146,18 @@ class Chunker:
                ) -> Chunk:
         section, table = group
         page = bisect.bisect_right(doc.pages, start) if doc.pages else None
+        where = doc.sections[section - 1][1] if section else ""
+        if table >= 0 and table < len(doc.rows) and doc.rows[table]:
+            # A sheet's rows are cited by their numbers in the sheet: "Budget › rows 5–9".
+            ts = doc.tables[table][0]
+            numbers = doc.rows[table]
+            first = numbers[min(doc.text.count("\n", ts, start), len(numbers) - 1)]
+            last = numbers[min(doc.text.count("\n", ts, end - 1), len(numbers) - 1)]
+            span = f"row {first}" if first == last else f"rows {first}–{last}"
+            where = " › ".join(x for x in (where, span) if x)
         return Chunk(f"{doc.doc_id}#{n}", doc.doc_id, n, doc.text[start:end], start, end,
                      page=page, breaks=tuple(p - start for p in doc.pages if start < p < end),
-                     section=doc.sections[section - 1][1] if section else "",
-                     header=doc.tables[table][2] if table >= 0 else "")
+                     section=where, header=doc.tables[table][2] if table >= 0 else "")
 
     def _cut(self, text: str, s: int, e: int, limit: int) -> list[tuple[int, int]]:
         """Cut one long sentence at word boundaries (or inside a giant word, if it must)."""

@@ -27,6 +27,7 @@ class Settings:
 
     index_dir: str = "index"
     corpus: tuple[str, ...] = ("seeds",)
+    ocr: bool = True  # read scanned PDF pages with Tesseract (when it is installed)
     # Chunking: 160 cl100k tokens stay under the embedder's 256 word pieces (tested).
     chunk_tokens: int = 160
     chunk_overlap: int = 24

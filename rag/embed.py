@@ -34,7 +34,8 @@ class Embedder(Protocol):
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
-    def encode_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray: ...
+    def encode_documents(self, texts: Sequence[str], progress: bool = False,
+                         unit: str = "chunks") -> np.ndarray: ...
 
 
 def model_name(precision: str = "fp32") -> str:
@@ -85,13 +86,15 @@ class _CachedEmbedder:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
 
-    def encode_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+    def encode_documents(self, texts: Sequence[str], progress: bool = False,
+                         unit: str = "chunks") -> np.ndarray:
+        """Unit vectors of `texts`; the progress line counts them as `unit`."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
         from rag.progress import Progress
 
-        with Progress(len(texts), "embedding", "chunks", enabled=progress) as shown:
+        with Progress(len(texts), "embedding", unit, enabled=progress) as shown:
             for rows in self._batches(texts):
                 out[rows] = self._encode([texts[i] for i in rows])
                 shown.update(len(rows))

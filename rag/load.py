@@ -1,54 +1,70 @@
 """Folders to `Document`s: walks them, hands each file to its format's extractor
-(`rag/formats/`), reads the outline of structured text; bad files are skipped with a warning."""
+(`rag/formats/`), and names each by its own title; bad files are skipped with a warning."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from rag.errors import CorpusError
 from rag.formats import KINDS, Unreadable, extract, kind_of
-from rag.formats.outline import outline
+from rag.formats.blocks import SEPARATOR, title_like
 from rag.types import Document
 
 log = logging.getLogger("rag")
 
 SUFFIXES = frozenset(KINDS)
-STRUCTURED = frozenset({"markdown", "html", "docx"})  # text whose headings and tables we read
 TITLE_CHARS = 80
 
 
-def load_documents(paths: Iterable[str | Path]) -> list[Document]:
-    """Load every supported file under `paths` (folders recurse; hidden entries are skipped).
+def load_documents(paths: Iterable[str | Path], ocr: bool = True) -> list[Document]:
+    """Load every supported file under `paths` (folders recurse; hidden entries are skipped);
+    `ocr` reads scanned PDF pages with Tesseract.
 
     A file that is binary, not UTF-8 or empty is skipped with a warning naming it; the rest load.
+    Files of other types are counted and their types named in one line.
     Raises CorpusError when a path does not exist or nothing loadable is found.
     """
+    paths = list(paths)
     docs: dict[str, Document] = {}
     seen_any = False
+    other: Counter[str] = Counter()
+    ocr_pages = ocr_files = 0
     for root in map(Path, paths):
         if not root.exists():
             raise CorpusError(f"corpus path {root} does not exist")
-        for path, doc_id in _files(root):
+        for path, doc_id in _files(root, other):
             seen_any = True
-            doc = load_file(path, doc_id)
+            doc = load_file(path, doc_id, ocr)
             if doc is None:
                 continue
+            if doc.meta.get("ocr_pages"):
+                ocr_pages += doc.meta["ocr_pages"]
+                ocr_files += 1
             if doc_id in docs:
                 raise CorpusError(f"two files map to the document id {doc_id!r}; "
                                   f"index their folders separately or rename one")
             docs[doc_id] = doc
+    if other:
+        n = sum(other.values())
+        log.warning("skipped %d file%s of unsupported types: %s", n, "s" * (n != 1),
+                    ", ".join(f"{ext} ({k})" if k > 1 else ext
+                              for ext, k in sorted(other.items(), key=lambda x: (-x[1], x[0]))))
+    if ocr_pages:
+        log.info("read %d page%s by OCR in %d PDF%s", ocr_pages, "s" * (ocr_pages != 1),
+                 ocr_files, "s" * (ocr_files != 1))
     if not docs:
         what = "no readable documents" if seen_any else \
-            "no document files (.txt .md .pdf .html .docx)"
+            f"no document files ({' '.join(sorted(SUFFIXES))})"
         raise CorpusError(f"{what} in {', '.join(map(str, paths))}")
     return [docs[k] for k in sorted(docs)]
 
 
-def _files(root: Path) -> Iterator[tuple[Path, str]]:
+def _files(root: Path, other: Counter[str] | None = None) -> Iterator[tuple[Path, str]]:
     if root.is_file():
         yield root, root.name
         return
@@ -60,6 +76,8 @@ def _files(root: Path) -> Iterator[tuple[Path, str]]:
         if path.suffix.lower() in SUFFIXES and path.is_symlink() and not path.exists():
             log.warning("skipped %s: a link that leads nowhere (broken, or a loop)", path)
             continue
+        if path.is_file() and path.suffix.lower() not in SUFFIXES and other is not None:
+            other[path.suffix.lower() or "(no extension)"] += 1
         if path.is_file() and path.suffix.lower() in SUFFIXES:
             # A link out of the corpus would let a shared folder quote any file on the machine.
             if not path.resolve().is_relative_to(inside):
@@ -69,7 +87,7 @@ def _files(root: Path) -> Iterator[tuple[Path, str]]:
             yield path, rel.as_posix()
 
 
-def load_file(path: Path, doc_id: str) -> Document | None:
+def load_file(path: Path, doc_id: str, ocr: bool = True) -> Document | None:
     """One file to a Document, or None (with a warning naming it and why) when it cannot be
     indexed."""
     try:
@@ -78,7 +96,7 @@ def load_file(path: Path, doc_id: str) -> Document | None:
         log.warning("skipped %s: cannot read it (%s)", path, e.strerror or e)
         return None
     try:
-        got = extract(path, raw)
+        got = extract(path, raw, ocr=ocr)
     except Unreadable as e:
         log.warning("skipped %s: %s", path, e)
         return None
@@ -89,11 +107,10 @@ def load_file(path: Path, doc_id: str) -> Document | None:
     if not got.text.strip():
         log.warning("skipped %s: no text", path)
         return None
-    shape = outline(got.text) if got.kind in STRUCTURED else None
     return Document(
         doc_id=doc_id,
         text=got.text,
-        title=got.title or _title_from(got.text) or path.stem,
+        title=title_of(got) or path.stem,
         sha256=hashlib.sha256(raw).hexdigest(),
         path=str(path.resolve()),  # where the page finds a cited PDF, from any folder
         date=got.date,
@@ -101,9 +118,19 @@ def load_file(path: Path, doc_id: str) -> Document | None:
         meta=got.meta,
         kind=got.kind,
         pages=got.pages,
-        sections=shape.sections if shape else (),
-        tables=shape.tables if shape else (),
+        sections=got.sections,
+        tables=got.tables,
+        rows=got.rows,
     )
+
+
+def title_of(got) -> str:
+    """The metadata's title when it is one, else the first heading, else the first line."""
+    if title_like(got.title):
+        return " ".join(got.title.split())
+    if got.sections:
+        return _short(got.sections[0][1].split(SEPARATOR)[0])
+    return _title_from(got.text)
 
 
 _COMMENT = re.compile(r"<!--.*?(-->|\Z)", re.S)
@@ -115,7 +142,10 @@ def _title_from(body: str) -> str:
     shortened at a word boundary."""
     lines = (_ATTRIBUTES.sub("", ln.strip().lstrip("#").strip())
              for ln in _COMMENT.sub("", body).splitlines())
-    first = next((ln for ln in lines if ln), "")
+    return _short(next((ln for ln in lines if ln), ""))
+
+
+def _short(first: str) -> str:
     if len(first) <= TITLE_CHARS:
         return first
     cut = first[:TITLE_CHARS].rsplit(" ", 1)[0].rstrip(" ,;:-")

@@ -63,7 +63,7 @@ def sync_corpus(paths: Sequence[str | Path], s: Settings, rebuild: bool = False,
     """Index exactly `paths` and record them as the index's corpus (no check against the
     record: `build` is the door for people)."""
     t = time.perf_counter()
-    docs = load_documents(paths)
+    docs = load_documents(paths, ocr=s.ocr)
     loaded = time.perf_counter() - t
     report = sync_store(s, docs, embedder or embedder_for(s), chunker(s), rebuild, progress,
                         corpus=_absolute(paths))

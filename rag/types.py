@@ -19,10 +19,11 @@ class Document:
     date: str | None = None  # ISO 8601 when the front matter has one
     url: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
-    kind: str = "text"  # text, markdown, pdf, html, docx
+    kind: str = "text"  # text, markdown, pdf, html, docx, rst, pptx, xlsx, csv, tsv, epub
     pages: tuple[int, ...] = ()  # offset where each page starts (PDF), page 1 first
     sections: tuple[tuple[int, str], ...] = ()  # (offset, heading path) in text order
     tables: tuple[tuple[int, int, str], ...] = ()  # (body start, body end, header rows)
+    rows: tuple[tuple[int, ...], ...] = ()  # per table (sheets): each body line's row number
 
 
 @dataclass(frozen=True)

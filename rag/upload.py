@@ -67,7 +67,7 @@ def add_files(files: Sequence[tuple[str, Path]], settings: Settings, embedder: E
             results[name] = f"already indexed as {known[digest]}"
             continue
         try:
-            got = extract(Path(name), raw)
+            got = extract(Path(name), raw, ocr=settings.ocr)
         except Unreadable as e:
             results[name] = f"skipped: {e}"
             continue

@@ -48,7 +48,8 @@ class FakeEmbedder:
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return np.vstack([self._vec(t) for t in texts])
 
-    def encode_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+    def encode_documents(self, texts: Sequence[str], progress: bool = False,
+                         unit: str = "chunks") -> np.ndarray:
         self.embedded += len(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

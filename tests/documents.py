@@ -95,3 +95,108 @@ def make_html(path: Path, title: str, body_html: str) -> Path:
 </footer></body></html>
 """, encoding="utf-8")
     return path
+
+
+def make_scan(path: Path, pages: Sequence[str], *, text_page: str = "") -> Path:
+    """A scanned PDF: each text set in a 300 dpi greyscale image, no text layer; with
+    `text_page`, a first page with a text layer (a PDF that mixes both)."""
+    import textwrap
+
+    from fpdf import FPDF
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(_font(), 42)  # 10 pt at 300 dpi
+    pdf = FPDF(unit="pt", format="A4")
+    if text_page:
+        pdf.add_font("dejavu", fname=_font())
+        pdf.add_page()
+        pdf.set_font("dejavu", size=11)
+        pdf.multi_cell(0, 14, text_page)
+    for n, text in enumerate(pages):
+        image = Image.new("L", (2480, 3508), 255)  # A4 at 300 dpi
+        draw = ImageDraw.Draw(image)
+        y = 240
+        for para in text.split("\n\n"):
+            for line in textwrap.wrap(para, 78):
+                draw.text((200, y), line, fill=0, font=font)
+                y += 60
+            y += 40
+        png = path.with_suffix(f".{n}.png")
+        image.save(png)
+        pdf.add_page()
+        pdf.image(str(png), x=0, y=0, w=pdf.w, h=pdf.h)
+        png.unlink()
+    pdf.output(str(path))
+    return path
+
+
+def make_pptx(path: Path, slides: Sequence[dict], *, title: str = "") -> Path:
+    """Slides: {"title", "bullets": [...], "table": (header, rows), "notes"}."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    if title:
+        deck.core_properties.title = title
+    for spec in slides:
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = spec["title"]
+        body = slide.placeholders[1].text_frame
+        for i, line in enumerate(spec.get("bullets", [])):
+            para = body.paragraphs[0] if i == 0 else body.add_paragraph()
+            para.text = line
+        if "table" in spec:
+            head, rows = spec["table"]
+            shape = slide.shapes.add_table(len(rows) + 1, len(head), Inches(1), Inches(5),
+                                           Inches(8), Inches(2))
+            for r, row in enumerate([head, *rows]):
+                for c, cell in enumerate(row):
+                    shape.table.cell(r, c).text = cell
+        if "notes" in spec:
+            slide.notes_slide.notes_text_frame.text = spec["notes"]
+    deck.save(str(path))
+    return path
+
+
+def make_xlsx(path: Path, sheets: dict[str, Sequence[Sequence[object]]], *, title: str = ""
+              ) -> Path:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(list(row))
+    if title:
+        book.properties.title = title
+    book.save(str(path))
+    return path
+
+
+def make_epub(path: Path, title: str, chapters: Sequence[tuple[str, str]], *,
+              author: str = "", date: str = "") -> Path:
+    """Chapters: (heading, body paragraphs separated by blank lines)."""
+    from ebooklib import epub
+
+    book = epub.EpubBook()
+    book.set_identifier("test-book")
+    book.set_title(title)
+    book.set_language("en")
+    if author:
+        book.add_author(author)
+    if date:
+        book.add_metadata("DC", "date", date)
+    items = []
+    for n, (heading, body) in enumerate(chapters, 1):
+        ch = epub.EpubHtml(title=heading, file_name=f"chap{n}.xhtml", lang="en")
+        paras = "".join(f"<p>{p}</p>" for p in body.split("\n\n"))
+        ch.content = f"<html><body><h1>{heading}</h1>{paras}</body></html>"
+        book.add_item(ch)
+        items.append(ch)
+    book.toc = items
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = ["nav", *items]
+    epub.write_epub(str(path), book)
+    return path

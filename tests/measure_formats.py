@@ -1,6 +1,9 @@
 """Extraction speed per format and a mixed-folder ingest, on generated documents:
 
-    .venv/bin/python -m tests.measure_formats [--runs 5]
+    .venv/bin/python -m tests.measure_formats [--runs 5] [--ocr-only]
+
+With Tesseract installed, also OCR: word accuracy (words of the source text found, in order,
+in what OCR read) and pages/s on generated 300 dpi scans.
 
 Prints pages/s for a 100-page PDF (PDFium through rag.formats, and pypdf when installed, as a
 reference in the same run), files/s for Word, HTML, Markdown and text, and the time of a full
@@ -38,9 +41,14 @@ def _median_rate(paths: list[Path], runs: int, unit: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
-    runs = ap.parse_args().runs
+    ap.add_argument("--ocr-only", action="store_true")
+    args = ap.parse_args()
+    runs = args.runs
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        _ocr(root, min(runs, 3))
+        if args.ocr_only:
+            return
         pages = ["\n\n".join(PARAGRAPH.format(n=i + j, p=j % 30) for j in range(6))
                  for i in range(100)]
         pdf = make_pdf(root / "hundred.pdf", pages, title="River flows",
@@ -82,6 +90,33 @@ def main() -> None:
                         str(root / "ix")], check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
         print(f"rag build of 200 mixed files (process start included): "
               f"{time.perf_counter() - t0:.1f} s")
+
+
+def _ocr(root: Path, runs: int) -> None:
+    import difflib
+    import re
+    import shutil
+
+    from tests.documents import make_scan
+
+    if not shutil.which("tesseract"):
+        print("OCR: tesseract is not installed")
+        return
+    pages = ["\n\n".join(PARAGRAPH.format(n=i * 7 + j, p=(i + j) % 30) for j in range(5))
+             for i in range(4)]
+    scan = make_scan(root / "scan.pdf", pages)
+    times, got = [], ""
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        got = extract(scan, scan.read_bytes()).text
+        times.append(time.perf_counter() - t0)
+    truth = re.findall(r"\w+", " ".join(pages).lower())
+    read = re.findall(r"\w+", got.lower())
+    matched = sum(b.size for b in difflib.SequenceMatcher(None, truth, read,
+                                                          autojunk=False).get_matching_blocks())
+    print(f"OCR, {len(pages)} scanned pages at 300 dpi: word accuracy {matched / len(truth):.1%} "
+          f"({matched} of {len(truth)} words), {len(pages) / statistics.median(times):.2f} "
+          f"pages/s (median of {runs})")
 
 
 if __name__ == "__main__":

@@ -167,7 +167,7 @@ def bad_corpus(tmp_path_factory) -> tuple[Path, list[str], set[str]]:
 
 
 @pytest.mark.parametrize("name, why", [
-    ("empty.txt", "no text"), ("blank.txt", "no text"), ("binary.txt", "binary file"),
+    ("empty.txt", "empty file"), ("blank.txt", "no text"), ("binary.txt", "binary file"),
     ("nul.txt", "binary file"), ("latin1.txt", r"not UTF-8 \(byte 3\); convert it"),
     ("fm-only.md", "no text"), ("passwd.txt", "outside the corpus"),
     ("loop-a.txt", "leads nowhere"), ("loop-b.txt", "leads nowhere"),

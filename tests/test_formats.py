@@ -4,6 +4,7 @@ and the files that cannot be read named with the reason."""
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -95,11 +96,14 @@ def test_pdfs_that_cannot_be_read_say_why(tmp_path):
     locked.output(str(tmp_path / "locked.pdf"))
     (tmp_path / "fake.pdf").write_text("just some text, not a PDF")
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7\n" + bytes(200))
-    for name, why in [("scan.pdf", r"no text layer \(scanned\?\)"), ("locked.pdf", "encrypted"),
-                      ("fake.pdf", "not a PDF"), ("broken.pdf", "damaged PDF")]:
+    for name, why in [("scan.pdf", r"no text layer \(scanned\?\); OCR is off"),
+                      ("locked.pdf", "encrypted"), ("fake.pdf", "not a PDF"),
+                      ("broken.pdf", "damaged PDF")]:
         path = tmp_path / name
         with pytest.raises(Unreadable, match=why):
-            extract(path, path.read_bytes())
+            extract(path, path.read_bytes(), ocr=False)
+    with pytest.raises(Unreadable, match="OCR found no text"):  # a picture of no words
+        extract(tmp_path / "scan.pdf", (tmp_path / "scan.pdf").read_bytes())
 
 
 # -- Word and HTML -------------------------------------------------------------------------------
@@ -127,9 +131,10 @@ def test_table_rows_are_chunked_with_their_header(tmp_path):
     table = [c for c in chunker.split(doc) if c.header]
     assert len(table) > 3  # 40 rows do not fit one chunk of 40 tokens
     for c in table:
-        assert c.header.startswith("| Year | Schools (NZ$m) | Universities (NZ$m) |")
-        assert all(line.startswith("| 20") for line in c.text.splitlines())  # whole rows
-        assert chunker.index_text(c, doc.title).splitlines()[1].startswith("| Year |")
+        assert c.header == "Year | Schools (NZ$m) | Universities (NZ$m)"
+        assert all(re.fullmatch(r"20\d\d \| [\d,]+ \| \d+", line)
+                   for line in c.text.splitlines())  # whole rows, no markup
+        assert chunker.index_text(c, doc.title).splitlines()[1].startswith("Year | ")
         assert doc.text[c.start:c.end] == c.text
     assert sum(c.text.count("\n") + 1 for c in table) >= 40  # every row in some chunk
 
@@ -142,11 +147,11 @@ def test_html_keeps_the_article_and_drops_the_clutter(tmp_path):
                      "<tr><td>2024</td><td>1,350</td></tr></table>")
     doc = load_file(path, "budget.html")
     assert doc.kind == "html" and doc.title == "Budget 2025 explained"
-    assert "4 percent" in doc.text and "| 2024 | 1,350 |" in doc.text
+    assert "4 percent" in doc.text and "\n2024 | 1,350" in doc.text
     for clutter in ("Subscribe", "Copyright", "tracking", "font-family", "Weather"):
         assert clutter not in doc.text
     assert "Budget 2025 explained › Health" in [s for _, s in doc.sections]
-    assert doc.tables and doc.tables[0][2].startswith("| Year | Schools |")
+    assert doc.tables and doc.tables[0][2] == "Year | Schools"
 
 
 def test_markdown_headings_and_tables(tmp_path):
@@ -157,7 +162,7 @@ def test_markdown_headings_and_tables(tmp_path):
     doc = load_file(tmp_path / "notes.md", "notes.md")
     assert [s for _, s in doc.sections] == ["Birds", "Birds › Kea", "Birds › Counts"]
     kakapo = next(c for c in _chunks(doc) if "Kakapo" in c.text)
-    assert kakapo.section == "Birds › Counts" and kakapo.header.startswith("| Bird | Count |")
+    assert kakapo.section == "Birds › Counts" and kakapo.header == "Bird | Count"
 
 
 def test_a_mixed_folder_loads_every_format_and_names_what_it_skips(tmp_path, caplog):
@@ -201,7 +206,7 @@ def test_answers_cite_pages_and_sections_with_the_real_model(tmp_path):
     assert "Three new hospitals" in ans.answer
     assert ans.citations[0].section == "Budget 2025 › Health › Hospitals"
     ans = rag.answer("What was the 2023 figure for universities?")
-    assert ans.passages and "| 2023 | 1,200 | 800 |" in ans.passages[0].chunk.text
+    assert ans.passages and "2023 | 1,200 | 800" in ans.passages[0].chunk.text
 
 
 
@@ -247,3 +252,105 @@ def test_the_seed_articles_as_pdf_word_and_html_answer_as_the_text_does(kind, se
     ans = rag.answer("How many countries belong to the NATO alliance?")
     c = ans.citations[0]
     assert c.page in (1, 2) if kind == "pdf" else c.section
+
+
+# -- text as a reader sees it ----------------------------------------------------------------
+
+WRAPPED_MD = """<!--
+Licence notice
+-->
+
+# Reviewing code {#intro}
+
+The main purpose of the review is to make sure that the overall **code health** of the
+code base is improving over time, as described in [the standard](standard.md) and
+`README.md`. A second sentence follows &amp; ends here.
+
+*   A list item that wraps
+    over two lines.
+*   Another item.
+
+Line with a hard break\\
+and its rest.
+
+```sh
+# a comment, not a heading
+make test
+```
+"""
+
+
+def test_markdown_is_indexed_as_the_text_it_renders_to(tmp_path):
+    (tmp_path / "guide.md").write_text(WRAPPED_MD, encoding="utf-8")
+    doc = load_file(tmp_path / "guide.md", "guide.md")
+    assert doc.title == "Reviewing code"
+    assert "The main purpose of the review is to make sure that the overall code health of " \
+           "the code base is improving over time, as described in the standard and README.md." \
+           in doc.text
+    assert "A second sentence follows & ends here." in doc.text
+    assert "A list item that wraps over two lines." in doc.text
+    assert "Line with a hard break\nand its rest." in doc.text
+    assert "# a comment, not a heading\nmake test" in doc.text  # code stays as it is
+    for mark in ("**", "](", "<!--", "{#", "Licence", "*   "):
+        assert mark not in doc.text
+    assert [s for _, s in doc.sections] == ["Reviewing code"]
+    from rag.text import sentence_spans
+
+    units = [doc.text[s:e] for s, e in sentence_spans(doc.text)]
+    assert any(u.startswith("The main purpose") and u.endswith("README.md.") for u in units)
+    for c in Chunker(40, 8).split(doc):
+        assert doc.text[c.start:c.end] == c.text
+
+
+def test_hard_wrapped_plain_text_is_joined_in_place_and_paragraph_lines_are_not(tmp_path):
+    import textwrap
+
+    paragraphs = [("The council measured river flows at twelve stations this season and found "
+                   "them well below the long-term average for the time of year. " * 3).strip(),
+                  ("Farmers were asked to cut irrigation by a fifth until the autumn rains "
+                   "arrive, and most agreed to do so within the week. " * 2).strip()]
+    wrapped = "\n\n".join(textwrap.fill(p, 72) for p in paragraphs) + "\n"
+    (tmp_path / "wrapped.txt").write_text(wrapped)
+    doc = load_file(tmp_path / "wrapped.txt", "wrapped.txt")
+    assert len(doc.text) == len(wrapped)  # joined in place: every offset holds
+    assert doc.text.split("\n\n")[0] == paragraphs[0]
+    from .conftest import SEEDS
+
+    # One-line paragraphs (the RNZ article) and front matter text are left as they are.
+    rnz = SEEDS / "rnz-luxon-nato-summit-analysis.txt"
+    assert load_file(rnz, rnz.name).text == rnz.read_text(encoding="utf-8")
+    poem = "Short lines\nof a poem\nstay apart\nas written\n"
+    (tmp_path / "poem.txt").write_text(poem)
+    assert load_file(tmp_path / "poem.txt", "poem.txt").text == poem
+
+
+def test_html_entities_are_decoded_once_and_links_never_date_a_page(tmp_path):
+    path = make_html(tmp_path / "style.html", "Style guide",
+                     "<p>Write &amp;lt; in HTML source to show a less-than sign, as the "
+                     "<a href='https://example.org/2019/05/01/entities'>entity guide</a> "
+                     "explains at length for every reader of this style guide.</p>"
+                     "<p>Lines in\nthe source\nare one paragraph of text for the reader.</p>")
+    doc = load_file(path, "style.html")
+    assert "Write &lt; in HTML source" in doc.text  # what a browser shows
+    assert "Lines in the source are one paragraph" in doc.text
+    assert doc.date is None  # the link's URL holds a date; the page has none
+
+
+def test_pdf_titles_skip_generator_metadata_for_the_largest_line(tmp_path):
+    from fpdf import FPDF
+
+    from .documents import _font
+
+    pdf = FPDF()
+    pdf.add_font("dejavu", fname=_font())
+    pdf.set_title("Microsoft Word - paxos.doc")
+    pdf.add_page()
+    pdf.set_font("dejavu", size=9)
+    pdf.cell(0, 6, "Proceedings of a Workshop, 2001", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("dejavu", size=20)
+    pdf.cell(0, 12, "Consensus Made Simple", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("dejavu", size=11)
+    pdf.multi_cell(0, 6, "The problem of consensus is to agree on one value. " * 10)
+    pdf.output(str(tmp_path / "paper.pdf"))
+    doc = load_file(tmp_path / "paper.pdf", "paper.pdf")
+    assert doc.title == "Consensus Made Simple"

@@ -2,8 +2,8 @@
 offsets point into, its metadata, and its page starts — or raises `Unreadable` saying why.
 
 The extension picks the extractor, and the bytes must agree: a `.pdf` that is not a PDF is
-reported, not parsed. HTML and Word documents come out as Markdown (headings `#`, tables as
-pipe rows), so one outline reader (`outline.py`) finds sections and tables in all three.
+reported, not parsed. Structured formats are written as plain text by one block writer
+(`blocks.py`), which records the sections and tables as it writes.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 KINDS = {".txt": "text", ".md": "markdown", ".markdown": "markdown", ".pdf": "pdf",
-         ".html": "html", ".htm": "html", ".docx": "docx"}
+         ".html": "html", ".htm": "html", ".xhtml": "html", ".docx": "docx", ".rst": "rst",
+         ".pptx": "pptx", ".xlsx": "xlsx", ".xlsm": "xlsx", ".csv": "csv", ".tsv": "tsv",
+         ".tab": "tsv", ".epub": "epub"}
 
 
 class Unreadable(Exception):
@@ -29,6 +31,9 @@ class Extracted:
     url: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     pages: tuple[int, ...] = ()  # offset in `text` where each page starts (PDF); page 1 first
+    sections: tuple[tuple[int, str], ...] = ()  # (offset, heading path) in text order
+    tables: tuple[tuple[int, int, str], ...] = ()  # (body start, body end, header rows)
+    rows: tuple[tuple[int, ...], ...] = ()  # per table: each body line's row in its sheet
 
 
 def kind_of(path: Path) -> str | None:
@@ -36,13 +41,35 @@ def kind_of(path: Path) -> str | None:
     return KINDS.get(path.suffix.lower())
 
 
-def extract(path: Path, raw: bytes) -> Extracted:
-    """The text and metadata of one file, or Unreadable."""
+def extract(path: Path, raw: bytes, ocr: bool = True) -> Extracted:
+    """The text and metadata of one file, or Unreadable; `ocr` reads scanned PDF pages."""
     kind = kind_of(path)
+    if not raw:
+        raise Unreadable("empty file")
     if kind == "pdf":
         from rag.formats.pdf import extract_pdf
 
-        return extract_pdf(raw)
+        return extract_pdf(raw, ocr=ocr)
+    if kind == "rst":
+        from rag.formats.rst import extract_rst
+
+        return extract_rst(raw)
+    if kind == "pptx":
+        from rag.formats.office import extract_pptx
+
+        return extract_pptx(raw)
+    if kind == "xlsx":
+        from rag.formats.office import extract_xlsx
+
+        return extract_xlsx(raw)
+    if kind in ("csv", "tsv"):
+        from rag.formats.office import extract_csv
+
+        return extract_csv(raw, tab=kind == "tsv")
+    if kind == "epub":
+        from rag.formats.epub import extract_epub
+
+        return extract_epub(raw)
     if kind == "html":
         from rag.formats.html import extract_html
 

@@ -1,17 +1,23 @@
 """Plain text and Markdown: UTF-8 (or UTF-16 with a byte order mark), YAML front matter as
-metadata."""
+metadata. Markdown is indexed as the text it renders to; plain text hard-wrapped at a fixed
+width has its wrapped lines joined in place."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
+import re
+import statistics
 from pathlib import Path
 from typing import Any
 
 from rag.formats import Extracted, Unreadable
 
 log = logging.getLogger("rag")
+
+WRAP_WIDTHS = (60, 100)  # line widths a hard-wrapping editor or tool uses
+WRAPPED_SHARE = 0.5  # of a text's lines that must end near its wrap width
 
 
 def decode(raw: bytes) -> str:
@@ -28,10 +34,46 @@ def decode(raw: bytes) -> str:
 
 def extract_text(raw: bytes, path: Path, markdown: bool) -> Extracted:
     meta, body = split_front_matter(decode(raw), path)
-    return Extracted(body, "markdown" if markdown else "text",
-                     title=str(meta.pop("title", "") or "").strip(),
-                     date=iso(meta.pop("date", None)), url=_url(meta.pop("url", None)),
-                     meta=jsonable(meta))
+    title = str(meta.pop("title", "") or "").strip()
+    date, url, meta = iso(meta.pop("date", None)), _url(meta.pop("url", None)), jsonable(meta)
+    if markdown:
+        from rag.formats.markdown import render
+
+        b = render(body)
+        return Extracted(b.text(), "markdown", title=title, date=date, url=url, meta=meta,
+                         sections=tuple(b.sections), tables=tuple(b.tables))
+    return Extracted(unwrap(body.replace("\r\n", "\n")), "text", title=title, date=date,
+                     url=url, meta=meta)
+
+
+_LIST_ITEM = re.compile(r"\s*([-*+•]|\d{1,3}[.)]|[a-z][.)])\s")
+
+
+def unwrap(text: str) -> str:
+    """Join the lines of a text hard-wrapped at a fixed width, in place (each joining newline
+    becomes a space, so every offset holds). A text whose lines are paragraphs (most news
+    copy, logs) is left as it is: wrapping shows as most lines ending near one width."""
+    lines = text.split("\n")
+    lengths = [len(ln.rstrip()) for ln in lines if ln.strip()]
+    if len(lengths) < 4:
+        return text
+    width = statistics.quantiles(lengths, n=10)[8]  # the 90th percentile: a full line
+    if not WRAP_WIDTHS[0] <= width <= WRAP_WIDTHS[1]:
+        return text
+    near = sum(1 for n in lengths if width - 15 <= n <= width + 2)
+    continued = sum(1 for a, b in zip(lines, lines[1:], strict=False) if a.strip() and b.strip())
+    if near < WRAPPED_SHARE * continued or continued < WRAPPED_SHARE * len(lengths):
+        return text
+    out = list(text)
+    at = 0
+    for a, b in zip(lines, lines[1:], strict=False):
+        at += len(a)
+        # A line is continued when it was full and the next starts no list item or indent.
+        if a.strip() and b.strip() and len(a.rstrip()) >= width - 25 and \
+                not _LIST_ITEM.match(b) and not b.startswith(("    ", "\t")):
+            out[at] = " "
+        at += 1
+    return "".join(out)
 
 
 def split_front_matter(text: str, path: Path) -> tuple[dict[str, Any], str]:

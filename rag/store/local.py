@@ -406,7 +406,8 @@ def embed_sentences(chunks: Sequence[tuple[str, Sequence[Sequence[int]]]], embed
     Overlapping chunks repeat sentences: each distinct sentence is embedded once."""
     texts = list(dict.fromkeys(text[s:e] for text, spans in chunks for s, e in spans))
     where = {t: n for n, t in enumerate(texts)}
-    vecs = embedder.encode_documents(texts, progress=progress).astype(np.float16)
+    vecs = embedder.encode_documents(texts, progress=progress, unit="sentences"
+                                     ).astype(np.float16)
     return [vecs[np.asarray([where[text[s:e]] for s, e in spans], dtype=np.int64)]
             for text, spans in chunks]
 

@@ -1,0 +1,83 @@
+"""Regression guards on real public documents nobody here wrote (evals/README.md): Google's code
+review guide (hard-wrapped Markdown) and four PEPs (reStructuredText). Out of sample for
+everything fitted; the figures are the best measured, with one item of slack each way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings
+from rag.evaluate import load_set, run, summarize
+from rag.load import load_documents
+from rag.pipeline import RAG, build
+from rag.text import sentence_spans
+
+pytestmark = pytest.mark.slow
+
+EVALS = Path(__file__).resolve().parent.parent / "evals"
+MARKUP = ("**", "](", "<!--", "{#", "\ufffe", "\u00ad")
+
+
+_MEASURED: dict[str, tuple] = {}
+
+
+def _measure(name: str, tmp_path_factory) -> tuple:
+    """The set's index (real model) and its summary, once per test session."""
+    if name not in _MEASURED:
+        index = tmp_path_factory.mktemp(name) / "ix"
+        build([EVALS / "docs" / name], settings=Settings(index_dir=str(index)))
+        rag = RAG.load(index, settings=Settings())
+        _MEASURED[name] = (name, rag, summarize(run(rag, load_set(EVALS / f"{name}.jsonl"))))
+    return _MEASURED[name]
+
+
+@pytest.fixture(scope="module", params=["eng-practices", "peps"])
+def real(request, tmp_path_factory):
+    return _measure(request.param, tmp_path_factory)
+
+
+# (answer_correct, abstain_wrong) as counts of answerable items, measured after the reader
+# rework: eng-practices 33/46 right and 3/46 wrongly abstained, peps 31/44 and 3/44.
+BEST = {"eng-practices": (46, 33, 3), "peps": (44, 31, 3)}
+
+
+def test_real_sets_hold_their_measured_level(real):
+    name, _, s = real
+    n, right, wrong = BEST[name]
+    assert s["answer_correct"] >= (right - 1) / n, s
+    assert s["abstain_wrong"] <= (wrong + 1) / n, s
+    assert s["citation_precision"] >= 0.95, s
+
+
+def test_peps_abstain_on_half_their_unanswerable_questions(tmp_path_factory):
+    _, _, s = _measure("peps", tmp_path_factory)
+    assert s["abstain_correct"] >= 5 / 12, s  # 6/12 measured
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "6/12 of the code review guide's unanswerable questions abstained before its Markdown was "
+    "read as rendered text, 4/12 after: whole sentences give on-topic passages more support "
+    "than the threshold expects. A reader that reads the question with the sentence (the "
+    "trained cross-encoder) is what should win it back."))
+def test_code_review_guide_abstains_as_it_did_before_the_reader_rework(tmp_path_factory):
+    _, _, s = _measure("eng-practices", tmp_path_factory)
+    assert s["abstain_correct"] >= 6 / 12, s
+
+
+def test_real_text_reads_as_sentences_without_markup(real):
+    """Quotes are whole sentences of readable text: no unit of running text is cut at a line
+    break, and no markup or soft hyphen is left anywhere in the extracted text."""
+    name, rag, _ = real
+    docs = load_documents([EVALS / "docs" / name])
+    for d in docs:
+        for mark in MARKUP:
+            assert mark not in d.text, (d.doc_id, mark)
+    # Every answer the set gets is free of markup too.
+    for q in [i.question for i in load_set(EVALS / f"{name}.jsonl")][:10]:
+        ans = rag.answer(q)
+        assert not any(m in ans.answer for m in MARKUP), ans.answer
+    units = [d.text[s:e] for d in docs for s, e in sentence_spans(d.text)]
+    cut = [u for u in units if u[-1:].islower() and len(u.split()) > 12]  # a cut-off sentence
+    assert len(cut) <= 0.02 * len(units), cut[:5]
