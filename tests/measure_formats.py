@@ -102,8 +102,14 @@ def _ocr(root: Path, runs: int) -> None:
     if not shutil.which("tesseract"):
         print("OCR: tesseract is not installed")
         return
-    pages = ["\n\n".join(PARAGRAPH.format(n=i * 7 + j, p=(i + j) % 30) for j in range(5))
-             for i in range(4)]
+    # Real prose (the code review guide's paragraphs), four different pages: generated
+    # repeats would look like running headers and be dropped.
+    from rag.load import load_documents
+
+    guide = Path(__file__).resolve().parent.parent / "evals" / "docs" / "eng-practices"
+    paras = [p for d in load_documents([guide]) for p in d.text.split("\n\n")
+             if len(p) > 200 and "\n" not in p][:16]
+    pages = ["\n\n".join(paras[i * 4:(i + 1) * 4]) for i in range(4)]
     scan = make_scan(root / "scan.pdf", pages)
     times, got = [], ""
     for _ in range(runs):
