@@ -109,3 +109,22 @@ def test_an_upload_during_a_build_waits_for_it(corpus, tmp_path, fake_embedder):
     got = dict(add_files([("notes.txt", src)], s, fake_embedder, {}))
     t.join()
     assert got["notes.txt"].startswith("indexed, ") and time.monotonic() - t0 >= 1.0
+
+
+def test_an_index_from_before_the_corpus_record_tells_its_corpus_by_its_documents(
+        corpus, tmp_path, fake_embedder):
+    """An index written without the record (an older version) still uploads into its own
+    corpus: the folder is read off its documents' paths, never taken from `seeds/`."""
+    import json
+
+    from rag.store.local import live_version
+    from rag.upload import uploads_folder
+
+    s = _settings(corpus, tmp_path)
+    build(settings=s, embedder=fake_embedder)
+    manifest = tmp_path / "ix" / live_version(tmp_path / "ix") / "manifest.json"
+    old = json.loads(manifest.read_text())
+    del old["corpus"]
+    manifest.write_text(json.dumps(old))
+    elsewhere = s.with_(corpus=("seeds",))  # what a bare `rag chat` elsewhere would assume
+    assert uploads_folder(elsewhere) == corpus.resolve() / "uploads"
