@@ -113,7 +113,7 @@ def load_file(path: Path, doc_id: str, ocr: bool = True) -> Document | None:
         title=title_of(got) or path.stem,
         sha256=hashlib.sha256(raw).hexdigest(),
         path=str(path.resolve()),  # where the page finds a cited PDF, from any folder
-        date=got.date,
+        date=got.date or dateline(got.text),
         url=got.url,
         meta=got.meta,
         kind=got.kind,
@@ -122,6 +122,41 @@ def load_file(path: Path, doc_id: str, ocr: bool = True) -> Document | None:
         tables=got.tables,
         rows=got.rows,
     )
+
+
+_MONTHS = ("january february march april may june july august september october november "
+           "december").split()
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_DATELINE = re.compile(
+    rf"^(?:(?:published|updated|posted|date|dated|issued)[:\s]+|[A-Z][A-Za-z .]{{1,30}}[,:—–-]\s*)?"
+    rf"(?:(?P<d1>\d{{1,2}})\s+(?P<m1>{_MONTH}),?\s+(?P<y1>(19|20)\d\d)"
+    rf"|(?P<m2>{_MONTH})\s+(?P<d2>\d{{1,2}}),?\s+(?P<y2>(19|20)\d\d)"
+    rf"|(?P<y3>(19|20)\d\d)-(?P<m3>\d\d)-(?P<d3>\d\d))\b", re.I)
+DATELINE_LINES = 5  # a dateline sits among the first lines of a document
+DATELINE_CHARS = 80  # and is short: a date in running text is no dateline
+
+
+def dateline(text: str) -> str | None:
+    """The ISO date of a dateline among the document's first lines ("2 July 2024", "Published:
+    July 2, 2024", "WELLINGTON, 2 July 2024 —"), None when there is none."""
+    import datetime as dt
+
+    for line in [ln.strip() for ln in text[:3000].splitlines() if ln.strip()][:DATELINE_LINES]:
+        m = _DATELINE.match(line)
+        if not m or len(line) > DATELINE_CHARS:
+            continue
+        g = m.groupdict()
+        try:
+            if g["y3"]:
+                day = dt.date(int(g["y3"]), int(g["m3"]), int(g["d3"]))
+            else:
+                month = (g["m1"] or g["m2"]).lower()[:3]
+                number = next(i for i, name in enumerate(_MONTHS, 1) if name.startswith(month))
+                day = dt.date(int(g["y1"] or g["y2"]), number, int(g["d1"] or g["d2"]))
+        except (ValueError, StopIteration):
+            continue
+        return day.isoformat()
+    return None
 
 
 def title_of(got) -> str:

@@ -114,3 +114,16 @@ def test_titles_skip_html_comments_and_heading_attributes(tmp_path: Path):
                                         encoding="utf-8")
     titles = {d.doc_id: d.title for d in load_documents([tmp_path])}
     assert titles == {"guide.md": "Introduction", "inline.md": "The Real Title"}
+
+
+def test_a_dateline_in_the_text_dates_a_document_without_metadata(tmp_path: Path):
+    (tmp_path / "release.md").write_text(
+        "# Council cuts irrigation\n\nWELLINGTON, 2 July 2024 — The council asked farmers "
+        "to cut irrigation.\n")
+    (tmp_path / "notes.txt").write_text(
+        "Meeting notes\nThe meeting on 2 July 2024 agreed to cut irrigation by a fifth.\n")
+    (tmp_path / "dated.md").write_text("---\ndate: 2023-01-05\n---\nPublished: July 2, 2024\n")
+    docs = {d.doc_id: d for d in load_documents([tmp_path])}
+    assert docs["release.md"].date == "2024-07-02"
+    assert docs["notes.txt"].date is None  # a date in running text is no dateline
+    assert docs["dated.md"].date == "2023-01-05"  # front matter comes first
