@@ -84,6 +84,9 @@ class Chunker:
         text = doc.text
         units, groups, limits = self._units(doc)
         sizes = [count_tokens(text[s:e]) for s, e in units]
+        # Where each line of a sheet's table starts, to name a chunk's rows by bisection.
+        lines = {t: [ts, *(ts + m.end() for m in re.finditer("\n", text[ts:te]))]
+                 for t, (ts, te, _) in enumerate(doc.tables) if t < len(doc.rows) and doc.rows[t]}
         chunks: list[tuple[Chunk, list[tuple[int, int]]]] = []
         i = 0
         while i < len(units):
@@ -93,7 +96,7 @@ class Chunker:
                     count_tokens(text[units[i][0]:units[j][1]]) <= limit:
                 j += 1
             start, end = units[i][0], units[j - 1][1]
-            chunks.append((self._chunk(doc, len(chunks), start, end, g),
+            chunks.append((self._chunk(doc, len(chunks), start, end, g, lines),
                            [(s - start, e - start) for s, e in units[i:j]]))
             if j >= len(units):
                 break
@@ -142,17 +145,16 @@ class Chunker:
             k += 1
         return units, groups, limits
 
-    def _chunk(self, doc: Document, n: int, start: int, end: int, group: tuple[int, int]
-               ) -> Chunk:
+    def _chunk(self, doc: Document, n: int, start: int, end: int, group: tuple[int, int],
+               lines: dict[int, list[int]]) -> Chunk:
         section, table = group
         page = bisect.bisect_right(doc.pages, start) if doc.pages else None
         where = doc.sections[section - 1][1] if section else ""
-        if table >= 0 and table < len(doc.rows) and doc.rows[table]:
+        if table in lines:
             # A sheet's rows are cited by their numbers in the sheet: "Budget › rows 5–9".
-            ts = doc.tables[table][0]
             numbers = doc.rows[table]
-            first = numbers[min(doc.text.count("\n", ts, start), len(numbers) - 1)]
-            last = numbers[min(doc.text.count("\n", ts, end - 1), len(numbers) - 1)]
+            first = numbers[min(bisect.bisect_right(lines[table], start) - 1, len(numbers) - 1)]
+            last = numbers[min(bisect.bisect_right(lines[table], end - 1) - 1, len(numbers) - 1)]
             span = f"row {first}" if first == last else f"rows {first}–{last}"
             where = " › ".join(x for x in (where, span) if x)
         return Chunk(f"{doc.doc_id}#{n}", doc.doc_id, n, doc.text[start:end], start, end,

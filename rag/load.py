@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rag.errors import CorpusError
 from rag.formats import KINDS, Unreadable, extract, kind_of
-from rag.formats.blocks import SEPARATOR, title_like
+from rag.formats.blocks import ATTRIBUTES, COMMENT, SEPARATOR, title_like
 from rag.types import Document
 
 log = logging.getLogger("rag")
@@ -168,15 +168,11 @@ def title_of(got) -> str:
     return _title_from(got.text)
 
 
-_COMMENT = re.compile(r"<!--.*?(-->|\Z)", re.S)
-_ATTRIBUTES = re.compile(r"\s*\{[#.][^{}]*\}\s*$")  # a heading's `{#intro}` or `{.class}`
-
-
 def _title_from(body: str) -> str:
     """The first line outside HTML comments (without Markdown's `#` and a heading's `{#id}`),
     shortened at a word boundary."""
-    lines = (_ATTRIBUTES.sub("", ln.strip().lstrip("#").strip())
-             for ln in _COMMENT.sub("", body).splitlines())
+    lines = (ATTRIBUTES.sub("", ln.strip().lstrip("#").strip())
+             for ln in COMMENT.sub("", body).splitlines())
     return _short(next((ln for ln in lines if ln), ""))
 
 

@@ -44,10 +44,11 @@ def build(paths: Sequence[str | Path] | None = None, settings: Settings | None =
     recorded = recorded_corpus(s)
     if not paths:
         return sync_corpus(recorded or s.corpus, s, rebuild, progress, embedder)
-    if recorded and not rebuild and _absolute(paths) != recorded:
+    asked = _absolute(paths)
+    if recorded and not rebuild and asked != recorded:
         raise CorpusError(
             f"the index in {s.index_dir if s.store == 'local' else s.milvus_collection} was "
-            f"built from {', '.join(recorded)}, not {', '.join(_absolute(paths))}; "
+            f"built from {', '.join(recorded)}, not {', '.join(asked)}; "
             f"run `rag build` alone to update it, add --rebuild to replace it, or use another "
             f"--index")
     return sync_corpus(paths, s, rebuild, progress, embedder)

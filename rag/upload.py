@@ -21,13 +21,14 @@ from rag.store import indexed_documents
 LOCK_WAIT = 120.0  # seconds to wait for a build already writing the index
 
 
-def uploads_folder(s: Settings) -> Path:
+def uploads_folder(s: Settings, corpus: list[str] | None = None) -> Path:
     """Where uploads go: `upload_dir`, else `uploads/` in the first folder of the corpus the
-    index records (so every later build and watch of that corpus includes them)."""
+    index records (`corpus`, when the caller has read it already), so every later build and
+    watch of that corpus includes them."""
     if s.upload_dir:
         return Path(s.upload_dir).resolve()
-    corpus = [Path(p) for p in corpus_of(s)]
-    first = next((p for p in corpus if p.is_dir()), corpus[0].parent)
+    roots = [Path(p) for p in (corpus if corpus is not None else corpus_of(s))]
+    first = next((p for p in roots if p.is_dir()), roots[0].parent)
     return first / "uploads"
 
 
@@ -43,7 +44,8 @@ def add_files(files: Sequence[tuple[str, Path]], settings: Settings, embedder: E
               known: dict[str, str]) -> list[tuple[str, str]]:
     """Save and index `files` ((name the user gave, where the bytes are)); `known` maps the
     content hash of each indexed document to its id. Returns (name, result) per file."""
-    folder = uploads_folder(settings)
+    corpus = corpus_of(settings)  # read once: each call reads the index's manifest
+    folder = uploads_folder(settings, corpus)
     results: dict[str, str] = {}
     saved: dict[str, str] = {}  # doc id -> name given
     limit = settings.max_upload_mb * 1_000_000
@@ -80,11 +82,11 @@ def add_files(files: Sequence[tuple[str, Path]], settings: Settings, embedder: E
         except OSError as e:  # a full disk, say: nothing half-written is left behind
             results[name] = f"not saved: {e.strerror or e}"
             continue
-        known[digest] = _doc_id(target, settings)
+        known[digest] = _doc_id(target, corpus)
         saved[known[digest]] = name
         results[name] = "saved"
     if saved:
-        _sync(settings, embedder)
+        _sync(settings, embedder, corpus, folder)
         documents = indexed_documents(settings)
         for doc_id, name in saved.items():
             results[name] = f"indexed, {len(documents.get(doc_id, {}).get('chunks', []))} chunks"
@@ -116,19 +118,19 @@ def _save(target: Path, raw: bytes) -> None:
         raise
 
 
-def _doc_id(path: Path, s: Settings) -> str:
-    for root in map(Path, corpus_of(s)):
+def _doc_id(path: Path, corpus: list[str]) -> str:
+    for root in map(Path, corpus):
         if root.is_dir() and path.resolve().is_relative_to(root.resolve()):
             return path.resolve().relative_to(root.resolve()).as_posix()
     return path.name
 
 
-def _sync(s: Settings, embedder: Embedder) -> None:
+def _sync(s: Settings, embedder: Embedder, corpus: list[str], folder: Path) -> None:
     """An incremental build of the recorded corpus (with the uploads folder, which joins the
     record when it lies outside), waiting for a build that is already writing."""
-    paths = corpus_of(s)
-    if not any(uploads_folder(s).is_relative_to(Path(p)) for p in paths if Path(p).is_dir()):
-        paths.append(str(uploads_folder(s)))
+    paths = list(corpus)
+    if not any(folder.is_relative_to(Path(p)) for p in paths if Path(p).is_dir()):
+        paths.append(str(folder))
     deadline = time.monotonic() + LOCK_WAIT
     while True:
         try:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 SEPARATOR = " › "  # between the headings of a section path
 CELL = " | "  # between the cells of a table row
 
-_SPACES = re.compile(r"[^\S\n]+")
-_ATTRIBUTES = re.compile(r"\s*\{[#.][^{}]*\}\s*$")  # a heading's `{#intro}` or `{.class}`
+COMMENT = re.compile(r"<!--.*?(-->|\Z)", re.S)  # an HTML comment, or one left open
+ATTRIBUTES = re.compile(r"\s*\{[#.][^{}]*\}\s*$")  # a heading's `{#intro}` or `{.class}`
 
 
 def inline(text: str) -> str:
@@ -45,7 +45,7 @@ class Blocks:
         return at
 
     def heading(self, level: int, text: str) -> None:
-        text = _ATTRIBUTES.sub("", " ".join(text.split()))
+        text = ATTRIBUTES.sub("", " ".join(text.split()))
         if not text:
             return
         at = self._put(text)

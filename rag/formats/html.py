@@ -89,21 +89,13 @@ def _elements(el, out: Blocks) -> None:
                 isinstance(c.tag, str) and c.tag.lower() in LEAVES | HEADINGS | {"ul", "ol",
                                                                                "table", "pre"}
                 for c in child):
-            out.paragraph(_br_lines(child))
+            out.paragraph(_text(child, br="br"))
         else:
             if child.text and child.text.strip():
                 out.paragraph(child.text)
             _elements(child, out)
         if child.tail and child.tail.strip() and el.tag not in ("ul", "ol", "table", "tr"):
             out.paragraph(child.tail)
-
-
-def _br_lines(el) -> str:
-    """An element's text with `<br>` as a line break and other whitespace a space."""
-    for br in el.iter("br"):
-        br.tail = "\x00" + (br.tail or "")
-    joined = " ".join(el.text_content().split())
-    return "\n".join(ln.strip() for ln in joined.split("\x00") if ln.strip())
 
 
 def _walk(el, out: Blocks) -> None:
@@ -133,11 +125,17 @@ def _walk(el, out: Blocks) -> None:
             out.paragraph(_text(child))
 
 
-def _text(el) -> str:
-    """An element's text as shown: whitespace a space, `<lb/>` (a `<br>`) a line break."""
+def _text(el, br: str = "lb") -> str:
+    """An element's text as shown: whitespace a space (source line ends too), a `br` element
+    (trafilatura's `<lb/>`, HTML's `<br>`) a line break; comments are not text."""
+    return "\n".join(ln.strip() for ln in " ".join(_runs(el, br).split()).split("\x00")
+                     if ln.strip())
+
+
+def _runs(el, br: str) -> str:
     parts = [el.text or ""]
     for child in el:
-        parts.append("\x00" if child.tag == "lb" else _text(child))
+        if isinstance(child.tag, str):
+            parts.append("\x00" if child.tag == br else _runs(child, br))
         parts.append(child.tail or "")
-    joined = " ".join("".join(parts).split())  # source line ends are spaces too
-    return "\n".join(ln.strip() for ln in joined.split("\x00") if ln.strip())
+    return "".join(parts)

@@ -9,9 +9,8 @@ import html
 import re
 from functools import lru_cache
 
-from rag.formats.blocks import Blocks
+from rag.formats.blocks import COMMENT, Blocks
 
-_COMMENT = re.compile(r"<!--.*?(-->|\Z)", re.S)
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -86,4 +85,4 @@ def _inline(tok) -> str:
 
 def _html_text(block: str) -> str:
     """What a browser shows of raw HTML inside Markdown: comments and tags dropped."""
-    return html.unescape(_TAG.sub(" ", _COMMENT.sub("", block)))
+    return html.unescape(_TAG.sub(" ", COMMENT.sub("", block)))

@@ -26,7 +26,7 @@ def _package(raw: bytes, what: str) -> None:
     if not raw.startswith(b"PK"):
         raise Unreadable(f"not a {what} (not a zip package)")
     try:
-        zipfile.ZipFile(io.BytesIO(raw)).testzip()
+        zipfile.ZipFile(io.BytesIO(raw)).close()
     except (zipfile.BadZipFile, EOFError, OSError) as e:
         raise Unreadable(f"damaged {what} ({e})") from None
 
@@ -38,7 +38,7 @@ def extract_pptx(raw: bytes) -> Extracted:
     _package(raw, "presentation")
     try:
         deck = Presentation(io.BytesIO(raw))
-    except (PackageNotFoundError, KeyError, ValueError) as e:
+    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as e:
         raise Unreadable(f"not a readable presentation ({e})") from None
     out = Blocks()
     for n, slide in enumerate(deck.slides, 1):

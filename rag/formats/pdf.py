@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 
 from rag.formats import Extracted, Unreadable
+from rag.formats.blocks import title_like
 
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be headers or footers
 REPEATS = 0.6  # share of pages an edge line must appear on to count as a running header
@@ -49,8 +50,9 @@ def extract_pdf(raw: bytes, ocr: bool = True) -> Extracted:
                 pages[i] = _lines(_ocr(doc[i]))
         else:
             scanned = []
-        heading = _largest_line(doc[0]) if len(doc) else ""
         title = (doc.get_metadata_value("Title") or "").strip()
+        if not title_like(title):
+            title = _largest_line(doc[0]) if len(doc) else ""
         created = _pdf_date(doc.get_metadata_value("CreationDate") or "")
         author = (doc.get_metadata_value("Author") or "").strip()
     finally:
@@ -69,13 +71,11 @@ def extract_pdf(raw: bytes, ocr: bool = True) -> Extracted:
         starts.append(at)
         parts.append(t)
         at += len(t) + 2
-    from rag.formats.blocks import title_like
-
     meta: dict[str, object] = {"author": author} if author else {}
     if scanned:
         meta["ocr_pages"] = len(scanned)
-    return Extracted("\n\n".join(parts), "pdf", title=title if title_like(title) else heading,
-                     date=created, meta=meta, pages=tuple(starts))
+    return Extracted("\n\n".join(parts), "pdf", title=title, date=created, meta=meta,
+                     pages=tuple(starts))
 
 
 def _tesseract() -> bool:
@@ -135,13 +135,9 @@ def _largest_line(page) -> str:
     for sz, text in lines[first:first + 3]:
         if sz < top - 0.5:
             break
-        words.append(text.translate(_NO_SOFT_HYPHENS).rstrip("\ufffe"))
+        words.append(text.translate(_NO_SOFT_HYPHENS))
     title = " ".join(words)
-    return title if len(title) <= 200 and title_like_text(title) else ""
-
-
-def title_like_text(text: str) -> bool:
-    return sum(ch.isalpha() for ch in text) >= 3
+    return title if len(title) <= 200 and sum(ch.isalpha() for ch in title) >= 3 else ""
 
 
 def _lines(text: str) -> list[str]:

@@ -21,7 +21,7 @@ LISTS = {"bullet_list", "enumerated_list", "definition_list", "field_list", "opt
 CONTAINERS = {"block_quote", "note", "warning", "tip", "important", "caution", "attention",
               "danger", "error", "hint", "admonition", "topic", "sidebar", "compound",
               "container", "list_item", "definition_list_item", "definition", "field",
-              "field_body", "footnote", "line_block", "legend", "figure"}
+              "field_body", "line_block", "legend", "figure"}
 
 
 def extract_rst(raw: bytes) -> Extracted:
