@@ -1,0 +1,180 @@
+"""The trained reader: a cross-encoder that reads a question together with one candidate
+sentence (and the sentence before it, and its document's title).
+
+The bi-encoder embeds the question and the sentence apart, so a sentence that shares the
+question's words but not its fact looks as good as the answer. The reader attends across both
+at once. It is all-MiniLM-L6-v2 fine-tuned on the SQuAD v1.1 training set by
+`rag train-reader` (`rag/train_reader.py`) and shipped as int8 ONNX (`reader.onnx`, with its
+model card `reader.json`): answering needs ONNX Runtime and `tokenizers`, never torch.
+
+Two heads: `score`, a logit that the sentence states the answer to the question; and
+`start`/`end`, logits over the sentence's word pieces for the answer span inside it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import ConfigError
+
+FOLDER = resources.files("rag.generate")
+MAX_LENGTH = 72  # word pieces of a (question, sentence + context) pair; context is cut first
+MAX_SPAN = 24  # word pieces of an answer span
+BATCH = 16  # pairs per ONNX call
+CONTEXT_WORDS = 24  # of the sentence before, counted from its end: enough for a pronoun's name
+
+
+def pair_text(sentence: str, title: str, previous: str) -> str:
+    """The second segment the reader reads: the sentence first (so truncation cuts context,
+    not the sentence), then the title and the end of the sentence before it."""
+    tail = " ".join(previous.split()[-CONTEXT_WORDS:])
+    return f"{' '.join(sentence.split())} [SEP] {title.strip()}: {tail}"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The reader's view of candidate sentences: one logit each, and the best answer span
+    (character offsets into each sentence as given; (0, 0) where none was found)."""
+
+    scores: np.ndarray
+    spans: tuple[tuple[int, int], ...]
+
+
+class Reader:
+    """Scores (question, sentence) pairs with the shipped ONNX graph."""
+
+    def __init__(self, graph: str | Path, tokenizer: str | Path, threads: int = 0) -> None:
+        self.graph, self.tokenizer_path, self.threads = Path(graph), Path(tokenizer), threads
+        self._session: Any = None
+        self._tok: Any = None
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str], tuple[float, tuple[int, int]]] = {}
+
+    def _load(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._session is None:
+                import onnxruntime as ort
+
+                opts = ort.SessionOptions()
+                opts.intra_op_num_threads = self.threads
+                opts.log_severity_level = 3
+                self._tok = tokenizer(self.tokenizer_path)
+                self._session = ort.InferenceSession(str(self.graph), opts,
+                                                     providers=["CPUExecutionProvider"])
+            return self._session, self._tok
+
+    def read(self, question: str, sentences: Sequence[str], titles: Sequence[str],
+             previous: Sequence[str]) -> Reading:
+        """Scores and answer spans of each sentence for `question`."""
+        session, tok = self._load()
+        texts = [pair_text(s, t, p) for s, t, p in zip(sentences, titles, previous, strict=True)]
+        scores = np.zeros(len(texts), dtype=np.float32)
+        spans: list[tuple[int, int]] = [(0, 0)] * len(texts)
+        todo = []
+        for i, text in enumerate(texts):
+            hit = self._cache.get((question, text))
+            if hit is None:
+                todo.append(i)
+            else:
+                scores[i], spans[i] = hit
+        for at in range(0, len(todo), BATCH):
+            idx = todo[at:at + BATCH]
+            encs = tok.encode_batch([(question, texts[i]) for i in idx])
+            width = max(len(e.ids) for e in encs)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            types = np.zeros_like(ids)
+            for r, e in enumerate(encs):
+                n = len(e.ids)
+                ids[r, :n], mask[r, :n], types[r, :n] = e.ids, e.attention_mask, e.type_ids
+            score, start, end = session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                                   "token_type_ids": types})
+            for r, (i, e) in enumerate(zip(idx, encs, strict=True)):
+                span = best_span(start[r], end[r], e.sequence_ids, e.offsets,
+                                 len(" ".join(sentences[i].split())))
+                scores[i], spans[i] = float(score[r]), _unfold(sentences[i], span)
+                if len(self._cache) > 50_000:  # bounded: questions come and go
+                    self._cache.clear()
+                self._cache[(question, texts[i])] = (scores[i], spans[i])
+        return Reading(scores, tuple(spans))
+
+
+def best_span(start: np.ndarray, end: np.ndarray, sequence_ids: Sequence[int | None],
+              offsets: Sequence[tuple[int, int]], limit: int) -> tuple[int, int]:
+    """Character offsets (in the second segment) of the highest start+end pair inside the
+    sentence part (offsets below `limit`), at most `MAX_SPAN` word pieces long."""
+    inside = [j for j, s in enumerate(sequence_ids) if s == 1 and offsets[j][1] <= limit]
+    if not inside:
+        return (0, 0)
+    lo, hi = inside[0], inside[-1]
+    s = start[lo:hi + 1]
+    e = end[lo:hi + 1]
+    n = len(s)
+    # All pairs i <= j < i + MAX_SPAN at once: a band of the outer sum.
+    total = s[:, None] + e[None, :]
+    band = np.triu(np.ones((n, n), dtype=bool)) & ~np.triu(np.ones((n, n), dtype=bool), MAX_SPAN)
+    total = np.where(band, total, -np.inf)
+    i, j = np.unravel_index(int(np.argmax(total)), total.shape)
+    return offsets[lo + i][0], offsets[lo + j][1]
+
+
+def _unfold(sentence: str, span: tuple[int, int]) -> tuple[int, int]:
+    """Offsets in the whitespace-folded sentence mapped back to `sentence` itself."""
+    if span == (0, 0):
+        return span
+    folded_to_raw = []
+    prev_space = True
+    for k, ch in enumerate(sentence):
+        if ch.isspace():
+            if not prev_space:
+                folded_to_raw.append(k)
+            prev_space = True
+        else:
+            folded_to_raw.append(k)
+            prev_space = False
+    if not folded_to_raw:
+        return (0, 0)
+    lo = folded_to_raw[min(span[0], len(folded_to_raw) - 1)]
+    hi = folded_to_raw[min(span[1], len(folded_to_raw)) - 1] + 1
+    return lo, hi
+
+
+def tokenizer(path: str | Path) -> Any:
+    """The model's word-piece tokenizer set for pairs: longest segment cut first."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(path))
+    tok.enable_truncation(MAX_LENGTH, strategy="longest_first")
+    tok.no_padding()
+    return tok
+
+
+def card(path: str | Path | None = None) -> dict[str, Any]:
+    """The shipped model card (`reader.json`)."""
+    src = Path(path) if path else Path(str(FOLDER / "reader.json"))
+    try:
+        return json.loads(src.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read the reader's model card {src}: {e}") from None
+
+
+@lru_cache(maxsize=2)
+def load_reader(graph: str | None = None, threads: int = 0) -> Reader | None:
+    """The shipped reader, or None when the package has none (then answers fall back to the
+    feature selector alone)."""
+    g = Path(graph) if graph else Path(str(FOLDER / "reader.onnx"))
+    if not g.is_file():
+        return None
+    tok = g.with_name("reader-tokenizer.json")
+    if not tok.is_file():
+        raise ConfigError(f"the reader {g} has no tokenizer beside it ({tok.name})")
+    return Reader(g, tok, threads)
