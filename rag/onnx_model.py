@@ -74,24 +74,29 @@ def _export(folder: Path, precision: str) -> None:
             _fuse(raw, tmp / "fused.onnx")
             os.replace(tmp / "fused.onnx", fused)
     if precision == "int8" and not (folder / "model-int8.onnx").is_file():
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        root = logging.getLogger()
-        level = root.level
         with _scratch(folder) as tmp:
-            # ONNX Runtime's quantizer reports every tensor on the root logger.
-            root.setLevel(max(level, logging.WARNING))
-            try:
-                # Fused operators carry no shape information: say their outputs are float.
-                quantize_dynamic(fused, tmp / "int8.onnx", weight_type=QuantType.QInt8,
-                                 per_channel=True, extra_options={"DefaultTensorType": 1})
-            finally:
-                root.setLevel(level)
+            quantize_int8(fused, tmp / "int8.onnx")
             os.replace(tmp / "int8.onnx", folder / "model-int8.onnx")
     if not (folder / "tokenizer.json").is_file():
         tmp_tok = folder / f".tokenizer-{uuid.uuid4().hex[:8]}.json"
         shutil.copyfile(source / "tokenizer.json", tmp_tok)
         os.replace(tmp_tok, folder / "tokenizer.json")
+
+
+def quantize_int8(src: Path, dest: Path) -> None:
+    """`src` with its weights quantized to int8 per channel (dynamic quantization)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    # ONNX Runtime's quantizer reports every tensor on the root logger.
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        # Fused operators carry no shape information: say their outputs are float.
+        quantize_dynamic(src, dest, weight_type=QuantType.QInt8, per_channel=True,
+                         extra_options={"DefaultTensorType": 1})
+    finally:
+        root.setLevel(level)
 
 
 class _scratch:

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from rag.errors import RagError
-from rag.generate.reader import MAX_LENGTH, pair_text, tokenizer
+from rag.evaluate import exact_match
+from rag.generate.reader import MAX_LENGTH, best_span, pair_text, tokenizer
 from rag.text import sentence_spans
 
 VALIDATION_EVERY = 10  # articles 9, 19, 29, ... (0-based, file order) are validation
@@ -119,6 +121,7 @@ def make_pairs(paragraphs: Sequence[Paragraph], questions: Sequence[Question],
     order = list(range(len(questions)))
     rng.shuffle(order)
     index = [(pi, si) for pi, p in enumerate(paragraphs) for si in range(len(p.spans))]
+    row_of = {key: k for k, key in enumerate(index)}
     vec = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=2)
     matrix = vec.fit_transform([paragraphs[pi].sentence(si) for pi, si in index]).tocsc()
     by_article: dict[int, list[str]] = {}
@@ -136,7 +139,7 @@ def make_pairs(paragraphs: Sequence[Paragraph], questions: Sequence[Question],
             scores = dict(zip(row.indices.tolist(), row.data.tolist(), strict=True))
             own = [si for si in range(len(para.spans)) if si != q.sentence]
             if own:
-                own.sort(key=lambda si: -scores.get(_row(index, q.paragraph, si), 0.0))
+                own.sort(key=lambda si: -scores.get(row_of[(q.paragraph, si)], 0.0))
                 pick = own[0] if rng.random() < 0.7 or len(own) == 1 else rng.choice(own[1:])
                 out.append(Pair(q.question, para.text(pick), 0.0))
             others = [(v, k) for k, v in scores.items() if index[k][0] != q.paragraph]
@@ -158,14 +161,6 @@ def answer_span(sentence: str, answer: tuple[int, int], text: str) -> tuple[int,
     lead = len(prefix) + (1 if prefix and sentence[answer[0] - 1].isspace() else 0)
     ans = " ".join(sentence[answer[0]:answer[1]].split())
     return (lead, lead + len(ans)) if ans and text[lead:lead + len(ans)] == ans else None
-
-
-_rows: dict[int, dict[tuple[int, int], int]] = {}
-
-
-def _row(index: Sequence[tuple[int, int]], pi: int, si: int) -> int:
-    table = _rows.setdefault(id(index), {key: k for k, key in enumerate(index)})
-    return table[(pi, si)]
 
 
 def batches(pairs: Iterator[list[Pair]], seed: int, pool: int = 40) -> Iterator[list[Pair]]:
@@ -213,7 +208,8 @@ def _model(source: Path) -> Any:
 
 
 def encode(tok: Any, batch: Sequence[Pair]) -> dict[str, Any]:
-    """Tensors of a batch, with span targets (-100 where there is none)."""
+    """Tensors of a batch, with span targets (-100 where there is none), and the batch's
+    encodings (`encodings`)."""
     import torch
 
     encs = tok.encode_batch([(p.question, p.text) for p in batch])
@@ -237,7 +233,8 @@ def encode(tok: Any, batch: Sequence[Pair]) -> dict[str, Any]:
             if s and t and t[0] >= s[0]:
                 starts[r], ends[r] = s[0], t[0]
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types,
-            "labels": torch.tensor([p.label for p in batch]), "starts": starts, "ends": ends}
+            "labels": torch.tensor([p.label for p in batch]), "starts": starts, "ends": ends,
+            "encodings": encs}
 
 
 @dataclass
@@ -316,7 +313,7 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
         opt.step()
         sched.step()
         opt.zero_grad()
-        losses.append(float(loss))
+        losses.append(loss.item())
         step, done_pairs = n + 1, done_pairs + len(batch)
         if step % 20 == 0:
             rate = done_pairs / (time.time() - t0)
@@ -335,8 +332,6 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
     log.info("validation: %s", figures)
     folder = Path(out) if out else Path(__file__).parent / "generate"
     graph = export(model, folder, work)
-    import shutil
-
     shutil.copyfile(source / "tokenizer.json", folder / "reader-tokenizer.json")
     card = {
         "model": "reader.onnx (int8, dynamic per-channel quantization)",
@@ -383,14 +378,16 @@ def validate(model: Any, tok: Any, paragraphs: Sequence[Paragraph],
     qs = qs[:VALIDATION_QUESTIONS]
     right = exact = 0
     gold_scores, twin_scores = [], []
+    by_article: dict[int, list[str]] = {}
+    for p in paragraphs:
+        by_article.setdefault(p.article, []).append(p.context)
     pools: dict[int, dict[str, list[str]]] = {}
     with torch.no_grad():
         for q in qs:
             para = paragraphs[q.paragraph]
             pairs = [Pair(q.question, para.text(i), 0.0) for i in range(len(para.spans))]
             if para.article not in pools:
-                pools[para.article] = entity_pool(
-                    [p.context for p in paragraphs if p.article == para.article])
+                pools[para.article] = entity_pool(by_article[para.article])
             twin = perturb(q.question, para.context, pools[para.article], rng)
             if twin:
                 pairs.append(Pair(twin, para.text(q.sentence), 0.0))
@@ -402,14 +399,12 @@ def validate(model: Any, tok: Any, paragraphs: Sequence[Paragraph],
             gold_scores.append(float(score[q.sentence]))
             if twin:
                 twin_scores.append(float(score[n]))
-            from rag.generate.reader import best_span
-
-            enc = tok.encode(q.question, para.text(q.sentence))
+            enc = t["encodings"][q.sentence]
             sent = " ".join(para.sentence(q.sentence).split())
             lo, hi = best_span(start[q.sentence].numpy(), end[q.sentence].numpy(),
                                enc.sequence_ids, enc.offsets, len(sent))
             want = " ".join(para.sentence(q.sentence)[q.answer[0]:q.answer[1]].split())
-            exact += int(_norm(sent[lo:hi]) == _norm(want))
+            exact += int(exact_match(sent[lo:hi], [want]))
     g, w = np.array(gold_scores), np.array(twin_scores)
     auc = float((g[:, None] > w[None, :]).mean()) if len(w) else None
     return {"questions": len(qs), "top_sentence_in_paragraph": round(right / len(qs), 4),
@@ -417,22 +412,13 @@ def validate(model: Any, tok: Any, paragraphs: Sequence[Paragraph],
             "twins": len(w), "auc_answerable_vs_twin": round(auc, 4) if auc else None}
 
 
-def _norm(s: str) -> str:
-    import re
-    import string
-
-    s = "".join(c for c in s.lower() if c not in string.punctuation)
-    return " ".join(re.sub(r"\b(a|an|the)\b", " ", s).split())
-
-
 def export(model: Any, folder: Path, work: Path) -> Path:
     """The model as fused fp32 ONNX in `work`, then int8 into `folder/reader.onnx`."""
     import warnings
 
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from rag.onnx_model import _fuse
+    from rag.onnx_model import _fuse, quantize_int8
 
     raw, fused = work / "reader-raw.onnx", work / "reader-fp32.onnx"
     names = ["input_ids", "attention_mask", "token_type_ids"]
@@ -447,14 +433,7 @@ def export(model: Any, folder: Path, work: Path) -> Path:
     _fuse(raw, fused)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = work / "reader-int8.onnx"
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(max(level, logging.WARNING))
-    try:
-        quantize_dynamic(fused, tmp, weight_type=QuantType.QInt8, per_channel=True,
-                         extra_options={"DefaultTensorType": 1})
-    finally:
-        root.setLevel(level)
+    quantize_int8(fused, tmp)
     dest = folder / "reader.onnx"
     os.replace(tmp, dest)
     return dest

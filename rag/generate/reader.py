@@ -13,7 +13,6 @@ Two heads: `score`, a logit that the sentence states the answer to the question;
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -156,15 +155,6 @@ def tokenizer(path: str | Path) -> Any:
     tok.enable_truncation(MAX_LENGTH, strategy="longest_first")
     tok.no_padding()
     return tok
-
-
-def card(path: str | Path | None = None) -> dict[str, Any]:
-    """The shipped model card (`reader.json`)."""
-    src = Path(path) if path else Path(str(FOLDER / "reader.json"))
-    try:
-        return json.loads(src.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot read the reader's model card {src}: {e}") from None
 
 
 @lru_cache(maxsize=2)
