@@ -18,6 +18,7 @@ from urllib.parse import quote
 from rag.cite import locator
 from rag.config import MAX_K
 from rag.errors import RagError
+from rag.generate.base import TENTATIVE_TEXT
 from rag.pipeline import RAG, check_history
 from rag.types import Answer, Citation, Passage, Sentence
 
@@ -37,6 +38,7 @@ CSS = """
 .rag-abstain { color: var(--body-text-color-subdued); }
 .rag-unsupported { text-decoration: underline wavy #d97706; }
 .rag-flag { color: #d97706; font-size: 0.8em; }
+.rag-tentative { color: var(--body-text-color-subdued); font-style: italic; margin-bottom: 0.3em; }
 .rag-note { color: var(--body-text-color-subdued); font-size: 0.85em; }
 .rag-passages td { vertical-align: top; padding: 2px 6px; }
 mark { background: #fde68a; color: inherit; }
@@ -59,9 +61,11 @@ def render_answer(ans: Answer) -> str:
             " these are quotes from the documents instead.</p>") if ans.fallback else ""
     if ans.abstained:
         return f'<p class="rag-abstain">{escape(ans.answer)}</p>{note}'
+    hedge = f'<p class="rag-tentative">{escape(TENTATIVE_TEXT)}</p>' \
+        if ans.band == "tentative" else ""
     body = " ".join(_sentence(x) for x in ans.sentences)
     sources = "".join(render_citation(c) for c in ans.citations)
-    return (f'<div class="rag-answer"><p>{body}</p>{note}'
+    return (f'<div class="rag-answer">{hedge}<p>{body}</p>{note}'
             f'<div class="rag-sources"><b>Sources</b>{sources}</div></div>')
 
 

@@ -145,6 +145,13 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--max-questions", type=_positive, metavar="N",
                    help="questions per split (default: all)")
     t.add_argument("--seed", type=int, default=0, metavar="S")
+    t.add_argument("--unanswerable", metavar="FILE",
+                   help="a SQuAD 2.0 file on the same articles: its human-written unanswerable "
+                        "questions calibrate the confidence")
+    t.add_argument("--reader", metavar="FILE",
+                   help="the reader graph to train with (default: the shipped reader.onnx)")
+    t.add_argument("--no-reader", action="store_true",
+                   help="the feature scorer alone, without the reader")
     t.set_defaults(run=_train_selector)
 
     v = sub.add_parser("train-verifier", help="fit the citation verifier's thresholds on SQuAD")
@@ -299,8 +306,11 @@ def render_text(ans) -> str:
     passage supports it."""
     if ans.abstained or not ans.sentences:
         return ans.answer
-    return " ".join(x.text + "".join(f" [{n}]" for n in x.citations)
-                    + ("" if x.supported else " [unsupported]") for x in ans.sentences)
+    from rag.generate.base import TENTATIVE_TEXT
+
+    hedge = TENTATIVE_TEXT + "\n" if ans.band == "tentative" else ""
+    return hedge + " ".join(x.text + "".join(f" [{n}]" for n in x.citations)
+                            + ("" if x.supported else " [unsupported]") for x in ans.sentences)
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -396,12 +406,16 @@ def _train_selector(args: argparse.Namespace) -> int:
     from rag.train import train_selector
 
     r = train_selector(args.source, args.out, args.work, args.limit_articles,
-                       args.max_questions, args.seed, progress=sys.stderr.isatty())
+                       args.max_questions, args.seed, progress=sys.stderr.isatty(),
+                       unanswerable=args.unanswerable, reader=args.reader,
+                       use_reader=not args.no_reader)
     v = r.selector.meta["validation"]
     print(f"trained on {r.n_train}, validated on {r.n_val} (questions by kind)")
-    print(f"threshold {r.selector.threshold:.4f}: " + ", ".join(
-        f"{kind} answered {v[kind]['answered']:.1%}" for kind in ("answerable", "removed",
-                                                                 "adversarial") if kind in v))
+    print(f"thresholds {r.selector.threshold:.4f} (abstain below) and "
+          f"{r.selector.answer_threshold:.4f} (answer band): " + ", ".join(
+              f"{kind} answered {v[kind]['answered']:.1%}, {v[kind]['answer_band']:.1%} in the "
+              f"answer band" for kind in ("answerable", "removed", "adversarial", "human")
+              if kind in v))
     print(f"wrote {r.path}")
     return 0
 
@@ -425,7 +439,10 @@ def _train_reader(args: argparse.Namespace) -> int:
 
     from rag.train_reader import STEPS, train_reader
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    log = logging.getLogger("rag")  # progress lines with their time: the run takes an hour
+    log.setLevel(logging.INFO)
+    for handler in log.handlers:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     r = train_reader(args.source, args.out, args.work, args.steps or STEPS, args.seed)
     print(f"validation: {r.card['validation']}")
     print(f"wrote {r.graph} ({r.graph.stat().st_size / 1e6:.1f} MB) and its model card")

@@ -252,11 +252,15 @@ def score_item(item: EvalItem, ans: Answer, deep: Sequence[Passage], k: int = 5)
     s["fallback"] = float(ans.fallback is not None)  # an LLM was asked and could not answer
     if ans.sentences:  # share of answer sentences no cited passage supports
         s["flagged"] = sum(not x.supported for x in ans.sentences) / len(ans.sentences)
+    for band in ("answer", "tentative", "abstain"):
+        s[f"band_{band}"] = float(ans.band == band)
     if not item.answerable:
         s["abstain_correct"] = float(ans.abstained)
+        s["not_answered"] = float(ans.band != "answer")  # abstained or only tentative
         return r
     r.right_if_answered = is_right(item, ans)
     s["abstain_wrong"] = float(ans.abstained)
+    s["answer_band_right"] = float(ans.band == "answer" and r.right_if_answered)
     if item.answers:
         contains = not ans.abstained and contains_answer(ans.answer, item.answers)
         s["answer_contains"] = float(contains)
@@ -309,6 +313,10 @@ def summarize(results: Sequence[ItemResult]) -> dict[str, float]:
     for key in keys:
         vals = [r.scores[key] for r in results if key in r.scores]
         summary[key] = sum(vals) / len(vals)
+    confident = [r for r in results if r.answer.band == "answer"]
+    if confident:  # how often an answer given without a hedge is right
+        summary["answer_band_precision"] = sum(
+            r.item.answerable and r.right_if_answered for r in confident) / len(confident)
     for part, prefix in (("total", "latency_ms"), ("retrieve", "retrieve_ms"),
                          ("generate", "generate_ms")):
         vals = [r.answer.timings_ms.get(part, 0.0) for r in results]

@@ -16,6 +16,8 @@ from rag.embed import Embedder, embedder_for
 from rag.errors import CorpusError, QuestionError, RagError
 from rag.generate import Draft, Generator, available, make_generator
 from rag.generate.features import FeatureExtractor
+from rag.generate.reader import load_reader
+from rag.generate.scoring import Scorer
 from rag.generate.selector import load_selector
 from rag.load import load_documents
 from rag.query import Query
@@ -139,7 +141,9 @@ class RAG:
         sentence-vector cache)."""
         s = self.settings
         features = FeatureExtractor(self.embedder, index.idf, sentences=index.sentences_of)
-        rerank = Reranker(features, load_selector(s.selector or None)) if s.rerank_depth else None
+        selector = load_selector(s.selector or None)
+        scorer = Scorer(features, selector, load_reader() if selector.reading else None)
+        rerank = Reranker(scorer) if s.rerank_depth else None
         return features, Retriever(index, self.embedder, s, rerank)
 
     def generator(self, name: str | None = None) -> Generator:
@@ -242,7 +246,7 @@ class RAG:
                      citations=draft.citations, passages=tuple(passages), timings_ms=timings,
                      sentences=draft.sentences, generator=draft.generator or gen.name,
                      fallback=draft.fallback, confidence=draft.confidence, core=draft.core,
-                     rewritten=standalone)
+                     rewritten=standalone, band=draft.band)
 
 
 _default: dict[tuple[Any, ...], RAG] = {}

@@ -54,6 +54,22 @@ def markdown(results: Sequence[ItemResult], summary: dict[str, float],
         lines.append(f"| {_cell(key)} | {len(rs)} | " + " | ".join(
             _mean(rs, m) for m in ("answer_correct", "answer_contains", "f1", "hit@5",
                                    "abstain_correct")) + " |")
+    lines += ["", "## Bands", "",
+              "Questions by the band of their answer: `answer` is given without a hedge, "
+              "`tentative` shows the closest quote under one, `abstain` says the documents "
+              "don't say. `right` counts answers holding an accepted answer from a listed "
+              "source.", "", "| questions | answer (right) | tentative (right) | abstain |",
+              "| --- | --- | --- | --- |"]
+    for label, rs in (("answerable", [r for r in results if r.item.answerable]),
+                      ("unanswerable", [r for r in results if not r.item.answerable])):
+        if rs:
+            cells = []
+            for band in ("answer", "tentative", "abstain"):
+                inside = [r for r in rs if r.answer.band == band]
+                right = sum(r.right_if_answered for r in inside)
+                cells.append(f"{len(inside)} ({right})" if band != "abstain" and
+                             label == "answerable" else str(len(inside)))
+            lines.append(f"| {label} ({len(rs)}) | " + " | ".join(cells) + " |")
     failures = [r for r in results if not r.correct()]
     lines += ["", f"## Failures ({len(failures)})", "",
               "| id | question | expected | got |", "| --- | --- | --- | --- |"]

@@ -1,12 +1,12 @@
 """Answer-aware re-ranking: retrieved passages ordered by the best sentence each one holds.
 
 Fusion ranks whole chunks by similarity; the question is answered by one sentence. The
-answer selector's sentence scorer (`rag/generate/selector.py`, learned from SQuAD) already
-scores every candidate sentence of a set of passages, so the retriever fetches `rerank_depth`
-passages and keeps the `k` whose best sentence scores highest. Each generator then reads
-passages that hold an answer, not merely ones about the topic. The scorer weighs features, so
-re-ranking 20 passages costs a few milliseconds on a CPU, where a cross-encoder would take
-hundreds.
+answer's two-stage scorer (`rag/generate/scoring.py`: the selector's features over every
+sentence, then the trained reader over the best few) already scores every candidate sentence
+of a set of passages, so the retriever fetches `rerank_depth` passages and keeps the `k` whose
+best sentence scores highest. Each generator then reads passages that hold an answer, not
+merely ones about the topic. The sentences the reader reads here are cached, so the generator
+that reads the kept passages next does not read them again.
 """
 
 from __future__ import annotations
@@ -14,25 +14,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from rag.generate.features import FeatureExtractor
-from rag.generate.selector import Selector
+from rag.generate.scoring import Scorer
 from rag.query import Query
 from rag.types import Passage
 
 
 class Reranker:
-    """Orders passages by their best sentence's selector score (a `Rerank` of the retriever)."""
+    """Orders passages by their best sentence's score (a `Rerank` of the retriever)."""
 
-    def __init__(self, features: FeatureExtractor, selector: Selector) -> None:
-        self.features = features
-        self.selector = selector
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer = scorer
 
     def __call__(self, query: Query, passages: Sequence[Passage], k: int) -> list[Passage]:
         """The best `k` passages, ranked 1..k. A passage all of whose sentences an earlier
         (overlapping) one already holds has no candidates of its own and goes last."""
-        cands, x = self.features.extract(query, passages)
+        scored = self.scorer(query, passages)
         best: dict[str, float] = {}
-        for cand, logit in zip(cands, self.selector.logits(x).tolist(), strict=True):
+        for cand, logit in zip(scored.candidates, scored.logits.tolist(), strict=True):
             key = cand.passage.chunk.chunk_id
             best[key] = max(best.get(key, logit), logit)
         order = sorted(passages, key=lambda p: -best.get(p.chunk.chunk_id, float("-inf")))

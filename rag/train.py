@@ -9,13 +9,18 @@ Data (all built from a SQuAD v1.1/v2.0 JSON file, split by article, never by que
   ("on topic, but the documents don't hold it");
 - adversarial: the question with one name or number swapped for another of the same article
   that the gold paragraph does not mention, re-asked for a kind of answer the paragraph lacks,
-  or negated ("What was not ..."), the way SQuAD 2.0's unanswerable questions were written.
+  or negated ("What was not ..."), the way SQuAD 2.0's unanswerable questions were written;
+- human (with a SQuAD 2.0 file, `--unanswerable`): the questions people wrote to look
+  answerable from a paragraph that does not answer them, on the same articles.
 
-The sentence scorer is fitted on training articles' answerable questions (softmax over the
-candidate sentences of the passages retrieved to the re-ranking depth: the re-ranker's view);
-the confidence model on training articles' questions of all three kinds, as the generator sees
-them (the k passages the re-ranker keeps); the threshold on validation articles by the rule in
-`THRESHOLD_RULE`. Validation figures go into the JSON beside the weights.
+The first sentence scorer is fitted on training articles' answerable questions (softmax over
+the candidate sentences of the passages retrieved to the re-ranking depth: the re-ranker's
+view); with the reader, the second scorer on the same questions' `READ` best sentences of the
+first; the confidence model on training articles' questions of every kind, as the generator
+sees them (the k passages the re-ranker keeps); the two thresholds on validation articles'
+answerable, source-removed and adversarial questions by the rules in `THRESHOLD_RULE` and
+`ANSWER_RULE`. The human-written questions of validation articles are used for nothing but
+the figures, which go into the JSON beside the weights.
 """
 
 from __future__ import annotations
@@ -36,10 +41,13 @@ from rag.answer_types import answer_type, has_type
 from rag.config import Settings
 from rag.errors import RagError
 from rag.evaluate import contains_answer, doc_stem, load_set, risk_coverage
-from rag.generate.features import FEATURES, FeatureExtractor
+from rag.generate.features import FEATURES, Candidate, FeatureExtractor
+from rag.generate.reader import load_reader
+from rag.generate.scoring import Scorer
 from rag.generate.selector import (
     CONFIDENCE_INPUTS,
     DEFAULT_PATH,
+    READER_FEATURES,
     Linear,
     Selector,
     confidence_inputs,
@@ -56,8 +64,13 @@ VALIDATION_EVERY = 4  # articles 3, 7, 11, ... (0-based, file order) are validat
 MAX_WRONG_ABSTAIN = 0.08  # share of answerable validation questions allowed to abstain
 THRESHOLD_RULE = (f"the highest threshold at which at most {MAX_WRONG_ABSTAIN:.0%} of the "
                   f"answerable validation questions abstain")
+MAX_ANSWER_RISK = 0.10  # share of wrong answers allowed in the answer band
+ANSWER_RULE = (f"the lowest threshold at which at most {MAX_ANSWER_RISK:.0%} of the validation "
+               f"questions answered in the answer band (answerable, source-removed and "
+               f"adversarial together) are wrong")
+READ = 8  # sentences the reader reads per question (the first scorer's best)
 L2 = 1.0
-KINDS = ("answerable", "removed", "adversarial")
+KINDS = ("answerable", "removed", "adversarial", "human")
 
 
 @dataclass
@@ -73,8 +86,11 @@ class Example:
     passages: list[Passage] | None = None  # retrieved to the re-ranking depth, fused order
     pool_x: np.ndarray | None = None  # features of every candidate of `passages`
     pool_y: np.ndarray | None = None  # per candidate: holds a gold answer of the gold paragraph
-    x: np.ndarray | None = None  # the same for the k passages the generator reads
+    read_x: np.ndarray | None = None  # with the reader's columns: the pool's read sentences
+    read_y: np.ndarray | None = None
+    x: np.ndarray | None = None  # the rows of the k passages the generator reads
     y: np.ndarray | None = None
+    logits: np.ndarray | None = None  # their final logits
 
     @property
     def answerable(self) -> bool:
@@ -188,6 +204,22 @@ def squad_examples(texts: dict[str, str], eval_file: Path, articles: set[str], s
     return out
 
 
+def human_examples(v2_file: Path, texts: dict[str, str], articles: set[str]
+                   ) -> list[Example]:
+    """SQuAD 2.0's human-written unanswerable questions on paragraphs of `articles`, matched
+    to the imported documents by paragraph text."""
+    by_text = {" ".join(t.split()): stem_ for stem_, t in texts.items()}
+    out = []
+    for art in json.loads(v2_file.read_text(encoding="utf-8"))["data"]:
+        for para in art["paragraphs"]:
+            stem_ = by_text.get(" ".join(para["context"].split()))
+            if stem_ is None or article_of(stem_) not in articles:
+                continue
+            out.extend(Example("human", article_of(stem_), qa["question"], (), (stem_,))
+                       for qa in para["qas"] if qa.get("is_impossible"))
+    return out
+
+
 def featurize(rag: Any, examples: Sequence[Example], depth: int, progress: bool = False
               ) -> None:
     """Retrieve `depth` passages for every example, in fused order (`rag` does not re-rank),
@@ -211,17 +243,33 @@ def featurize(rag: Any, examples: Sequence[Example], depth: int, progress: bool 
         ex.pool_x, ex.pool_y = _features(rag.features, ex, ex.passages)
 
 
-def view(features: FeatureExtractor, sel: Selector, examples: Sequence[Example], k: int,
-         rerank: bool, progress: bool = False) -> None:
-    """What the generator reads: each example's passages, re-ranked by `sel` when `rerank`,
-    cut to `k`, and their features (`x`, `y`)."""
+def view(scorer: Scorer, examples: Sequence[Example], k: int, rerank: bool,
+         progress: bool = False) -> None:
+    """What the generator reads: each example's passages, re-ranked by `scorer` when
+    `rerank`, cut to `k`, and their rows, logits and labels (`x`, `logits`, `y`)."""
     from tqdm import tqdm
 
-    reranker = Reranker(features, sel)
+    reranker = Reranker(scorer)
     for ex in tqdm(examples, desc="re-ranked", unit="q", disable=not progress, leave=False):
         assert ex.query is not None and ex.passages is not None  # filled by `featurize`
         top = reranker(ex.query, ex.passages, k) if rerank else ex.passages[:k]
-        ex.x, ex.y = _features(features, ex, top)
+        scored = scorer(ex.query, top)
+        ex.x, ex.logits, ex.y = scored.x, scored.logits, _labels(ex, scored.candidates)
+
+
+def read_pool(scorer: Scorer, examples: Sequence[Example], progress: bool = False) -> None:
+    """The second scorer's training rows: each answerable example's pool as the reader sees
+    it, its `READ` best first-stage sentences only (`read_x`, `read_y`)."""
+    from tqdm import tqdm
+
+    for ex in tqdm([e for e in examples if e.answerable], desc="read", unit="q",
+                   disable=not progress, leave=False):
+        assert ex.query is not None and ex.passages is not None
+        cands, x = scorer.features.extract(ex.query, ex.passages)
+        if not cands:
+            continue
+        x2, read, _ = scorer.read(ex.query, cands, x, scorer.selector.sentence(x))
+        ex.read_x, ex.read_y = x2[read], _labels(ex, cands)[read]
 
 
 def _features(extractor: FeatureExtractor, ex: Example, passages: Sequence[Passage]
@@ -230,9 +278,12 @@ def _features(extractor: FeatureExtractor, ex: Example, passages: Sequence[Passa
     answer."""
     assert ex.query is not None
     cands, x = extractor.extract(ex.query, passages)
-    y = np.array([ex.answerable and doc_stem(c.passage.chunk.doc_id) in ex.sources
-                  and contains_answer(c.text, ex.answers) for c in cands], dtype=float)
-    return x, y
+    return x, _labels(ex, cands)
+
+
+def _labels(ex: Example, cands: Sequence[Candidate]) -> np.ndarray:
+    return np.array([ex.answerable and doc_stem(c.passage.chunk.doc_id) in ex.sources
+                     and contains_answer(c.text, ex.answers) for c in cands], dtype=float)
 
 
 # -- fitting ------------------------------------------------------------------------------------
@@ -250,9 +301,26 @@ def fit_scorer(train: Sequence[Example]) -> Selector:
         raise RagError("no training question has a retrieved sentence holding its answer")
     w = fit_softmax(groups, l2=L2)
     sentence = Linear(tuple(mean.tolist()), tuple(scale.tolist()), tuple(w.tolist()), 0.0)
-    blank = Linear((0.0,) * len(CONFIDENCE_INPUTS), (1.0,) * len(CONFIDENCE_INPUTS),
-                   (0.0,) * len(CONFIDENCE_INPUTS))
-    return Selector(FEATURES, sentence, blank, 0.5)
+    return Selector(FEATURES, sentence, _blank(len(CONFIDENCE_INPUTS)), 0.5)
+
+
+def fit_reading(sel: Selector, train: Sequence[Example]) -> Selector:
+    """The second scorer: softmax over each answerable training question's read sentences
+    (after `read_pool`), the reader's columns beside the features."""
+    rows = [e.read_x for e in train if e.read_x is not None and len(e.read_x)]
+    if not rows:
+        raise RagError("the reader read no training sentence")
+    mean, scale = standardize(np.vstack(rows).astype(np.float64))
+    groups = [((e.read_x - mean) / scale, e.read_y) for e in train
+              if e.read_x is not None and e.read_y is not None and e.read_y.any()]
+    w = fit_softmax(groups, l2=L2)
+    reading = Linear(tuple(mean.tolist()), tuple(scale.tolist()), tuple(w.tolist()), 0.0)
+    return replace(sel, reading=reading,
+                   confidence_model=_blank(2 + len(FEATURES) + len(READER_FEATURES)))
+
+
+def _blank(n: int) -> Linear:
+    return Linear((0.0,) * n, (1.0,) * n, (0.0,) * n)
 
 
 def fit_confidence(sel: Selector, train: Sequence[Example]) -> Selector:
@@ -270,23 +338,23 @@ def question_table(sel: Selector, examples: Sequence[Example]) -> tuple[np.ndarr
     sentence holds the answer."""
     qx, qy = [], []
     for e in examples:
-        if e.x is None or e.y is None or not len(e.x):
+        if e.x is None or e.y is None or e.logits is None or not len(e.x):
             continue
-        logits = sel.logits(e.x)
-        qx.append(confidence_inputs(e.x, logits))
-        qy.append(float(e.y[int(np.argmax(logits))]))
+        qx.append(confidence_inputs(e.x, e.logits))
+        qy.append(float(e.y[int(np.argmax(e.logits))]))
     return np.array(qx, dtype=np.float64), np.array(qy)
 
 
 def confidences(sel: Selector, examples: Sequence[Example]) -> np.ndarray:
-    return np.array([sel.confidence(e.x, sel.logits(e.x))
-                     if e.x is not None and len(e.x) else 0.0 for e in examples])
+    return np.array([sel.confidence(e.x, e.logits)
+                     if e.x is not None and e.logits is not None and len(e.x) else 0.0
+                     for e in examples])
 
 
-def top_right(sel: Selector, examples: Sequence[Example]) -> np.ndarray:
+def top_right(examples: Sequence[Example]) -> np.ndarray:
     """Per example: does its best-scored sentence hold the answer?"""
-    return np.array([bool(e.y[int(np.argmax(sel.logits(e.x)))])
-                     if e.x is not None and e.y is not None and len(e.x) else False
+    return np.array([bool(e.y[int(np.argmax(e.logits))])
+                     if e.y is not None and e.logits is not None and len(e.y) else False
                      for e in examples])
 
 
@@ -301,22 +369,43 @@ def choose_threshold(answerable_confidences: np.ndarray) -> float:
     return float(conf[allowed])
 
 
-def figures(sel: Selector, examples: Sequence[Example], threshold: float) -> dict[str, Any]:
-    """Validation figures at `threshold`, and risk-coverage curves per unanswerable kind."""
+def choose_answer_threshold(conf: np.ndarray, right: np.ndarray, floor: float) -> float:
+    """The rule in `ANSWER_RULE`, given validation confidences and whether each answer would
+    be right (unanswerable questions never are); never below the abstention threshold
+    `floor`. With no such threshold, the highest confidence (an answer band of one)."""
+    order = np.argsort(-np.asarray(conf, dtype=np.float64), kind="stable")
+    c = np.asarray(conf, dtype=np.float64)[order]
+    wrong = np.cumsum(~np.asarray(right, dtype=bool)[order])
+    risk = wrong / np.arange(1, len(c) + 1)
+    # A threshold t answers every question with confidence >= t: the prefixes ending where the
+    # next confidence is lower.
+    ends = [i for i in range(len(c)) if i == len(c) - 1 or c[i + 1] < c[i]]
+    good = [i for i in ends if risk[i] <= MAX_ANSWER_RISK]
+    return max(float(c[max(good)]) if good else float(c[0]), floor)
+
+
+def figures(sel: Selector, examples: Sequence[Example], threshold: float,
+            answer_threshold: float) -> dict[str, Any]:
+    """Validation figures at the two thresholds, and risk-coverage curves per unanswerable
+    kind."""
     conf = confidences(sel, examples)
-    right = top_right(sel, examples)
+    right = top_right(examples)
     out: dict[str, Any] = {}
     for kind in KINDS:
         idx = [i for i, e in enumerate(examples) if e.kind == kind]
         if not idx:
             continue
         answered = conf[idx] >= threshold
-        out[kind] = {"n": len(idx), "answered": round(float(answered.mean()), 4)}
+        confident = conf[idx] >= answer_threshold
+        out[kind] = {"n": len(idx), "answered": round(float(answered.mean()), 4),
+                     "answer_band": round(float(confident.mean()), 4)}
         if kind == "answerable":
             out[kind]["top_sentence_correct"] = round(float(right[idx].mean()), 4)
             out[kind]["answered_correct"] = round(float((answered & right[idx]).mean()), 4)
+            out[kind]["answer_band_correct"] = round(
+                float((confident & right[idx]).sum() / max(1, confident.sum())), 4)
     ans = [i for i, e in enumerate(examples) if e.kind == "answerable"]
-    for kind in ("removed", "adversarial"):
+    for kind in ("removed", "adversarial", "human"):
         una = [i for i, e in enumerate(examples) if e.kind == kind]
         if ans and una:
             out[f"risk_coverage_{kind}"] = risk_coverage(
@@ -338,8 +427,14 @@ class TrainReport:
 def train_selector(squad_file: str | Path, out: str | Path | None = None,
                    work: str | Path = "build/selector", limit_articles: int | None = None,
                    max_questions: int | None = None, seed: int = 0,
-                   progress: bool = False) -> TrainReport:
-    """Import SQuAD, index it, featurize, fit, choose the threshold, write the JSON."""
+                   progress: bool = False, unanswerable: str | Path | None = None,
+                   reader: str | None = None, use_reader: bool = True) -> TrainReport:
+    """Import SQuAD, index it, featurize, fit, choose the thresholds, write the JSON.
+
+    `unanswerable`: a SQuAD 2.0 file on the same articles, whose human-written unanswerable
+    questions join the confidence's training data (training articles) and the figures
+    (validation articles). `reader`: the reader graph (default: the shipped one); without
+    one, or with `use_reader` false, the selector has the first stage alone."""
     from rag.importers import import_squad
     from rag.load import load_documents
     from rag.pipeline import RAG, build
@@ -362,20 +457,41 @@ def train_selector(squad_file: str | Path, out: str | Path | None = None,
     eval_file = imported.out / "eval.jsonl"
     train = squad_examples(texts, eval_file, set(train_arts), seed, max_questions)
     val = squad_examples(texts, eval_file, set(val_arts), seed + 1, max_questions)
+    v2 = Path(unanswerable) if unanswerable else None
+    if v2 is not None:
+        if not v2.is_file():
+            raise RagError(f"SQuAD 2.0 file {v2} does not exist")
+        train += human_examples(v2, texts, set(train_arts))
+        val += human_examples(v2, texts, set(val_arts))
     featurize(rag, train + val, max(settings.k, settings.rerank_depth), progress=progress)
     sel = fit_scorer(train)
-    view(rag.features, sel, train + val, settings.k, settings.rerank_depth > 0,
-         progress=progress)
+    graph = load_reader(reader) if use_reader else None
+    if reader and graph is None:
+        raise RagError(f"no reader at {reader}")
+    if graph is not None:
+        sel = replace(sel, read=READ)
+        read_pool(Scorer(rag.features, sel, graph), train, progress=progress)
+        sel = fit_reading(sel, train)
+    scorer = Scorer(rag.features, sel, graph)
+    view(scorer, train + val, settings.k, settings.rerank_depth > 0, progress=progress)
     sel = fit_confidence(sel, train)
     threshold = choose_threshold(confidences(sel, [e for e in val if e.kind == "answerable"]))
+    chosen_on = [e for e in val if e.kind != "human"]  # human-written ones are for figures
+    answer_threshold = choose_answer_threshold(confidences(sel, chosen_on), top_right(chosen_on),
+                                               threshold)
     meta = {
-        "trained_on": src.name, "data_sha256": data_hash, "seed": seed,
-        "max_questions": max_questions, "l2": L2, "threshold_rule": THRESHOLD_RULE,
+        "trained_on": src.name, "data_sha256": data_hash,
+        "unanswerable_from": v2.name if v2 else None,
+        "unanswerable_sha256": hashlib.sha256(v2.read_bytes()).hexdigest() if v2 else None,
+        "reader_sha256": hashlib.sha256(graph.graph.read_bytes()).hexdigest() if graph else None,
+        "seed": seed, "max_questions": max_questions, "l2": L2,
+        "threshold_rule": THRESHOLD_RULE, "answer_rule": ANSWER_RULE,
         "training_articles": train_arts, "validation_articles": val_arts,
         "counts": {"train": _count(train), "validation": _count(val)},
-        "validation": figures(sel, val, threshold),
+        "validation": figures(sel, val, threshold, answer_threshold),
     }
-    sel = replace(sel, threshold=round(threshold, 6), meta=meta)
+    sel = replace(sel, threshold=round(threshold, 6),
+                  answer_threshold=round(answer_threshold, 6), meta=meta)
     write_validation_sets(work, val, imported.out / "docs", set(train_arts))
     path = Path(out) if out else DEFAULT_PATH
     tmp = path.with_suffix(".tmp")
@@ -392,7 +508,8 @@ def write_validation_sets(work: Path, val: Sequence[Example], docs: Path,
     folder = work / "eval"
     folder.mkdir(parents=True, exist_ok=True)
     for kind, name in (("answerable", "validation"), ("removed", "validation-removed"),
-                       ("adversarial", "validation-adversarial")):
+                       ("adversarial", "validation-adversarial"),
+                       ("human", "validation-unanswerable")):
         with open(folder / f"{name}.jsonl", "w", encoding="utf-8") as fh:
             for n, e in enumerate(ex for ex in val if ex.kind == kind):
                 item = {"id": f"{name}-{n}", "question": e.question, "answers": list(e.answers),

@@ -133,6 +133,12 @@ class Answer:
     # and the extractive generator answered instead; None when it did.
     fallback: str | None = None
     rewritten: str | None = None  # the follow-up as the standalone question that was searched
+    # `answer` (confident), `tentative` (the closest quote, shown under a hedge) or `abstain`.
+    band: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.band:  # built by hand: the band its abstention implies
+            object.__setattr__(self, "band", "abstain" if self.abstained else "answer")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,4 +153,5 @@ class Answer:
             "fallback": self.fallback,
             "rewritten": self.rewritten,
             "confidence": round(self.confidence, 4),
+            "band": self.band,
         }

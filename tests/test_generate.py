@@ -79,8 +79,9 @@ def test_abstains_below_the_threshold_and_answers_at_it():
     q = Query.parse("How far does the Clutha flow to the sea?")
     passages = _passages(DOC)
     gen = _gen(_selector(cov=6.0))
-    _, logits, confidence = gen.score(q, passages)
-    assert confidence == pytest.approx(float(sigmoid(logits.max() - 2.0)))
+    scored = gen.score(q, passages)
+    confidence = scored.confidence
+    assert confidence == pytest.approx(float(sigmoid(scored.logits.max() - 2.0)))
     assert _gen(_selector(cov=6.0), threshold=confidence).generate(q, passages).abstained is False
     below = _gen(_selector(cov=6.0), threshold=np.nextafter(confidence, 1.0))
     draft = below.generate(q, passages)

@@ -11,6 +11,7 @@ import pytest
 from rag.chunk import Chunker
 from rag.config import Settings
 from rag.generate.features import FeatureExtractor
+from rag.generate.scoring import Scorer
 from rag.load import load_documents
 from rag.query import Query
 from rag.rerank import Reranker
@@ -23,7 +24,7 @@ from .test_generate import _idf, _passages, _selector
 
 
 def _reranker(**weights: float) -> Reranker:
-    return Reranker(FeatureExtractor(FakeEmbedder(), _idf), _selector(**weights))
+    return Reranker(Scorer(FeatureExtractor(FakeEmbedder(), _idf), _selector(**weights), None))
 
 
 def test_passages_are_ordered_by_their_best_sentence_and_renumbered():

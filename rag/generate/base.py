@@ -11,6 +11,8 @@ from rag.query import Query
 from rag.types import Citation, Passage, Sentence, render_sentences
 
 ABSTAIN_TEXT = "The documents don't say."
+# Shown above a tentative answer's quote (band `tentative`): close, but maybe not the answer.
+TENTATIVE_TEXT = "The documents may not answer this directly. The closest passage:"
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Draft:
     core: str | None = None  # the shortest span that answers, when the generator knows one
     generator: str = ""  # who wrote it ("": the generator that was asked)
     fallback: str | None = None  # why the asked generator handed over to another
+    band: str = "answer"  # `answer`, `tentative` or `abstain` (`Selector.band`)
 
     @property
     def text(self) -> str:
@@ -31,7 +34,7 @@ class Draft:
 
     @classmethod
     def abstain(cls, confidence: float = 0.0) -> Draft:
-        return cls((), (), True, confidence)
+        return cls((), (), True, confidence, band="abstain")
 
     def handed_over(self, generator: str, reason: str) -> Draft:
         """This draft, marked as written by `generator` because the asked one could not."""
@@ -40,7 +43,9 @@ class Draft:
 
 def stream_words(draft: Draft) -> Iterator[str | Draft]:
     """A finished draft released word by word, then the draft itself (for generators that
-    compose an answer at once)."""
+    compose an answer at once). A tentative draft's hedge comes first, on its own line."""
+    if draft.band == "tentative":
+        yield TENTATIVE_TEXT + "\n"
     yield from re.findall(r"\S+\s*", draft.text)
     yield draft
 

@@ -1,15 +1,19 @@
 """The default generator: answers with the retrieved sentences most likely to hold the answer.
 
 Nothing is paraphrased, so every answer sentence is a verbatim quote of the passage it cites.
-Each candidate sentence gets the general features of `features.py`; the learned `Selector`
-scores them (a softmax over the candidates gives each the probability of being the one that
-holds the answer) and gives the calibrated confidence that the best one answers the question.
-Below the threshold the generator abstains.
+Each candidate sentence gets the general features of `features.py` and, for the best few, the
+reader's logit (`scoring.py`); the learned `Selector` scores them (a softmax over the candidates
+gives each the probability of being the one that holds the answer) and gives the calibrated
+confidence that the best one answers the question. The confidence falls in one of three bands
+(`Selector.band`): `answer` quotes up to `max_sentences` sentences; `tentative` quotes the
+closest sentence alone, for the page and the command line to show under a hedge; `abstain`
+says the documents don't say.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -17,14 +21,14 @@ from rag.answer_types import core_span
 from rag.cite import citation
 from rag.embed import Embedder
 from rag.generate.base import Draft, stream_words
-from rag.generate.features import Candidate, FeatureExtractor
+from rag.generate.features import FeatureExtractor
+from rag.generate.reader import Reader, load_reader
+from rag.generate.scoring import Scored, Scorer
 from rag.generate.selector import Selector, load_selector, softmax
 from rag.query import Query
 from rag.text import terms
 from rag.types import Passage, Sentence
 
-# A question's candidate sentences, their logits and the calibrated confidence.
-Scored = tuple[list[Candidate], np.ndarray, float]
 NEAR_DUPLICATE = 0.85  # cosine above which a second sentence only repeats the first
 
 
@@ -35,26 +39,34 @@ class ExtractiveGenerator:
 
     def __init__(self, embedder: Embedder, idf: Callable[[str], float],
                  selector: Selector | None = None, threshold: float | None = None,
-                 max_sentences: int = 2, features: FeatureExtractor | None = None) -> None:
-        self.features = features or FeatureExtractor(embedder, idf)
-        self.selector = selector or load_selector()
+                 max_sentences: int = 2, features: FeatureExtractor | None = None,
+                 reader: Reader | None = None, scorer: Scorer | None = None) -> None:
+        self.features = scorer.features if scorer else features or FeatureExtractor(embedder, idf)
+        self.selector = scorer.selector if scorer else selector or load_selector()
+        self.scorer = scorer or Scorer(self.features, self.selector,
+                                       reader or (load_reader() if self.selector.reading
+                                                  else None))
         self.threshold = self.selector.threshold if threshold is None else threshold
         self.max_sentences = max_sentences
 
     def score(self, query: Query, passages: Sequence[Passage]) -> Scored:
-        """Candidates, their per-sentence logits, and the calibrated confidence."""
-        cands, x = self.features.extract(query, passages)
-        logits = self.selector.logits(x)
+        """Candidates, their rows and logits, and the calibrated confidence."""
+        scored = self.scorer(query, passages)
         words = terms(query.text)  # a follow-up's words include the turn it follows
         if words and all(self.features.idf(t) >= self.features.unseen_idf for t in words):
             # Not one word of the question occurs in the documents (gibberish, another
             # language): whatever the nearest vectors are, they cannot hold its answer.
-            return cands, logits, 0.0
-        return cands, logits, self.selector.confidence(x, logits)
+            return scored
+        return replace(scored, confidence=self.selector.confidence(scored.x, scored.logits))
 
     def least(self, threshold: float | None = None) -> float:
         """The confidence needed to answer: `threshold`, else the configured one."""
         return self.threshold if threshold is None else threshold
+
+    def band(self, confidence: float, threshold: float | None = None) -> str:
+        """`answer`, `tentative` or `abstain` (`Selector.band` at this generator's
+        threshold, or `threshold`)."""
+        return self.selector.band(confidence, self.least(threshold))
 
     def generate(self, query: Query, passages: Sequence[Passage],
                  threshold: float | None = None) -> Draft:
@@ -62,8 +74,9 @@ class ExtractiveGenerator:
 
     def compose(self, query: Query, scored: Scored, threshold: float | None = None) -> Draft:
         """The answer from `score`'s result (so a caller that scored once need not again)."""
-        cands, logits, confidence = scored
-        if not cands or confidence < self.least(threshold):
+        cands, logits, confidence = scored.candidates, scored.logits, scored.confidence
+        band = self.band(confidence, threshold)
+        if not cands or band == "abstain":
             return Draft.abstain(confidence)
         order = np.argsort(-logits, kind="stable")
         prob = softmax(logits)
@@ -72,7 +85,7 @@ class ExtractiveGenerator:
         floor = self.selector.second_ratio * float(prob[order[0]])
         for i in order[1:]:
             c = cands[i]
-            if len(chosen) >= self.max_sentences or float(prob[i]) < floor:
+            if len(chosen) >= self.most(band) or float(prob[i]) < floor:
                 break
             if all(float(c.vec @ o.vec) < NEAR_DUPLICATE for o in chosen):
                 chosen.append(c)
@@ -82,8 +95,11 @@ class ExtractiveGenerator:
         cites = tuple(citation(n, c.passage, c.start, c.end) for n, c in enumerate(chosen, 1))
         sentences = tuple(Sentence(_tidy(c.text), (n,)) for n, c in enumerate(chosen, 1))
         core = core_span(best.text, query.answer_type, query.question)
-        return Draft(sentences, cites, False, confidence, core)
+        return Draft(sentences, cites, False, confidence, core, band=band)
 
+    def most(self, band: str) -> int:
+        """How many sentences to quote: a tentative answer shows the closest one alone."""
+        return self.max_sentences if band == "answer" else 1
 
     def stream(self, query: Query, passages: Sequence[Passage],
                threshold: float | None = None) -> Iterator[str | Draft]:

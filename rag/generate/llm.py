@@ -1,8 +1,10 @@
 """A language model writes the answer; every sentence's citation is then checked.
 
 1. Gate: the learned selector's calibrated confidence that the passages hold the answer (the
-   extractive generator's) must reach the threshold, or the answer is an abstention and the
-   model is not asked. So an LLM answer abstains exactly as often as a quoted one.
+   extractive generator's) must reach the answer band, or the model is not asked: below the
+   abstention threshold the answer is an abstention, in the tentative band the extractive
+   generator quotes the closest passage. So an LLM answer abstains exactly as often as a
+   quoted one, and never writes prose over evidence the selector doubts.
 2. The model streams its answer to a budgeted prompt (`prompt.py`).
 3. Each sentence's `[n]` markers are parsed; markers naming no passage are dropped. The
    sentence is verified against the passages it cites (`verify.py`); when they do not support
@@ -21,14 +23,16 @@ from typing import Protocol
 from rag.cite import citation
 from rag.errors import LLMError
 from rag.generate.base import Draft, stream_words
-from rag.generate.extractive import ExtractiveGenerator, Scored
+from rag.generate.extractive import ExtractiveGenerator
 from rag.generate.prompt import build_prompt, is_abstention, parse_reply, rewrite_messages
+from rag.generate.scoring import Scored
 from rag.generate.verify import Support, Verifier
 from rag.query import Query
 from rag.types import Citation, Passage, Sentence
 
 REWRITE_TOKENS = 64
 UNSUPPORTED = "no sentence of the model's answer was supported by the passages"
+TENTATIVE = "the confidence is in the tentative band, so the closest passage is quoted"
 
 
 class ChatModel(Protocol):
@@ -68,9 +72,13 @@ class LLMGenerator:
     def stream(self, query: Query, passages: Sequence[Passage],
                threshold: float | None = None) -> Iterator[str | Draft]:
         scored = self.extractive.score(query, passages)
-        cands, _, confidence = scored
-        if not cands or confidence < self.extractive.least(threshold):
+        confidence = scored.confidence
+        band = self.extractive.band(confidence, threshold)
+        if not scored.candidates or band == "abstain":
             yield from stream_words(Draft.abstain(confidence))
+            return
+        if band == "tentative":
+            yield from self._fall_back(query, scored, threshold, TENTATIVE)
             return
         prompt = build_prompt(query, passages, context=self.context,
                               reply_tokens=self.reply_tokens, max_sentences=self.max_sentences)

@@ -3,9 +3,10 @@ sentence (and the sentence before it, and its document's title).
 
 The bi-encoder embeds the question and the sentence apart, so a sentence that shares the
 question's words but not its fact looks as good as the answer. The reader attends across both
-at once. It is all-MiniLM-L6-v2 fine-tuned on the SQuAD v1.1 training set by
-`rag train-reader` (`rag/train_reader.py`) and shipped as int8 ONNX (`reader.onnx`, with its
-model card `reader.json`): answering needs ONNX Runtime and `tokenizers`, never torch.
+at once. It is the first four layers of all-MiniLM-L6-v2, fine-tuned on the SQuAD v1.1
+training set by `rag train-reader` (`rag/train_reader.py`) and shipped as int8 ONNX
+(`reader.onnx`, with its model card `reader.json`): answering needs ONNX Runtime and
+`tokenizers`, never torch.
 
 Two heads: `score`, a logit that the sentence states the answer to the question; and
 `start`/`end`, logits over the sentence's word pieces for the answer span inside it.
@@ -26,10 +27,10 @@ import numpy as np
 from rag.errors import ConfigError
 
 FOLDER = resources.files("rag.generate")
-MAX_LENGTH = 72  # word pieces of a (question, sentence + context) pair; context is cut first
+MAX_LENGTH = 48  # word pieces of a (question, sentence + context) pair; context is cut first
 MAX_SPAN = 24  # word pieces of an answer span
 BATCH = 16  # pairs per ONNX call
-CONTEXT_WORDS = 24  # of the sentence before, counted from its end: enough for a pronoun's name
+CONTEXT_WORDS = 12  # of the sentence before, counted from its end: enough for a pronoun's name
 
 
 def pair_text(sentence: str, title: str, previous: str) -> str:

@@ -1,17 +1,22 @@
 """The learned answer selector: feature weights and a calibrated confidence, read from JSON.
 
-Two small logistic models, both fitted by `rag train-selector` on public training data:
+Small logistic models, all fitted by `rag train-selector` on public training data:
 
 1. the sentence scorer: a conditional (softmax) logistic model over the candidate sentences of
    one question, trained to put the sentence holding the answer first; `softmax(logits)` is the
    probability that each candidate is the one;
-2. the confidence: P(answering with the best sentence is right), a logistic model of the best
-   sentence's logit, its margin over the runner-up and the best sentence's own features,
+2. with the reader (`reader.py`), a second scorer of the same kind over the `read` sentences
+   the first ranks highest: the features plus the reader's logit (`READER_FEATURES`);
+3. the confidence: P(answering with the best sentence is right), a logistic model of the best
+   sentence's logit, its margin over the runner-up and the best sentence's own columns,
    fitted on answerable and unanswerable training questions (so it is calibrated, as Platt
    scaling is, and also sees what marks a plausible-but-unanswerable question).
 
-`selector.json` beside this file holds the feature names, both models, the threshold chosen on
-validation data, a hash of the training data and the validation figures.
+Two thresholds on the confidence make three bands: `answer` at or above `answer_threshold`,
+`tentative` between it and `threshold` (the closest passage is shown, marked as possibly not
+answering), `abstain` below `threshold`. `selector.json` beside this file holds the feature
+names, the models, the thresholds and the rules that chose them, a hash of the training data
+and the validation figures.
 """
 
 from __future__ import annotations
@@ -28,7 +33,11 @@ from rag.errors import ConfigError
 from rag.generate.features import FEATURES
 
 DEFAULT_PATH = Path(__file__).with_name("selector.json")
-CONFIDENCE_INPUTS = ("top", "margin") + FEATURES  # what the confidence model reads
+# The reader's logit, the same relative to the best read sentence, and the first stage's logit
+# relative to its best: the columns the second scorer adds to FEATURES.
+READER_FEATURES = ("reader", "reader_rel", "first_rel")
+CONFIDENCE_INPUTS = ("top", "margin") + FEATURES  # what the confidence model reads (no reader)
+BANDS = ("answer", "tentative", "abstain")
 
 
 @dataclass(frozen=True)
@@ -57,16 +66,35 @@ class Selector:
     threshold: float  # abstain below this confidence
     second_ratio: float = 0.5  # a second sentence needs this share of the best one's probability
     meta: dict[str, Any] = field(default_factory=dict)  # data hash, split, validation figures
+    reading: Linear | None = None  # the second scorer, over FEATURES + READER_FEATURES
+    read: int = 0  # how many of the first scorer's best sentences the reader reads
+    answer_threshold: float | None = None  # the answer band's floor (None: no tentative band)
 
     def __post_init__(self) -> None:
         if tuple(self.features) != FEATURES or \
-                len(self.confidence_model.weights) != len(CONFIDENCE_INPUTS):
+                len(self.confidence_model.weights) != 2 + len(self.columns) or \
+                (self.reading is not None and len(self.reading.weights) != len(self.columns)):
             raise ConfigError("the answer selector was trained on other features; "
                               "run `rag train-selector` to retrain it")
 
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The names of the feature rows the final logits and the confidence read."""
+        return FEATURES + READER_FEATURES if self.reading is not None else FEATURES
+
     def logits(self, x: np.ndarray) -> np.ndarray:
-        """Per-sentence scores; higher means more likely the one holding the answer."""
+        """First-stage per-sentence scores; higher means more likely the one holding the
+        answer (`scoring.Scorer` adds the reader's stage)."""
         return self.sentence(x)
+
+    def band(self, confidence: float, threshold: float | None = None) -> str:
+        """`answer`, `tentative` or `abstain` for a confidence; `threshold` overrides the
+        abstention threshold (and the answer band's floor never falls below it)."""
+        floor = self.threshold if threshold is None else threshold
+        if confidence < floor:
+            return "abstain"
+        answer = floor if self.answer_threshold is None else max(self.answer_threshold, floor)
+        return "answer" if confidence >= answer else "tentative"
 
     def confidence(self, x: np.ndarray, logits: np.ndarray) -> float:
         """Calibrated probability that answering with the best sentence is right."""
@@ -83,6 +111,8 @@ class Selector:
         d["features"] = tuple(d["features"])
         d["sentence"] = Linear.from_dict(d["sentence"])
         d["confidence_model"] = Linear.from_dict(d["confidence_model"])
+        if d.get("reading") is not None:
+            d["reading"] = Linear.from_dict(d["reading"])
         return cls(**d)
 
 

@@ -1,0 +1,86 @@
+"""Candidate sentences scored in two stages: the features, then the reader on the best few.
+
+Stage one is the selector's feature model (`Selector.sentence`): cheap, so it scores every
+sentence of every passage. Stage two runs the cross-encoder reader (`reader.py`) on the
+`Selector.read` sentences stage one ranks highest, and the selector's second model
+(`Selector.reading`) combines the reader's logit with the features. A sentence stage two did
+not read ranks below every one it read. The re-ranker and the extractive generator both score
+through here, and the reader's cache means the sentences they share are read once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.errors import ConfigError
+from rag.generate.features import Candidate, FeatureExtractor
+from rag.generate.reader import CONTEXT_WORDS, Reader
+from rag.generate.selector import Selector
+from rag.query import Query
+from rag.types import Passage
+
+UNREAD = 10.0  # how far below the lowest read sentence an unread one ranks
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A question's candidates, their feature rows (with the reader's columns when it read),
+    their logits, the reader's answer span in each sentence ((0, 0): none), and the
+    calibrated confidence once the generator has judged them."""
+
+    candidates: list[Candidate]
+    x: np.ndarray
+    logits: np.ndarray
+    spans: tuple[tuple[int, int], ...]
+    confidence: float = 0.0
+
+
+class Scorer:
+    """Scores the candidate sentences of a set of passages (`features` then the reader)."""
+
+    def __init__(self, features: FeatureExtractor, selector: Selector,
+                 reader: Reader | None) -> None:
+        if selector.reading is not None and reader is None:
+            raise ConfigError("this answer selector needs the reader (reader.onnx), which "
+                              "is missing; reinstall the package or run `rag train-selector`")
+        self.features, self.selector = features, selector
+        self.reader = reader if selector.read else None
+
+    def __call__(self, query: Query, passages: Sequence[Passage]) -> Scored:
+        cands, x = self.features.extract(query, passages)
+        first = self.selector.sentence(x)
+        if self.reader is None or not cands:
+            return Scored(cands, x, first, ((0, 0),) * len(cands))
+        x2, read, spans = self.read(query, cands, x, first)
+        if self.selector.reading is None:  # training the second stage: its inputs only
+            return Scored(cands, x2, first, spans)
+        logits = self.selector.reading(x2)
+        logits = np.where(read, logits, logits[read].min() - UNREAD).astype(np.float32)
+        return Scored(cands, x2, logits, spans)
+
+    def read(self, query: Query, cands: Sequence[Candidate], x: np.ndarray, first: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, tuple[tuple[int, int], ...]]:
+        """The reader on the first stage's best `read` candidates: the rows with
+        `READER_FEATURES` appended, which rows it read, and its spans."""
+        assert self.reader is not None
+        top = np.argsort(-first, kind="stable")[:self.selector.read]
+        reading = self.reader.read(
+            query.question, [cands[i].text for i in top],
+            [cands[i].passage.title for i in top], [_before(cands[i]) for i in top])
+        score = np.full(len(cands), float(reading.scores.min()), dtype=np.float32)
+        score[top] = reading.scores
+        extra = np.stack([score, score - score.max(), first - first.max()], axis=1)
+        read = np.zeros(len(cands), dtype=bool)
+        read[top] = True
+        spans = [(0, 0)] * len(cands)
+        for i, span in zip(top.tolist(), reading.spans, strict=True):
+            spans[i] = span
+        return np.hstack([x, extra.astype(np.float32)]), read, tuple(spans)
+
+
+def _before(c: Candidate) -> str:
+    """The words just before a sentence in its passage (the reader's context)."""
+    return " ".join(c.passage.chunk.text[:c.start].split()[-CONTEXT_WORDS:])
