@@ -461,8 +461,11 @@ def train_selector(squad_file: str | Path, out: str | Path | None = None,
     if v2 is not None:
         if not v2.is_file():
             raise RagError(f"SQuAD 2.0 file {v2} does not exist")
-        train += human_examples(v2, texts, set(train_arts))
-        val += human_examples(v2, texts, set(val_arts))
+        rng = random.Random(seed + 2)
+        for part, arts in ((train, train_arts), (val, val_arts)):
+            human = human_examples(v2, texts, set(arts))
+            rng.shuffle(human)
+            part += human[:max_questions] if max_questions else human
     featurize(rag, train + val, max(settings.k, settings.rerank_depth), progress=progress)
     sel = fit_scorer(train)
     graph = load_reader(reader) if use_reader else None

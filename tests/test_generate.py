@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from rag.errors import ConfigError
 from rag.generate.extractive import ExtractiveGenerator
 from rag.generate.features import FEATURES, FeatureExtractor
+from rag.generate.scoring import Scorer
 from rag.generate.selector import (
     CONFIDENCE_INPUTS,
+    READER_FEATURES,
     Linear,
     Selector,
     fit_logistic,
@@ -167,3 +171,38 @@ def test_softmax_regression_learns_to_put_the_positive_first():
     assert w[0] > 0 > w[1] and w[0] / -w[1] == pytest.approx(3.0, rel=0.35)
     top1 = np.mean([y[int(np.argmax(x @ w))] for x, y in groups])
     assert top1 > 0.8
+
+
+def test_three_bands_split_at_the_two_thresholds():
+    sel = replace(_selector(threshold=0.2), answer_threshold=0.6)
+    assert [sel.band(c) for c in (0.1, 0.2, 0.59, 0.6, 0.9)] == \
+        ["abstain", "tentative", "tentative", "answer", "answer"]
+    assert sel.band(0.65, threshold=0.7) == "abstain" and sel.band(0.7, threshold=0.7) == "answer"
+    assert sel.band(0.1, threshold=0.0) == "tentative"  # threshold 0 answers everything
+    assert _selector(threshold=0.2).band(0.3) == "answer"  # no answer band: two bands only
+
+
+def test_a_tentative_answer_quotes_the_closest_sentence_alone_under_a_hedge():
+    from rag.generate.base import TENTATIVE_TEXT
+
+    q = Query.parse("How far does the Clutha flow to the sea?")
+    passages = _passages(DOC)
+    confidence = _gen(_selector(cov=6.0)).score(q, passages).confidence
+    gen = _gen(replace(_selector(threshold=confidence / 2, second_ratio=0.0, cov=6.0),
+                       answer_threshold=np.nextafter(confidence, 1.0)), max_sentences=3)
+    draft = gen.generate(q, passages)
+    assert draft.band == "tentative" and not draft.abstained and len(draft.sentences) == 1
+    assert draft.sentences[0].text.startswith("It flows for 338")
+    pieces = list(gen.stream(q, passages))
+    assert pieces[0] == TENTATIVE_TEXT + "\n" and pieces[-1] == draft
+    confident = _gen(replace(_selector(threshold=confidence / 2, second_ratio=0.0, cov=6.0),
+                             answer_threshold=confidence), max_sentences=3).generate(q, passages)
+    assert confident.band == "answer" and len(confident.sentences) > 1
+
+
+def test_a_selector_with_a_reader_stage_needs_the_reader():
+    names = FEATURES + READER_FEATURES
+    sel = replace(_selector(cov=6.0), reading=_linear({"reader": 1.0}, names), read=4,
+                  confidence_model=_linear({"top": 1.0}, ("top", "margin") + names, -2.0))
+    with pytest.raises(ConfigError, match="needs the reader"):
+        Scorer(FeatureExtractor(FakeEmbedder(), _idf), sel, None)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import pytest
 
 from rag.errors import LLMError
 from rag.generate.base import ABSTAIN_TEXT, Draft
-from rag.generate.llm import UNSUPPORTED, LLMGenerator
+from rag.generate.llm import TENTATIVE, UNSUPPORTED, LLMGenerator
 from rag.generate.verify import Verifier
 from rag.query import Query
 
@@ -112,3 +113,13 @@ def test_follow_ups_are_rewritten_by_the_model(reply, expected):
 def test_a_failed_rewrite_keeps_the_history_aware_search():
     gen = _llm(ScriptedChat("", fail_after=0))
     assert gen.rewrite(Query.parse("And how far?", ["Tell me about the Clutha"])) is None
+
+
+def test_in_the_tentative_band_the_model_is_not_asked_and_the_closest_quote_is_given():
+    chat = ScriptedChat("The Clutha flows 338 kilometres to the sea [1].")
+    gen = _llm(chat, threshold=0.0)
+    gen.extractive.selector = replace(gen.extractive.selector, answer_threshold=0.999)
+    gen.extractive.threshold = 0.0
+    _, draft = _run(gen, threshold=None)
+    assert draft.band == "tentative" and not draft.abstained and chat.calls == []
+    assert draft.generator == "extractive" and draft.fallback == f"openai: {TENTATIVE}"
