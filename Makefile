@@ -31,7 +31,7 @@ ask: $(STAMP)
 chat: $(STAMP)
 	$(BIN)/rag chat
 
-# Retrain the reader (the cross-encoder) on the whole SQuAD v1.1 training set: about 75 minutes
+# Retrain the reader (the cross-encoder) on the whole SQuAD v1.1 training set: about 70 minutes
 # on 2 cores; rerun the same command to resume from build/reader/checkpoint.pt after a cut.
 SQUAD_TRAIN ?= ../shared/data/squad-v1.1-train.json
 reader: $(STAMP)

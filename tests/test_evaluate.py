@@ -99,7 +99,8 @@ def test_score_item_ranks_hits_and_answer_metrics():
     assert r.scores["source_hit@k"] == 1.0
     assert r.scores["em"] == 1.0 and r.scores["answer_correct"] == 1.0  # core span scored
     unans = score_item(EvalItem("u", "?", answerable=False), Answer("q", "x", True), deep)
-    assert unans.scores == {"abstain_correct": 1.0, "fallback": 0.0}
+    assert unans.scores == {"abstain_correct": 1.0, "fallback": 0.0, "not_answered": 1.0,
+                            "band_answer": 0.0, "band_tentative": 0.0, "band_abstain": 1.0}
 
 
 def test_summary_curves_and_latency():
