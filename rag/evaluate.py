@@ -34,7 +34,7 @@ import numpy as np
 from rag.cite import strip_markers, support
 from rag.errors import RagError
 from rag.text import fold
-from rag.types import Answer, Passage
+from rag.types import BANDS, Answer, Passage
 
 log = logging.getLogger(__name__)
 SUPPORT_MIN = 0.5  # share of a sentence's content terms its citation must contain
@@ -252,7 +252,7 @@ def score_item(item: EvalItem, ans: Answer, deep: Sequence[Passage], k: int = 5)
     s["fallback"] = float(ans.fallback is not None)  # an LLM was asked and could not answer
     if ans.sentences:  # share of answer sentences no cited passage supports
         s["flagged"] = sum(not x.supported for x in ans.sentences) / len(ans.sentences)
-    for band in ("answer", "tentative", "abstain"):
+    for band in BANDS:
         s[f"band_{band}"] = float(ans.band == band)
     if not item.answerable:
         s["abstain_correct"] = float(ans.abstained)

@@ -16,8 +16,7 @@ from rag.embed import Embedder, embedder_for
 from rag.errors import CorpusError, QuestionError, RagError
 from rag.generate import Draft, Generator, available, make_generator
 from rag.generate.features import FeatureExtractor
-from rag.generate.reader import load_reader
-from rag.generate.scoring import Scorer
+from rag.generate.scoring import Scorer, reader_for
 from rag.generate.selector import load_selector
 from rag.load import load_documents
 from rag.query import Query
@@ -142,7 +141,7 @@ class RAG:
         s = self.settings
         features = FeatureExtractor(self.embedder, index.idf, sentences=index.sentences_of)
         selector = load_selector(s.selector or None)
-        scorer = Scorer(features, selector, load_reader() if selector.reading else None)
+        scorer = Scorer(features, selector, reader_for(selector))
         rerank = Reranker(scorer) if s.rerank_depth else None
         return features, Retriever(index, self.embedder, s, rerank)
 

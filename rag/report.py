@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rag.errors import RagError
 from rag.evaluate import DEPTH, ItemResult, abstention_curve, hit_curve, item_risk_coverage
+from rag.types import BANDS
 
 FAILURES_SHOWN = 40
 
@@ -64,7 +65,7 @@ def markdown(results: Sequence[ItemResult], summary: dict[str, float],
                       ("unanswerable", [r for r in results if not r.item.answerable])):
         if rs:
             cells = []
-            for band in ("answer", "tentative", "abstain"):
+            for band in BANDS:
                 inside = [r for r in rs if r.answer.band == band]
                 right = sum(r.right_if_answered for r in inside)
                 cells.append(f"{len(inside)} ({right})" if band != "abstain" and

@@ -112,6 +112,9 @@ def render_sentences(sentences: Sequence[Sentence]) -> str:
     return " ".join(s.text + "".join(f" [{n}]" for n in s.citations) for s in sentences)
 
 
+BANDS = ("answer", "tentative", "abstain")  # an Answer's `band`, most confident first
+
+
 @dataclass(frozen=True)
 class Answer:
     """What every interface returns. An abstention has `abstained=True`, no sentences and no

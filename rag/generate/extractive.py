@@ -22,8 +22,8 @@ from rag.cite import citation
 from rag.embed import Embedder
 from rag.generate.base import Draft, stream_words
 from rag.generate.features import FeatureExtractor
-from rag.generate.reader import Reader, load_reader
-from rag.generate.scoring import Scored, Scorer
+from rag.generate.reader import Reader
+from rag.generate.scoring import Scored, Scorer, reader_for
 from rag.generate.selector import Selector, load_selector, softmax
 from rag.query import Query
 from rag.text import terms
@@ -40,12 +40,10 @@ class ExtractiveGenerator:
     def __init__(self, embedder: Embedder, idf: Callable[[str], float],
                  selector: Selector | None = None, threshold: float | None = None,
                  max_sentences: int = 2, features: FeatureExtractor | None = None,
-                 reader: Reader | None = None, scorer: Scorer | None = None) -> None:
-        self.features = scorer.features if scorer else features or FeatureExtractor(embedder, idf)
-        self.selector = scorer.selector if scorer else selector or load_selector()
-        self.scorer = scorer or Scorer(self.features, self.selector,
-                                       reader or (load_reader() if self.selector.reading
-                                                  else None))
+                 reader: Reader | None = None) -> None:
+        self.features = features or FeatureExtractor(embedder, idf)
+        self.selector = selector or load_selector()
+        self.scorer = Scorer(self.features, self.selector, reader or reader_for(self.selector))
         self.threshold = self.selector.threshold if threshold is None else threshold
         self.max_sentences = max_sentences
 

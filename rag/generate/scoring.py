@@ -17,7 +17,7 @@ import numpy as np
 
 from rag.errors import ConfigError
 from rag.generate.features import Candidate, FeatureExtractor
-from rag.generate.reader import CONTEXT_WORDS, Reader
+from rag.generate.reader import CONTEXT_WORDS, Reader, load_reader
 from rag.generate.selector import Selector
 from rag.query import Query
 from rag.types import Passage
@@ -79,6 +79,11 @@ class Scorer:
         for i, span in zip(top.tolist(), reading.spans, strict=True):
             spans[i] = span
         return np.hstack([x, extra.astype(np.float32)]), read, tuple(spans)
+
+
+def reader_for(selector: Selector) -> Reader | None:
+    """The shipped reader when `selector` has a reader stage, else None (none is loaded)."""
+    return load_reader() if selector.reading is not None else None
 
 
 def _before(c: Candidate) -> str:

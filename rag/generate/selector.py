@@ -37,7 +37,6 @@ DEFAULT_PATH = Path(__file__).with_name("selector.json")
 # relative to its best: the columns the second scorer adds to FEATURES.
 READER_FEATURES = ("reader", "reader_rel", "first_rel")
 CONFIDENCE_INPUTS = ("top", "margin") + FEATURES  # what the confidence model reads (no reader)
-BANDS = ("answer", "tentative", "abstain")
 
 
 @dataclass(frozen=True)
