@@ -174,8 +174,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="checkpoint and exports; a run resumes from its checkpoint "
                         "(default: build/reader)")
     r.add_argument("--steps", type=_positive, default=None, metavar="N",
-                   help="batches of 32 pairs (default: 1800, about 75 minutes on 2 cores)")
+                   help="batches of 32 pairs (default: 3000, about 23 minutes on 2 cores)")
     r.add_argument("--seed", type=int, default=0, metavar="S")
+    r.add_argument("--unanswerable", metavar="FILE",
+                   help="a SQuAD 2.0 file: a second phase on its human-written unanswerable "
+                        "questions (the answer selector's training articles only)")
+    r.add_argument("--split-by", metavar="FILE",
+                   help="the SQuAD v1.1 development file whose article order the answer "
+                        "selector splits by (with --unanswerable)")
+    r.add_argument("--tune-steps", type=_positive, default=None, metavar="N",
+                   help="batches of the second phase (default: 600, about 6 minutes; it "
+                        "ends early, near 800, when the unread first-phase pairs do)")
     r.set_defaults(run=_train_reader)
     return p
 
@@ -437,14 +446,18 @@ def _train_verifier(args: argparse.Namespace) -> int:
 def _train_reader(args: argparse.Namespace) -> int:
     import logging
 
-    from rag.train_reader import STEPS, train_reader
+    from rag.train_reader import STEPS, TUNE_STEPS, train_reader
 
     log = logging.getLogger("rag")  # progress lines with their time: the run takes an hour
     log.setLevel(logging.INFO)
     for handler in log.handlers:
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    r = train_reader(args.source, args.out, args.work, args.steps or STEPS, args.seed)
+    r = train_reader(args.source, args.out, args.work, args.steps or STEPS, args.seed,
+                     unanswerable=args.unanswerable, split_by=args.split_by,
+                     tune_steps=args.tune_steps or TUNE_STEPS)
     print(f"validation: {r.card['validation']}")
+    if r.card["second_phase"]:
+        print(f"SQuAD 2.0 validation: {r.card['second_phase']['validation_after']}")
     print(f"wrote {r.graph} ({r.graph.stat().st_size / 1e6:.1f} MB) and its model card")
     return 0
 

@@ -30,7 +30,7 @@ import json
 import random
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -176,6 +176,76 @@ def _negated(question: str, paragraph: str, pool: dict[str, list[str]], rng: ran
     if aux and " not " not in question and "n't" not in question:
         return question[:aux.end()] + " not" + question[aux.end():]
     return None
+
+
+_AUX_WORD = r"(is|are|was|were|did|does|do|has|have|had|can|could|will|would)"
+_LEAD_AUX = re.compile(rf"^\s*(?:(\w+(?:\s+\w+)?)\s+)??{_AUX_WORD}\b\s*", re.I)
+_PARTICIPLE = re.compile(r"^[a-z]+(ed|en|wn|orn|ound|ought|ade|uilt|eld)$")
+_YEAR = re.compile(r"\b1\d{3}\b|\b20\d\d\b")
+
+
+def distractor(question: str, answers: Sequence[str], paragraph: str,
+               pool: dict[str, list[str]], rng: random.Random,
+               lower: Collection[str] = frozenset()) -> str | None:
+    """A sentence that repeats the question's words as a statement, with one name or number
+    swapped (so it does not answer the question) and a wrong answer of the gold answer's kind,
+    in the manner of SQuAD's AddSent (Jia and Liang, 2017): "How many people live in Fresno?"
+    gives "12,400 people live in Clovis." None when the question has no wh-word, no name or
+    number to swap, or the article no wrong answer of the kind. `lower`: the words the article
+    also writes in lower case, which are no names ("Lastly", "Moreover")."""
+    pool = {**pool, "name": [e for e in pool["name"] if e.lower() not in lower]}
+    wh = _WH.match(question)
+    swapped = _swapped(question, paragraph, pool, rng)
+    if not wh or not swapped or not answers:
+        return None
+    fake = _wrong_answer(answers, pool, rng)
+    rest = swapped[wh.end():].strip().rstrip("?").strip()
+    if not fake or not rest:
+        return None
+    asks = wh.group().lower()
+    aux = _LEAD_AUX.match(rest)
+    if aux is None:  # "Who founded X?", "How many people live in X?": the answer is the subject
+        text = f"{fake} {rest}"
+    else:
+        noun, verb, body = aux.group(1), aux.group(2).lower(), rest[aux.end():].strip()
+        if not body:
+            return None
+        words = body.split()
+        if noun and asks.startswith("how"):  # "How many km does X flow?" -> "X flow FAKE km."
+            text = f"{body} {fake} {noun}"
+            return text[:1].upper() + text[1:] + "."
+        if noun:  # "What book did X translate?" -> "The book that X translate was FAKE."
+            clause = body if verb in ("do", "does", "did") else f"{verb} {body}"
+            text = f"the {noun} that {clause} was {fake}"
+            return text[:1].upper() + text[1:] + "."
+        if verb in ("do", "does", "did"):
+            clause = body
+        elif asks in ("when", "where") or asks.endswith("year"):  # "X was born" + " in 1516"
+            cut = next((i for i, w in enumerate(words) if i and _PARTICIPLE.search(w)),
+                       len(words))
+            clause = " ".join(words[:cut] + [verb] + words[cut:])
+        else:
+            clause = f"{body} {verb}"
+        if asks in ("when", "where") or asks.endswith("year"):
+            text = f"{clause} in {fake}"
+        else:
+            text = f"{clause} {fake}"
+    return text[:1].upper() + text[1:] + "."
+
+
+def _wrong_answer(answers: Sequence[str], pool: dict[str, list[str]], rng: random.Random
+                  ) -> str | None:
+    """A name or number of the article that none of the answers holds: a year for a date,
+    a number for a number, and a name for anything else."""
+    said = " ".join(answers).lower()
+    if _YEAR.search(said):
+        options = [e for e in pool["number"] if _YEAR.fullmatch(e)]
+    elif any(c.isdigit() for c in said):
+        options = pool["number"]
+    else:
+        options = pool["name"]
+    options = [e for e in options if e.lower() not in said and said not in e.lower()]
+    return rng.choice(options) if options else None
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -496,6 +566,7 @@ def train_selector(squad_file: str | Path, out: str | Path | None = None,
     sel = replace(sel, threshold=round(threshold, 6),
                   answer_threshold=round(answer_threshold, 6), meta=meta)
     write_validation_sets(work, val, imported.out / "docs", set(train_arts))
+    write_distractor_set(work, val, texts, imported.out / "docs", seed)
     path = Path(out) if out else DEFAULT_PATH
     tmp = path.with_suffix(".tmp")
     tmp.write_text(sel.to_json(), encoding="utf-8")
@@ -525,6 +596,43 @@ def write_validation_sets(work: Path, val: Sequence[Example], docs: Path,
     for f in docs.iterdir():
         if article_of(f.stem) in train_articles:
             shutil.copy2(f, train_docs / f.name)
+
+
+def write_distractor_set(work: Path, val: Sequence[Example], texts: dict[str, str], docs: Path,
+                         seed: int) -> int:
+    """The distractor check: every document again (`docs-distractor/`), where each gold
+    paragraph of a validation question gets one `distractor` sentence at its end, and that
+    question (one per paragraph) in `eval/validation-distractor.jsonl`. Returns the count."""
+    rng = random.Random(seed + 5)
+    by_article: dict[str, list[str]] = {}
+    for stem_, text in texts.items():
+        by_article.setdefault(article_of(stem_), []).append(text)
+    pools, lowers = {}, {}
+    for art in {e.article for e in val}:
+        pools[art] = entity_pool(by_article.get(art, []))
+        lowers[art] = set(re.findall(r"\b[a-z][\w'-]*", " ".join(by_article.get(art, []))))
+    added: dict[str, tuple[Example, str]] = {}
+    for e in val:
+        stem_ = e.sources[0] if e.sources else ""
+        if e.kind != "answerable" or stem_ in added or stem_ not in texts:
+            continue
+        line = distractor(e.question, e.answers, texts[stem_], pools[e.article], rng,
+                          lowers[e.article])
+        if line:
+            added[stem_] = (e, line)
+    out = work / "docs-distractor"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.copytree(docs, out)
+    with open(work / "eval" / "validation-distractor.jsonl", "w", encoding="utf-8") as fh:
+        for n, (stem_, (e, line)) in enumerate(sorted(added.items())):
+            doc = out / f"{stem_}.md"
+            doc.write_text(doc.read_text(encoding="utf-8").rstrip() + " " + line + "\n",
+                           encoding="utf-8")
+            fh.write(json.dumps({"id": f"validation-distractor-{n}", "question": e.question,
+                                 "answers": list(e.answers), "sources": [stem_],
+                                 "answerable": True, "distractor": line},
+                                ensure_ascii=False) + "\n")
+    return len(added)
 
 
 def _count(examples: Sequence[Example]) -> dict[str, int]:

