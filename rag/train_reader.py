@@ -16,8 +16,9 @@ held out for the card's validation figures):
 With `unanswerable` (SQuAD 2.0's development articles) a second, shorter phase follows: it
 reads SQuAD 2.0's human-written unanswerable questions against the two sentences of their
 paragraph the reader itself scores highest (mined once, with the first phase's weights), the
-answerable questions of the same articles (positive and hardest negative), and fresh SQuAD v1.1
-pairs, one group of each in turn. Only the articles the answer selector trains on are read
+answerable questions of the same articles (positive, hardest negative and, where one can be
+made, a distractor: the question restated with a swapped name and a wrong answer,
+`rag.train.distractor`), and fresh SQuAD v1.1 pairs, one group of each in turn. Only the articles the answer selector trains on are read
 (`rag.train.split_articles` over the SQuAD v1.1 development file's order), so its validation
 articles stay out of sample for both models.
 
@@ -37,7 +38,7 @@ import random
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -413,6 +414,7 @@ class V2:
     val: list[tuple[str, int, int | None]]
     train_titles: list[str]
     val_titles: list[str]
+    answers: dict[str, str] = field(default_factory=dict)  # answerable question: its answer
 
 
 def read_v2(v2_file: Path, split_by: Path) -> V2:
@@ -426,6 +428,7 @@ def read_v2(v2_file: Path, split_by: Path) -> V2:
     paragraphs: list[Paragraph] = []
     out: dict[bool, list[tuple[str, int, int | None]]] = {True: [], False: []}
     titles: dict[bool, list[str]] = {True: [], False: []}
+    answers: dict[str, str] = {}
     for a, art in enumerate(json.loads(v2_file.read_text(encoding="utf-8"))["data"]):
         title = str(art.get("title", "")).replace("_", " ")
         held = slug(title) in val_slugs
@@ -443,7 +446,8 @@ def read_v2(v2_file: Path, split_by: Path) -> V2:
                 gold = [i for i, (b, e) in enumerate(p.spans) if b <= lo and hi <= e]
                 if gold:
                     out[held].append((qa["question"], pi, gold[0]))
-    return V2(paragraphs, out[False], out[True], titles[False], titles[True])
+                    answers[qa["question"]] = qa["answers"][0]["text"]
+    return V2(paragraphs, out[False], out[True], titles[False], titles[True], answers)
 
 
 def _scores(model: Any, tok: Any, question: str, para: Paragraph) -> np.ndarray:
@@ -454,12 +458,14 @@ def _scores(model: Any, tok: Any, question: str, para: Paragraph) -> np.ndarray:
         return model(t["input_ids"], t["attention_mask"], t["token_type_ids"])[0].numpy()
 
 
-def v2_groups(model: Any, tok: Any, v2: V2) -> list[list[Pair]]:
+def v2_groups(model: Any, tok: Any, v2: V2, seed: int) -> list[list[Pair]]:
     """Per training question: an unanswerable one against the `MINED` sentences the model
-    scores highest; an answerable one as its gold sentence and the best-scored other one."""
+    scores highest; an answerable one as its gold sentence, the best-scored other one and,
+    where one can be made, a distractor (`distractors`)."""
     model.eval()
+    extra = distractors(v2, v2.train, seed)
     groups = []
-    for q, pi, gold in v2.train:
+    for n, (q, pi, gold) in enumerate(v2.train):
         para = v2.paragraphs[pi]
         order = np.argsort(-_scores(model, tok, q, para), kind="stable").tolist()
         if gold is None:
@@ -467,24 +473,62 @@ def v2_groups(model: Any, tok: Any, v2: V2) -> list[list[Pair]]:
         else:
             out = [Pair(q, para.text(gold), 1.0)]
             out += [Pair(q, para.text(i), 0.0) for i in order if i != gold][:1]
+            if n in extra:
+                out.append(Pair(q, extra[n], 0.0))
             groups.append(out)
     return groups
+
+
+def distractors(v2: V2, items: Sequence[tuple[str, int, int | None]], seed: int
+                ) -> dict[int, str]:
+    """Per answerable item (by position) the reader's text of a distractor sentence
+    (`rag.train.distractor`: the question restated with a name or number swapped and a wrong
+    answer) as if appended to its paragraph."""
+    import re
+
+    from rag.train import distractor, entity_pool
+
+    rng = random.Random(seed + 6)
+    texts: dict[str, list[str]] = {}
+    for p in v2.paragraphs:
+        texts.setdefault(p.title, []).append(p.context)
+    pools = {t: entity_pool(ps) for t, ps in texts.items()}
+    lower = {t: set(re.findall(r"\b[a-z][\w'-]*", " ".join(ps))) for t, ps in texts.items()}
+    out = {}
+    for n, (q, pi, gold) in enumerate(items):
+        p = v2.paragraphs[pi]
+        if gold is None or q not in v2.answers:
+            continue
+        line = distractor(q, [v2.answers[q]], p.context, pools[p.title], rng, lower[p.title])
+        if line:
+            out[n] = pair_text(line, p.title, p.sentence(len(p.spans) - 1))
+    return out
 
 
 def validate_v2(model: Any, tok: Any, v2: V2) -> dict[str, Any]:
     """On the held-out SQuAD 2.0 articles: how well the best sentence score of a paragraph
     tells answerable questions from human-written unanswerable ones (AUC), and how often the
     gold sentence scores best."""
+    import torch
+
     model.eval()
-    pos, neg, right = [], [], 0
-    for q, pi, gold in v2.val:
+    extra = distractors(v2, v2.val, 1)
+    pos, neg, right, beaten = [], [], 0, 0
+    for n, (q, pi, gold) in enumerate(v2.val):
         s = _scores(model, tok, q, v2.paragraphs[pi])
         (neg if gold is None else pos).append(float(s.max()))
         right += int(gold is not None and int(np.argmax(s)) == gold)
+        if n in extra and gold is not None:
+            with torch.no_grad():
+                t = encode(tok, [Pair(q, extra[n], 0.0)])
+                d = float(model(t["input_ids"], t["attention_mask"], t["token_type_ids"])[0][0])
+            beaten += int(s[gold] > d)
     g, w = np.array(pos), np.array(neg)
     return {"answerable": len(g), "unanswerable": len(w),
             "top_sentence_in_paragraph": round(right / max(1, len(g)), 4),
-            "auc_answerable_vs_unanswerable": round(float((g[:, None] > w[None, :]).mean()), 4)}
+            "auc_answerable_vs_unanswerable": round(float((g[:, None] > w[None, :]).mean()), 4),
+            "distractors": len(extra),
+            "gold_over_distractor": round(beaten / max(1, len(extra)), 4)}
 
 
 def tune(model: Any, tok: Any, v2: V2, stream: Iterator[list[Pair]], work: Path, steps: int,
@@ -493,7 +537,7 @@ def tune(model: Any, tok: Any, v2: V2, stream: Iterator[list[Pair]], work: Path,
     `steps` when the first phase's unread SQuAD v1.1 batches run out (after about 800)."""
     import torch
 
-    groups = v2_groups(model, tok, v2)  # mined with the first phase's weights: reproducible
+    groups = v2_groups(model, tok, v2, seed)  # mined with the first phase's weights
     log.info("second phase: %d SQuAD 2.0 groups (%d unanswerable)", len(groups),
              sum(g[0].label == 0 for g in groups))
     params = [p for p in model.parameters() if p.requires_grad]

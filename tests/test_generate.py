@@ -182,7 +182,7 @@ def test_three_bands_split_at_the_two_thresholds():
     assert _selector(threshold=0.2).band(0.3) == "answer"  # no answer band: two bands only
 
 
-def test_a_tentative_answer_quotes_the_closest_sentence_alone_under_a_hedge():
+def test_a_tentative_answer_quotes_what_a_confident_one_would_under_a_hedge():
     from rag.generate.base import TENTATIVE_TEXT
 
     q = Query.parse("How far does the Clutha flow to the sea?")
@@ -191,13 +191,14 @@ def test_a_tentative_answer_quotes_the_closest_sentence_alone_under_a_hedge():
     gen = _gen(replace(_selector(threshold=confidence / 2, second_ratio=0.0, cov=6.0),
                        answer_threshold=np.nextafter(confidence, 1.0)), max_sentences=3)
     draft = gen.generate(q, passages)
-    assert draft.band == "tentative" and not draft.abstained and len(draft.sentences) == 1
-    assert draft.sentences[0].text.startswith("It flows for 338")
+    assert draft.band == "tentative" and not draft.abstained
+    assert any(s.text.startswith("It flows for 338") for s in draft.sentences)
     pieces = list(gen.stream(q, passages))
     assert pieces[0] == TENTATIVE_TEXT + "\n" and pieces[-1] == draft
     confident = _gen(replace(_selector(threshold=confidence / 2, second_ratio=0.0, cov=6.0),
                              answer_threshold=confidence), max_sentences=3).generate(q, passages)
-    assert confident.band == "answer" and len(confident.sentences) > 1
+    assert confident.band == "answer" and confident.sentences == draft.sentences
+    assert len(draft.sentences) > 1  # the same sentences, the same rule for a second one
 
 
 def test_a_selector_with_a_reader_stage_needs_the_reader():
