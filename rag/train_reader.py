@@ -18,9 +18,9 @@ reads SQuAD 2.0's human-written unanswerable questions against the two sentences
 paragraph the reader itself scores highest (mined once, with the first phase's weights), the
 answerable questions of the same articles (positive, hardest negative and, where one can be
 made, a distractor: the question restated with a swapped name and a wrong answer,
-`rag.train.distractor`), and fresh SQuAD v1.1 pairs, one group of each in turn. Only the articles the answer selector trains on are read
-(`rag.train.split_articles` over the SQuAD v1.1 development file's order), so its validation
-articles stay out of sample for both models.
+`rag.train.distractor`), and fresh SQuAD v1.1 pairs, one group of each in turn. Only the
+articles the answer selector trains on are read (`rag.train.split_articles` over the SQuAD
+v1.1 development file's order), so its validation articles stay out of sample for both models.
 
 Questions are shuffled once (seeded) and read in that order, so a run of `steps` batches sees
 the first `steps * BATCH / pairs-per-question` of them, and a resumed run continues exactly
