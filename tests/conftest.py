@@ -205,10 +205,24 @@ def llm_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def confident_selector(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The shipped selector with its answer band opened to every answer it gives: an LLM
+    writes only in the answer band, and the LLM tests must reach the LLM on the seed
+    questions, most of which the calibrated selector answers tentatively."""
+    from dataclasses import replace
+
+    from rag.generate.selector import load_selector
+
+    path = tmp_path_factory.mktemp("selector") / "selector.json"
+    path.write_text(replace(load_selector(), answer_threshold=0.0).to_json(), encoding="utf-8")
+    return str(path)
+
+
 @pytest.fixture
-def llm_settings(llm_server) -> Settings:
+def llm_settings(llm_server, confident_selector) -> Settings:
     return Settings(generator="openai", llm_base_url=llm_server.base_url, llm_context=4096,
-                    llm_max_tokens=128)
+                    llm_max_tokens=128, selector=confident_selector)
 
 
 def free_port() -> int:

@@ -65,11 +65,11 @@ def test_a_wrong_date_is_flagged_by_the_real_verifier(seed_rag, llm_settings):
     assert [s.supported for s in draft.sentences] == [False, True]
 
 
-def test_the_answer_falls_back_to_quotes_when_the_server_stops(seed_rag):
+def test_the_answer_falls_back_to_quotes_when_the_server_stops(seed_rag, confident_selector):
     server = LlamaServer()
     secret = "sk-test-secret-0123456789"
     rag = _rag(seed_rag, Settings(generator="openai", llm_base_url=server.base_url,
-                                  llm_api_key=secret))
+                                  llm_api_key=secret, selector=confident_selector))
     assert rag.answer(QUESTION, threshold=0.0).fallback in (None, f"openai: {UNSUPPORTED}")
     server.stop()
     ans = rag.answer(QUESTION)
@@ -79,11 +79,11 @@ def test_the_answer_falls_back_to_quotes_when_the_server_stops(seed_rag):
 
 
 def test_the_prompt_fits_a_small_context_whatever_the_question_history_and_passages(
-        seed_rag):
+        seed_rag, confident_selector):
     server = LlamaServer(context=768)
     try:
         s = Settings(generator="openai", llm_base_url=server.base_url, llm_context=768,
-                     llm_max_tokens=64, llm_rewrite=False)
+                     llm_max_tokens=64, llm_rewrite=False, selector=confident_selector)
         rag = _rag(seed_rag, s)
         long_q = "What will Luxon do at the NATO summit in Washington " * 35 + "?"
         history = ["Tell me about Luxon's trip to the NATO summit and Washington DC " * 20] * 4
@@ -120,9 +120,10 @@ def test_an_injected_instruction_is_ignored_or_flagged(tmp_path, seed_rag, llm_s
             assert not sentence.supported or ans.fallback
 
 
-def test_in_process_llamacpp_generator(seed_rag):
+def test_in_process_llamacpp_generator(seed_rag, confident_selector):
     rag = _rag(seed_rag, Settings(generator="llamacpp", llm_model_path="smollm2",
-                                  llm_context=2048, llm_max_tokens=96))
+                                  llm_context=2048, llm_max_tokens=96,
+                                  selector=confident_selector))
     *text, ans = rag.stream(QUESTION, threshold=0.0)
     assert text and isinstance(ans, Answer)
     _check_answer(ans, "llamacpp")
@@ -138,7 +139,8 @@ def test_rag_ask_with_the_openai_generator(seed_index, llm_server, capsys):
     assert all("supported" in s for s in d["sentences"])
 
 
-def test_rag_ask_streams_to_a_terminal_and_ends_with_the_checked_answer(seed_index, llm_server):
+def test_rag_ask_streams_to_a_terminal_and_ends_with_the_checked_answer(seed_index, llm_server,
+                                                                        confident_selector):
     """On a terminal the reply appears as it is written; then the checked version (flags,
     renumbered citations) or the fallback note, then the sources."""
     import os
@@ -150,7 +152,8 @@ def test_rag_ask_streams_to_a_terminal_and_ends_with_the_checked_answer(seed_ind
     proc = subprocess.Popen(
         [sys.executable, "-m", "rag", "ask", QUESTION, "--index", str(seed_index),
          "--generator", "openai", "--llm-base-url", llm_server.base_url],
-        stdout=follower, stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        stdout=follower, stderr=subprocess.PIPE,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "RAG_SELECTOR": confident_selector})
     os.close(follower)
     out = b""
     while True:
