@@ -233,6 +233,11 @@ def distractor(question: str, answers: Sequence[str], paragraph: str,
     return text[:1].upper() + text[1:] + "."
 
 
+def lower_words(paragraphs: Sequence[str]) -> set[str]:
+    """The words an article writes in lower case: `distractor`'s `lower`."""
+    return set(re.findall(r"\b[a-z][\w'-]*", " ".join(paragraphs)))
+
+
 def _wrong_answer(answers: Sequence[str], pool: dict[str, list[str]], rng: random.Random
                   ) -> str | None:
     """A name or number of the article that none of the answers holds: a year for a date,
@@ -610,7 +615,7 @@ def write_distractor_set(work: Path, val: Sequence[Example], texts: dict[str, st
     pools, lowers = {}, {}
     for art in {e.article for e in val}:
         pools[art] = entity_pool(by_article.get(art, []))
-        lowers[art] = set(re.findall(r"\b[a-z][\w'-]*", " ".join(by_article.get(art, []))))
+        lowers[art] = lower_words(by_article.get(art, []))
     added: dict[str, tuple[Example, str]] = {}
     for e in val:
         stem_ = e.sources[0] if e.sources else ""

@@ -495,16 +495,14 @@ def distractors(v2: V2, items: Sequence[tuple[str, int, int | None]], seed: int
     """Per answerable item (by position) the reader's text of a distractor sentence
     (`rag.train.distractor`: the question restated with a name or number swapped and a wrong
     answer) as if appended to its paragraph."""
-    import re
-
-    from rag.train import distractor, entity_pool
+    from rag.train import distractor, entity_pool, lower_words
 
     rng = random.Random(seed + 6)
     texts: dict[str, list[str]] = {}
     for p in v2.paragraphs:
         texts.setdefault(p.title, []).append(p.context)
     pools = {t: entity_pool(ps) for t, ps in texts.items()}
-    lower = {t: set(re.findall(r"\b[a-z][\w'-]*", " ".join(ps))) for t, ps in texts.items()}
+    lower = {t: lower_words(ps) for t, ps in texts.items()}
     out = {}
     for n, (q, pi, gold) in enumerate(items):
         p = v2.paragraphs[pi]
