@@ -290,7 +290,7 @@ def _ask(args: argparse.Namespace) -> int:
     if ans.fallback:
         print(inert(f"\n(answered with quotes: {ans.fallback})"))
     if ans.citations:
-        from rag.cite import locator
+        from rag.generate.cite import locator
 
         print("\nSources")
         for c in ans.citations:
@@ -325,7 +325,7 @@ def render_text(ans) -> str:
 def _chat(args: argparse.Namespace) -> int:
     import os
 
-    from rag.app import check_exposure, parse_auth, serve
+    from rag.app.page import check_exposure, parse_auth, serve
     from rag.embed import limit_threads
     from rag.pipeline import RAG
 
@@ -350,7 +350,7 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from rag import report
+    from rag.eval import report
 
     if args.compare:
         old, new = (report.load_summary(d) for d in args.compare)
@@ -359,7 +359,7 @@ def _eval(args: argparse.Namespace) -> int:
     if not args.files:
         raise RagError("name at least one evaluation set (JSONL), or use --compare OLD NEW")
     minimums, maximums = report.parse_gates(args.min), report.parse_gates(args.max)
-    from rag.evaluate import load_set, run, summarize
+    from rag.eval.metrics import load_set, run, summarize
     from rag.pipeline import RAG
 
     items = [it for f in args.files for it in load_set(f)]
@@ -384,7 +384,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from rag import importers
+    from rag.eval import importers
 
     if args.format == "squad":
         r = importers.import_squad(args.source, args.out, args.limit_articles, args.sample,
@@ -399,7 +399,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from rag import bench
+    from rag.eval import bench
 
     s = _settings(args)
     opts = bench.BenchOptions(tuple(args.corpus or s.corpus), args.questions, args.out,
@@ -412,7 +412,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _train_selector(args: argparse.Namespace) -> int:
-    from rag.train import train_selector
+    from rag.train.selector import train_selector
 
     r = train_selector(args.source, args.out, args.work, args.limit_articles,
                        args.max_questions, args.seed, progress=sys.stderr.isatty(),
@@ -430,7 +430,7 @@ def _train_selector(args: argparse.Namespace) -> int:
 
 
 def _train_verifier(args: argparse.Namespace) -> int:
-    from rag.train_verifier import train_verifier
+    from rag.train.verifier import train_verifier
 
     r = train_verifier(args.source, args.out, args.max_questions, args.seed, work=args.work)
     cov, cos, novel = r.thresholds
@@ -446,7 +446,7 @@ def _train_verifier(args: argparse.Namespace) -> int:
 def _train_reader(args: argparse.Namespace) -> int:
     import logging
 
-    from rag.train_reader import STEPS, TUNE_STEPS, train_reader
+    from rag.train.reader import STEPS, TUNE_STEPS, train_reader
 
     log = logging.getLogger("rag")  # progress lines with their time: the run takes an hour
     log.setLevel(logging.INFO)

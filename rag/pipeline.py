@@ -10,17 +10,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from rag.chunk import Chunker
 from rag.config import Settings
 from rag.embed import Embedder, embedder_for
 from rag.errors import CorpusError, QuestionError, RagError
 from rag.generate import Draft, Generator, available, make_generator
 from rag.generate.features import FeatureExtractor
+from rag.generate.rerank import Reranker
 from rag.generate.scoring import Scorer, reader_for
 from rag.generate.selector import load_selector
-from rag.load import load_documents
+from rag.ingest.chunk import Chunker
+from rag.ingest.load import load_documents
 from rag.query import Query
-from rag.rerank import Reranker
 from rag.retrieve import Filters, Retriever
 from rag.store import Store, SyncReport, has_index, open_index, recorded_corpus, sync_store
 from rag.text import strip_controls

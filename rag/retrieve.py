@@ -78,7 +78,7 @@ def mmr(query: np.ndarray, vectors: np.ndarray, k: int, lam: float) -> list[int]
     return chosen
 
 
-# Re-orders a query's passages and keeps the best k of them (`rag.rerank.Reranker`).
+# Re-orders a query's passages and keeps the best k of them (`rag.generate.rerank.Reranker`).
 Rerank = Callable[[Query, Sequence[Passage], int], list[Passage]]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import RagError
-from rag.formats import kind_of
+from rag.ingest.formats import kind_of
 from rag.pipeline import build, corpus_of
 from rag.store.local import SyncReport
 

@@ -5,7 +5,7 @@
 With Tesseract installed, also OCR: word accuracy (words of the source text found, in order,
 in what OCR read) and pages/s on generated 300 dpi scans.
 
-Prints pages/s for a 100-page PDF (PDFium through rag.formats, and pypdf when installed, as a
+Prints pages/s for a 100-page PDF (PDFium through rag.ingest.formats, and pypdf when installed, as a
 reference in the same run), files/s for Word, HTML, Markdown and text, and the time of a full
 `rag build` of a 200-file mixed folder (with its progress lines)."""
 
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rag.formats import extract
+from rag.ingest.formats import extract
 from tests.documents import make_docx, make_html, make_pdf
 
 PARAGRAPH = ("The regional council measured river flows at {n} stations this season. Flows "
@@ -104,7 +104,7 @@ def _ocr(root: Path, runs: int) -> None:
         return
     # Real prose (the code review guide's paragraphs), four different pages: generated
     # repeats would look like running headers and be dropped.
-    from rag.load import load_documents
+    from rag.ingest.load import load_documents
 
     guide = Path(__file__).resolve().parent.parent / "evals" / "docs" / "eng-practices"
     paras = [p for d in load_documents([guide]) for p in d.text.split("\n\n")

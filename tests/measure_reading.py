@@ -13,8 +13,8 @@ import bisect
 import re
 from pathlib import Path
 
-from rag.formats.blocks import Blocks
-from rag.load import load_documents
+from rag.ingest.formats.blocks import Blocks
+from rag.ingest.load import load_documents
 from rag.text import sentence_spans
 
 CLOSING = tuple('.!?:;…)"\'”’]')
@@ -56,18 +56,18 @@ def _code(doc) -> list[tuple[int, int]]:
     raw = Path(doc.path).read_bytes()
     b = Blocks()
     if doc.kind == "markdown":
-        from rag.formats.markdown import render
-        from rag.formats.text import decode, split_front_matter
+        from rag.ingest.formats.markdown import render
+        from rag.ingest.formats.text import decode, split_front_matter
 
         b = render(split_front_matter(decode(raw), Path(doc.path))[1])
     elif doc.kind == "html":
-        from rag.formats.html import html_blocks
-        from rag.formats.text import decode
+        from rag.ingest.formats.html import html_blocks
+        from rag.ingest.formats.text import decode
 
         b = html_blocks(decode(raw))
     elif doc.kind == "rst":
-        from rag.formats.rst import _header, _parse, _walk
-        from rag.formats.text import decode
+        from rag.ingest.formats.rst import _header, _parse, _walk
+        from rag.ingest.formats.text import decode
 
         _walk(_parse(_header(decode(raw).replace("\r\n", "\n"))[1]), b, 1)
     if b.parts:

@@ -1,6 +1,6 @@
 import pytest
 
-from rag.answer_types import (
+from rag.query.answer_types import (
     ORDINALS,
     answer_type,
     core_span,

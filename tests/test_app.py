@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.app import escape, parse_auth, render_answer, render_passages, user_turns
+from rag.app.page import escape, parse_auth, render_answer, render_passages, user_turns
 from rag.errors import RagError
 from rag.types import Answer, Chunk, Citation, Passage, Sentence, render_sentences
 
@@ -112,7 +112,7 @@ class _Rag:
     ("Why?", None, 0, "openai", "not configured"),
 ])
 def test_api_requests_are_checked_like_the_command_line(question, history, k, generator, why):
-    from rag.app import check_request
+    from rag.app.page import check_request
 
     with pytest.raises(RagError, match=why):
         check_request(_Rag(), question, history, k, generator)

@@ -2,9 +2,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.chunk import HEADER_TOKENS, Chunker, count_tokens
 from rag.errors import ConfigError
-from rag.load import load_documents
+from rag.ingest.chunk import HEADER_TOKENS, Chunker, count_tokens
+from rag.ingest.load import load_documents
 from rag.text import sentence_spans
 from rag.types import Document
 

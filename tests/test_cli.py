@@ -71,9 +71,9 @@ def test_help_is_quick_and_lists_the_verbs(tmp_path: Path):
 @pytest.fixture
 def fake_index_dir(tmp_path: Path, fake_embedder) -> Path:
     """An index built by another (fake) model: loads of it must be refused."""
-    from rag.chunk import Chunker
     from rag.config import Settings
-    from rag.load import load_documents
+    from rag.ingest.chunk import Chunker
+    from rag.ingest.load import load_documents
     from rag.store.local import sync
 
     s = Settings()

@@ -54,7 +54,7 @@ def test_word_pieces_are_counted_as_the_model_counts_them():
 
 
 def test_the_export_is_written_once_into_an_empty_cache(tmp_path):
-    from rag.onnx_model import exported, model_folder
+    from rag.embed.export import exported, model_folder
 
     graph, tokenizer = exported("fp32", str(tmp_path))
     assert graph.parent == model_folder(str(tmp_path)) and tokenizer.is_file()
@@ -64,8 +64,8 @@ def test_the_export_is_written_once_into_an_empty_cache(tmp_path):
 
 
 def test_an_unwritable_cache_is_named_in_one_line(tmp_path):
+    from rag.embed.export import exported
     from rag.errors import RagError
-    from rag.onnx_model import exported
 
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")

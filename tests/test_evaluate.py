@@ -3,7 +3,7 @@ import re
 import pytest
 
 from rag.errors import RagError
-from rag.evaluate import (
+from rag.eval.metrics import (
     EvalItem,
     abstention_curve,
     citation_scores,
@@ -18,7 +18,7 @@ from rag.evaluate import (
     summarize,
     token_f1,
 )
-from rag.load import load_documents
+from rag.ingest.load import load_documents
 from rag.types import Answer, Chunk, Citation, Passage, Sentence, render_sentences
 
 from .conftest import EVAL_SET, SEEDS

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.chunk import Chunker
-from rag.formats import Unreadable, extract
-from rag.formats.pdf import _paragraphs
-from rag.load import load_documents, load_file
+from rag.ingest.chunk import Chunker
+from rag.ingest.formats import Unreadable, extract
+from rag.ingest.formats.pdf import _paragraphs
+from rag.ingest.load import load_documents, load_file
 
 from .documents import make_docx, make_html, make_pdf
 
@@ -218,7 +218,7 @@ def test_the_seed_articles_as_pdf_word_and_html_answer_as_the_text_does(kind, se
     from html import escape as html_escape
 
     from rag.config import Settings
-    from rag.evaluate import load_set, run, summarize
+    from rag.eval.metrics import load_set, run, summarize
     from rag.pipeline import RAG, build
 
     from .conftest import EVAL_SET, SEEDS

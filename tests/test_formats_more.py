@@ -11,9 +11,9 @@ import zipfile
 
 import pytest
 
-from rag.chunk import Chunker
-from rag.formats import Unreadable, extract
-from rag.load import load_documents, load_file
+from rag.ingest.chunk import Chunker
+from rag.ingest.formats import Unreadable, extract
+from rag.ingest.load import load_documents, load_file
 
 from .documents import make_epub, make_pptx, make_scan, make_xlsx
 

@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 
 from rag.errors import RagError
-from rag.evaluate import load_set
-from rag.importers import import_beir, import_squad
-from rag.load import load_documents
+from rag.eval.importers import import_beir, import_squad
+from rag.eval.metrics import load_set
+from rag.ingest.load import load_documents
 
 SQUAD_V2 = {"version": "v2.0", "data": [
     {"title": "Kiwi_bird", "paragraphs": [

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.chunk import Chunker
 from rag.errors import IndexMismatchError, IndexMissingError
-from rag.load import load_documents
+from rag.ingest.chunk import Chunker
+from rag.ingest.load import load_documents
 from rag.store.local import Index, sync
 from rag.types import Chunk
 
@@ -160,8 +160,8 @@ CRASH = textwrap.dedent("""
     sys.path[:0] = [{root!r}, {tests!r}]
     from conftest import FakeEmbedder
     from rag.store import local as index
-    from rag.chunk import Chunker
-    from rag.load import load_documents
+    from rag.ingest.chunk import Chunker
+    from rag.ingest.load import load_documents
     real = index._write_text
     def dying(path, text):
         if path.name == {at!r}:

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import CorpusError
-from rag.load import load_documents
+from rag.ingest.load import load_documents
 
 from .conftest import SEEDS
 

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from rag.errors import QuestionError
-from rag.evaluate import load_set, run, summarize
+from rag.eval.metrics import load_set, run, summarize
 from rag.generate import ABSTAIN_TEXT
-from rag.load import load_documents
+from rag.ingest.load import load_documents
 
 from .conftest import EVAL_SET, SEEDS
 

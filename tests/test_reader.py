@@ -55,9 +55,9 @@ V2 = DEV.with_name("squad-v2.0-dev-public.json")
 
 @pytest.mark.skipif(not V2.is_file(), reason="the public SQuAD 2.0 development file is absent")
 def test_the_second_phase_reads_only_articles_the_answer_selector_trains_on():
-    from rag.importers import slug
-    from rag.train import split_articles
-    from rag.train_reader import read_v2
+    from rag.eval.importers import slug
+    from rag.train.reader import read_v2
+    from rag.train.selector import split_articles
 
     v2 = read_v2(V2, DEV)
     order = [slug(a["title"].replace("_", " "))
@@ -82,7 +82,7 @@ def test_the_second_phase_reads_only_articles_the_answer_selector_trains_on():
 def test_the_second_phase_alternates_squad_2_groups_with_fresh_pairs():
     import random
 
-    from rag.train_reader import Pair, _alternate
+    from rag.train.reader import Pair, _alternate
 
     groups = [[Pair(f"u{i}", "s", 0.0)] * 2 for i in range(3)]
     fresh = iter([[Pair(f"f{i}", "s", 1.0)] * 32 for i in range(5)])

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from rag.evaluate import load_set, run, summarize
-from rag.load import load_documents
+from rag.eval.metrics import load_set, run, summarize
+from rag.ingest.load import load_documents
 from rag.pipeline import RAG, build
 from rag.text import sentence_spans
 

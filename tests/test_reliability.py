@@ -21,7 +21,7 @@ import pytest
 
 from rag.config import Settings
 from rag.errors import IndexMismatchError, RagError
-from rag.load import load_documents
+from rag.ingest.load import load_documents
 from rag.pipeline import RAG, chunker
 from rag.store.local import Index, live_version, sync
 

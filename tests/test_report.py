@@ -3,8 +3,8 @@ import json
 import pytest
 
 from rag.errors import RagError
-from rag.evaluate import EvalItem, score_item
-from rag.report import compare, gate_failures, parse_gates, write_report
+from rag.eval.metrics import EvalItem, score_item
+from rag.eval.report import compare, gate_failures, parse_gates, write_report
 from rag.types import Answer, Chunk, Citation, Passage, Sentence
 
 

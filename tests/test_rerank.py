@@ -8,13 +8,13 @@ from dataclasses import replace
 
 import pytest
 
-from rag.chunk import Chunker
 from rag.config import Settings
 from rag.generate.features import FeatureExtractor
+from rag.generate.rerank import Reranker
 from rag.generate.scoring import Scorer
-from rag.load import load_documents
+from rag.ingest.chunk import Chunker
+from rag.ingest.load import load_documents
 from rag.query import Query
-from rag.rerank import Reranker
 from rag.retrieve import Retriever
 from rag.store.local import Index, sync
 from rag.types import Passage

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from rag.chunk import Chunker
 from rag.config import Settings
-from rag.load import load_documents
+from rag.ingest.chunk import Chunker
+from rag.ingest.load import load_documents
 from rag.query import Query
 from rag.retrieve import Filters, Retriever, mmr, rrf
 from rag.store.local import Index, sync

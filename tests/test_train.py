@@ -11,9 +11,9 @@ import pytest
 
 from rag.cli import main
 from rag.config import Settings
-from rag.evaluate import doc_stem, load_set, risk_coverage, run, summarize
+from rag.eval.metrics import doc_stem, load_set, risk_coverage, run, summarize
 from rag.generate.selector import Selector, load_selector
-from rag.train import choose_threshold, distractor, entity_pool, perturb, split_articles
+from rag.train.selector import choose_threshold, distractor, entity_pool, perturb, split_articles
 
 from .conftest import ARTICLES
 
@@ -125,10 +125,10 @@ def test_distractors_on_held_out_squad_articles_rarely_take_the_answer(tmp_path)
     articles of the answer selector's split (never trained on by it or by the reader), each
     asked paragraph with a distractor at its end. A guard at the figure measured with the
     shipped models (evals/README.md), a few items of slack."""
-    from rag.importers import import_squad, slug
-    from rag.load import load_documents
+    from rag.eval.importers import import_squad, slug
+    from rag.ingest.load import load_documents
     from rag.pipeline import RAG, build
-    from rag.train import squad_examples, write_distractor_set
+    from rag.train.selector import squad_examples, write_distractor_set
 
     data = json.loads(DEV.read_text(encoding="utf-8"))["data"]
     _, val = split_articles([slug(a["title"].replace("_", " ")) for a in data])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from rag.app.upload import add_files, safe_name, uploads_folder
 from rag.config import Settings
 from rag.pipeline import build, chunker
 from rag.store.local import Index
-from rag.upload import add_files, safe_name, uploads_folder
 
 from .documents import make_pdf
 
@@ -117,8 +117,8 @@ def test_an_index_from_before_the_corpus_record_tells_its_corpus_by_its_document
     corpus: the folder is read off its documents' paths, never taken from `seeds/`."""
     import json
 
+    from rag.app.upload import uploads_folder
     from rag.store.local import live_version
-    from rag.upload import uploads_folder
 
     s = _settings(corpus, tmp_path)
     build(settings=s, embedder=fake_embedder)

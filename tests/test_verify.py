@@ -78,7 +78,7 @@ def test_a_rare_word_the_passage_lacks_is_a_new_fact_but_a_common_one_is_not():
 
 def test_train_verifier_fits_on_training_articles_and_reports_held_out_ones(tiny_squad,
                                                                            tmp_path):
-    from rag.train_verifier import train_verifier
+    from rag.train.verifier import train_verifier
 
     out = tmp_path / "verifier.json"
     r = train_verifier(tiny_squad, out, embedder=FakeEmbedder(), work=tmp_path / "work")

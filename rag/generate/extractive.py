@@ -18,15 +18,15 @@ from dataclasses import replace
 
 import numpy as np
 
-from rag.answer_types import core_span
-from rag.cite import citation
 from rag.embed import Embedder
 from rag.generate.base import Draft, stream_words
+from rag.generate.cite import citation
 from rag.generate.features import FeatureExtractor
 from rag.generate.reader import Reader
 from rag.generate.scoring import Scored, Scorer, reader_for
 from rag.generate.selector import Selector, load_selector, softmax
 from rag.query import Query
+from rag.query.answer_types import core_span
 from rag.text import terms
 from rag.types import Passage, Sentence
 

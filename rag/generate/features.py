@@ -19,9 +19,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from rag.answer_types import has_type, locate_core, negated
 from rag.embed import Embedder
 from rag.query import Query
+from rag.query.answer_types import has_type, locate_core, negated
 from rag.text import is_stopword, sentence_spans, stem, terms_of, words
 from rag.types import Chunk, Passage
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from rag.cite import citation
 from rag.errors import LLMError
 from rag.generate.base import Draft, stream_words
+from rag.generate.cite import citation
 from rag.generate.extractive import ExtractiveGenerator
 from rag.generate.prompt import build_prompt, is_abstention, parse_reply, rewrite_messages
 from rag.generate.scoring import Scored

@@ -16,9 +16,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.chunk import count_tokens, token_encoding
 from rag.errors import ConfigError
 from rag.generate.base import ABSTAIN_TEXT
+from rag.ingest.chunk import count_tokens, token_encoding
 from rag.query import Query
 from rag.text import fold, sentence_spans
 from rag.types import Passage

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.answer_types import CARDINALS, ORDINALS, entities
 from rag.errors import ConfigError
+from rag.query.answer_types import CARDINALS, ORDINALS, entities
 from rag.text import sentence_spans, terms, words
 
 DEFAULT_PATH = resources.files("rag.generate") / "verifier.json"

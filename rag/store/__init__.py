@@ -9,9 +9,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rag.chunk import Chunker
 from rag.config import Settings
 from rag.embed import Embedder
+from rag.ingest.chunk import Chunker
 from rag.store.local import Index, SyncReport, index_exists, read_manifest, sync
 from rag.types import Chunk, Document
 

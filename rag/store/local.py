@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from rag.chunk import Chunker
 from rag.config import TOKEN_ENCODING, VECTOR_INDEXES
 from rag.embed import Embedder
 from rag.errors import IndexMismatchError, IndexMissingError, RagError
+from rag.ingest.chunk import Chunker
 from rag.text import terms
 from rag.types import Chunk, Document
 

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from rag.chunk import Chunker
 from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import ConfigError, IndexMismatchError, IndexMissingError, RagError
+from rag.ingest.chunk import Chunker
 from rag.store.local import (
     TERMS,
     SyncReport,

@@ -6,9 +6,9 @@ page's own metadata, never from the links it holds."""
 
 from __future__ import annotations
 
-from rag.formats import Extracted, Unreadable
-from rag.formats.blocks import Blocks
-from rag.formats.text import decode
+from rag.ingest.formats import Extracted, Unreadable
+from rag.ingest.formats.blocks import Blocks
+from rag.ingest.formats.text import decode
 
 BLOCKS = {"p", "head", "list", "item", "table", "code", "quote", "div", "main", "doc"}
 

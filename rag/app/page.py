@@ -15,10 +15,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from rag.cite import locator
 from rag.config import MAX_K
 from rag.errors import RagError
 from rag.generate.base import TENTATIVE_TEXT
+from rag.generate.cite import locator
 from rag.pipeline import RAG, check_history
 from rag.types import Answer, Citation, Passage, Sentence
 
@@ -261,8 +261,8 @@ def _upload_box(gr, rag: RAG, header, listing) -> None:
     with one result line per file."""
     from pathlib import Path
 
-    from rag.formats import KINDS
-    from rag.upload import add_files
+    from rag.app.upload import add_files
+    from rag.ingest.formats import KINDS
 
     def add(files: list[str] | None) -> Iterator[tuple[str, str, str]]:
         if not files:

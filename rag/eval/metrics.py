@@ -1,7 +1,7 @@
 """Evaluation sets (JSONL) in, per-item scores and means out.
 
 Metrics are pure functions of values; `run` is the only part that calls the pipeline, and
-`rag.report` the only part that writes files. Rules (also in evals/README.md):
+`rag.eval.report` the only part that writes files. Rules (also in evals/README.md):
 
 - retrieval: the rank of the first passage from a listed source that contains an accepted
   answer (`hit@k`, `mrr`), and of the first passage from a listed source at all
@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from rag.cite import strip_markers, support
 from rag.errors import RagError
+from rag.generate.cite import strip_markers, support
 from rag.text import fold
 from rag.types import BANDS, Answer, Passage
 

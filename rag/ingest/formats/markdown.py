@@ -9,7 +9,7 @@ import html
 import re
 from functools import lru_cache
 
-from rag.formats.blocks import COMMENT, Blocks
+from rag.ingest.formats.blocks import COMMENT, Blocks
 
 _TAG = re.compile(r"<[^>]*>")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import RagError
-from rag.formats import KINDS, Unreadable, extract, kind_of
+from rag.ingest.formats import KINDS, Unreadable, extract, kind_of
 from rag.pipeline import corpus_of, sync_corpus
 from rag.store import indexed_documents
 

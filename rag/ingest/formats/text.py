@@ -12,7 +12,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from rag.formats import Extracted, Unreadable
+from rag.ingest.formats import Extracted, Unreadable
 
 log = logging.getLogger("rag")
 
@@ -37,7 +37,7 @@ def extract_text(raw: bytes, path: Path, markdown: bool) -> Extracted:
     title = str(meta.pop("title", "") or "").strip()
     date, url, meta = iso(meta.pop("date", None)), _url(meta.pop("url", None)), jsonable(meta)
     if markdown:
-        from rag.formats.markdown import render
+        from rag.ingest.formats.markdown import render
 
         b = render(body)
         return Extracted(b.text(), "markdown", title=title, date=date, url=url, meta=meta,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rag.errors import RagError
-from rag.evaluate import DEPTH, ItemResult, abstention_curve, hit_curve, item_risk_coverage
+from rag.eval.metrics import DEPTH, ItemResult, abstention_curve, hit_curve, item_risk_coverage
 from rag.types import BANDS
 
 FAILURES_SHOWN = 40

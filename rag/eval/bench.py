@@ -111,7 +111,7 @@ def _copy(paths: Sequence[str], dest: Path) -> None:
 
 def _edit_one(corpus: Path) -> str:
     """Append a sentence to the middle document (by path) of the corpus."""
-    from rag.formats import KINDS
+    from rag.ingest.formats import KINDS
 
     files = sorted(p for p in corpus.rglob("*") if p.suffix.lower() in KINDS
                    and KINDS[p.suffix.lower()] in ("text", "markdown"))
@@ -126,9 +126,9 @@ def _edit_one(corpus: Path) -> str:
 BUILD_CHILD = """
 import json, resource, sys, time
 from rag.config import Settings
-from rag.chunk import count_tokens
+from rag.ingest.chunk import count_tokens
 from rag.embed import embedder_for
-from rag.load import load_documents
+from rag.ingest.load import load_documents
 from rag.pipeline import chunker
 from rag.store import sync_store
 s = Settings.load(index_dir=sys.argv[2])
@@ -217,7 +217,7 @@ def _chat_start(index: Path, env: dict[str, str], timeout: float = 120.0) -> flo
 
 def _questions(path: str | None, index: Path, s: Settings, most: int) -> list[str]:
     if path:
-        from rag.evaluate import load_set
+        from rag.eval.metrics import load_set
 
         qs = [it.question for it in load_set(path)]
     else:  # no set given: sentences of the corpus make plausible queries

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.answer_types import answer_type, cue_words, entities, negated
+from rag.query.answer_types import answer_type, cue_words, entities, negated
 from rag.text import is_stopword, terms, words
 
 # Words that point back to something said before.

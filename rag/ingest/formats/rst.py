@@ -10,9 +10,9 @@ import re
 from datetime import datetime
 from functools import lru_cache
 
-from rag.formats import Extracted, Unreadable
-from rag.formats.blocks import Blocks
-from rag.formats.text import decode
+from rag.ingest.formats import Extracted, Unreadable
+from rag.ingest.formats.blocks import Blocks
+from rag.ingest.formats.text import decode
 
 _FIELD = re.compile(r"([A-Z][\w-]*):[ \t]*(.*)")
 SKIP = {"system_message", "comment", "substitution_definition", "target", "raw", "footnote",

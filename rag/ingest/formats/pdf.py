@@ -12,8 +12,8 @@ import shutil
 import threading
 from collections import Counter
 
-from rag.formats import Extracted, Unreadable
-from rag.formats.blocks import title_like
+from rag.ingest.formats import Extracted, Unreadable
+from rag.ingest.formats.blocks import title_like
 
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be headers or footers
 REPEATS = 0.6  # share of pages an edge line must appear on to count as a running header

@@ -8,8 +8,8 @@ from __future__ import annotations
 import io
 import zipfile
 
-from rag.formats import Extracted, Unreadable
-from rag.formats.blocks import Blocks
+from rag.ingest.formats import Extracted, Unreadable
+from rag.ingest.formats.blocks import Blocks
 
 
 def extract_epub(raw: bytes) -> Extracted:
@@ -25,7 +25,7 @@ def extract_epub(raw: bytes) -> Extracted:
         raise Unreadable(f"not a readable EPUB ({str(e)[:120]})") from None
     if any(i.file_name == "META-INF/encryption.xml" for i in book.get_items()):
         raise Unreadable("encrypted EPUB (DRM)")
-    from rag.formats.html import page_blocks
+    from rag.ingest.formats.html import page_blocks
 
     out = Blocks()
     for idref, _linear in book.spine:

@@ -37,12 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from rag.answer_types import answer_type, has_type
 from rag.config import Settings
 from rag.errors import RagError
-from rag.evaluate import contains_answer, doc_stem, load_set, risk_coverage
+from rag.eval.metrics import contains_answer, doc_stem, load_set, risk_coverage
 from rag.generate.features import FEATURES, Candidate, FeatureExtractor
 from rag.generate.reader import load_reader
+from rag.generate.rerank import Reranker
 from rag.generate.scoring import Scorer
 from rag.generate.selector import (
     CONFIDENCE_INPUTS,
@@ -56,7 +56,7 @@ from rag.generate.selector import (
     standardize,
 )
 from rag.query import Query
-from rag.rerank import Reranker
+from rag.query.answer_types import answer_type, has_type
 from rag.retrieve import Filters
 from rag.types import Passage
 
@@ -510,8 +510,8 @@ def train_selector(squad_file: str | Path, out: str | Path | None = None,
     questions join the confidence's training data (training articles) and the figures
     (validation articles). `reader`: the reader graph (default: the shipped one); without
     one, or with `use_reader` false, the selector has the first stage alone."""
-    from rag.importers import import_squad
-    from rag.load import load_documents
+    from rag.eval.importers import import_squad
+    from rag.ingest.load import load_documents
     from rag.pipeline import RAG, build
 
     src = Path(squad_file)
@@ -646,7 +646,7 @@ def _count(examples: Sequence[Example]) -> dict[str, int]:
 
 def _article_order(src: Path) -> dict[str, int]:
     """Article slugs in file order (the split is by position in the file)."""
-    from rag.importers import slug
+    from rag.eval.importers import slug
 
     data = json.loads(src.read_text(encoding="utf-8"))
     return {slug(str(a.get("title", i)).replace("_", " ")): i

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from rag.errors import CorpusError
-from rag.formats import KINDS, Unreadable, extract, kind_of
-from rag.formats.blocks import ATTRIBUTES, COMMENT, SEPARATOR, title_like
+from rag.ingest.formats import KINDS, Unreadable, extract, kind_of
+from rag.ingest.formats.blocks import ATTRIBUTES, COMMENT, SEPARATOR, title_like
 from rag.types import Document
 
 log = logging.getLogger("rag")

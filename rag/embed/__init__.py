@@ -2,7 +2,7 @@
 
 The default backend runs the model with ONNX Runtime and Hugging Face `tokenizers`: importing
 torch and sentence-transformers takes ~10 s on a small machine, ONNX Runtime well under one.
-The ONNX graph is exported from the bundled model once (`rag.onnx_model`, which needs torch)
+The ONNX graph is exported from the bundled model once (`rag.embed.export`, which needs torch)
 and cached; fp32 gives the same vectors as sentence-transformers (cosine ≥ 0.9999, tested),
 int8 (dynamic quantization) embeds about twice as fast at a small cost in accuracy. The
 `torch` backend is sentence-transformers itself, kept as the reference. Everything else sees
@@ -134,7 +134,7 @@ class OnnxEmbedder(_CachedEmbedder):
                 import onnxruntime as ort
                 from tokenizers import Tokenizer
 
-                from rag.onnx_model import exported
+                from rag.embed.export import exported
 
                 graph, tokenizer = exported(self.precision, self.cache_dir)
                 opts = ort.SessionOptions()

@@ -31,7 +31,7 @@ from rag.errors import RagError
 from rag.generate.verify import DEFAULT_PATH, Verifier
 from rag.store.local import bm25_idf
 from rag.text import sentence_spans, terms
-from rag.train import split_articles
+from rag.train.selector import split_articles
 
 COVERAGE_GRID = np.round(np.arange(0.0, 1.0001, 0.05), 2)
 COSINE_GRID = np.round(np.arange(0.0, 0.9001, 0.05), 2)

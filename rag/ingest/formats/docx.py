@@ -7,8 +7,8 @@ from __future__ import annotations
 import io
 import re
 
-from rag.formats import Extracted, Unreadable
-from rag.formats.blocks import Blocks
+from rag.ingest.formats import Extracted, Unreadable
+from rag.ingest.formats.blocks import Blocks
 
 
 def extract_docx(raw: bytes) -> Extracted:

@@ -11,9 +11,9 @@ import csv
 import io
 import zipfile
 
-from rag.formats import Extracted, Unreadable
-from rag.formats.blocks import Blocks
-from rag.formats.text import decode
+from rag.ingest.formats import Extracted, Unreadable
+from rag.ingest.formats.blocks import Blocks
+from rag.ingest.formats.text import decode
 
 MAX_CELLS = 2_000_000  # a workbook bigger than this is a database, not a document
 

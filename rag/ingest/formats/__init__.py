@@ -47,37 +47,37 @@ def extract(path: Path, raw: bytes, ocr: bool = True) -> Extracted:
     if not raw:
         raise Unreadable("empty file")
     if kind == "pdf":
-        from rag.formats.pdf import extract_pdf
+        from rag.ingest.formats.pdf import extract_pdf
 
         return extract_pdf(raw, ocr=ocr)
     if kind == "rst":
-        from rag.formats.rst import extract_rst
+        from rag.ingest.formats.rst import extract_rst
 
         return extract_rst(raw)
     if kind == "pptx":
-        from rag.formats.office import extract_pptx
+        from rag.ingest.formats.office import extract_pptx
 
         return extract_pptx(raw)
     if kind == "xlsx":
-        from rag.formats.office import extract_xlsx
+        from rag.ingest.formats.office import extract_xlsx
 
         return extract_xlsx(raw)
     if kind in ("csv", "tsv"):
-        from rag.formats.office import extract_csv
+        from rag.ingest.formats.office import extract_csv
 
         return extract_csv(raw, tab=kind == "tsv")
     if kind == "epub":
-        from rag.formats.epub import extract_epub
+        from rag.ingest.formats.epub import extract_epub
 
         return extract_epub(raw)
     if kind == "html":
-        from rag.formats.html import extract_html
+        from rag.ingest.formats.html import extract_html
 
         return extract_html(raw)
     if kind == "docx":
-        from rag.formats.docx import extract_docx
+        from rag.ingest.formats.docx import extract_docx
 
         return extract_docx(raw)
-    from rag.formats.text import extract_text
+    from rag.ingest.formats.text import extract_text
 
     return extract_text(raw, path, markdown=kind == "markdown")
