@@ -342,7 +342,7 @@ def _chat(args: argparse.Namespace) -> int:
 
         # Each sync writes a new complete index; the page switches to it between questions.
         watch_in_background(None, s, rag.embedder)
-    print(f"serving {rag.index.manifest['counts']['documents']} documents on "
+    print(f"serving {len(rag.index.documents)} documents on "
           f"http://{args.host}:{args.port}" + (" (login required)" if auth else ""), flush=True)
     serve(rag, host=args.host, port=args.port, share=args.share, auth=auth,
           concurrency=args.concurrency, upload=not args.no_upload)

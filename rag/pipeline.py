@@ -21,10 +21,10 @@ from rag.generate.selector import load_selector
 from rag.ingest.chunk import Chunker
 from rag.ingest.load import load_documents
 from rag.query import Query
-from rag.retrieve import Filters, Retriever
+from rag.retrieve import Retriever
 from rag.store import Store, SyncReport, has_index, open_index, recorded_corpus, sync_store
 from rag.text import strip_controls
-from rag.types import Answer
+from rag.types import Answer, Filters
 
 log = logging.getLogger("rag")
 

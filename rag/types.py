@@ -1,9 +1,10 @@
-"""Frozen values that cross module borders: documents, chunks, passages, citations, answers."""
+"""Frozen values that cross module borders: documents, chunks, what an index holds, filters,
+passages, citations, answers."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -50,6 +51,77 @@ class Chunk:
         if self.page is None:
             return None
         return self.page + sum(1 for b in self.breaks if b <= offset)
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """What every store records of one indexed document (no text, no vectors)."""
+
+    sha256: str
+    title: str
+    path: str = ""
+    date: str | None = None
+    url: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = "text"
+    pages: int | None = None
+    indexed_at: str = ""  # when this content was first indexed (ISO 8601, UTC)
+    chunks: tuple[str, ...] = ()  # chunk ids in document order
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "chunks", tuple(self.chunks))  # from JSON: a list
+
+    @classmethod
+    def of(cls, d: Document, chunk_ids: Sequence[str], indexed_at: str) -> DocumentInfo:
+        return cls(d.sha256, d.title, d.path, d.date, d.url, dict(d.meta), d.kind,
+                   len(d.pages) or None, indexed_at, tuple(chunk_ids))
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DocumentInfo:
+        """From a manifest or a store row; keys it does not know (a store's own) are left."""
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "meta": dict(self.meta), "chunks": list(self.chunks)}
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """What an opened index holds and how it was built, whichever store holds it."""
+
+    documents: Mapping[str, DocumentInfo]
+    chunks: int
+    built_at: str
+    model: str  # the embedding model's name
+    dim: int
+    corpus: tuple[str, ...] = ()  # the folders and files it was built from (absolute paths)
+    kind: str = "flat"  # how vectors are searched: flat, hnsw, ivfpq, milvus
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict retrieval to some documents. Dates are ISO strings compared as text."""
+
+    doc_ids: tuple[str, ...] | None = None
+    title: str | None = None  # case-insensitive substring of the title
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.doc_ids or self.title or self.date_from or self.date_to)
+
+    def admits(self, doc_id: str, info: DocumentInfo) -> bool:
+        """Whether the document may be searched."""
+        if self.doc_ids and doc_id not in self.doc_ids:
+            return False
+        if self.title and self.title.lower() not in (info.title or "").lower():
+            return False
+        date = (info.date or "")[:10]
+        if (self.date_from or self.date_to) and not date:
+            return False
+        if self.date_from and date < self.date_from[:10]:
+            return False
+        return not (self.date_to and date > self.date_to[:10])
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from rag.embed import Embedder
 from rag.errors import RagError
 from rag.ingest.formats import kind_of
 from rag.pipeline import build, corpus_of
-from rag.store.local import SyncReport
+from rag.store import SyncReport
 
 log = logging.getLogger("rag")
 

@@ -5,8 +5,10 @@ from rag.config import Settings
 from rag.ingest.chunk import Chunker
 from rag.ingest.load import load_documents
 from rag.query import Query
-from rag.retrieve import Filters, Retriever, mmr, rrf
+from rag.retrieve import Retriever, mmr
+from rag.store.base import rrf
 from rag.store.local import Index, sync
+from rag.types import Filters
 
 
 def test_rrf_rewards_agreement_and_respects_weights():

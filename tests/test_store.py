@@ -14,7 +14,8 @@ import pytest
 from rag.config import Settings
 from rag.errors import IndexMismatchError
 from rag.pipeline import RAG, build
-from rag.retrieve import Filters
+from rag.store import SyncReport, plan_sync
+from rag.types import Document, DocumentInfo, Filters
 
 from .conftest import SEEDS, FakeEmbedder
 
@@ -67,7 +68,7 @@ def test_search_and_answer_find_the_passage(settings, corpus):
     report = build([corpus], settings=settings, embedder=emb)
     assert sorted(report.added) == ["apples.md", "rivers.txt", "sub/bees.txt"]
     rag = _rag(settings, emb)
-    assert rag.index.manifest["counts"] == {"documents": 3, "chunks": report.chunks_total}
+    assert (len(rag.index.documents), rag.index.info.chunks) == (3, report.chunks_total)
     hits = rag.retriever.search(rag.query("Which is the longest river in the South Island?"))
     assert hits[0].chunk.doc_id == "rivers.txt" and "Clutha" in hits[0].chunk.text
     assert hits[0].title == "Rivers of the South Island"
@@ -193,3 +194,46 @@ def test_the_index_records_its_corpus_and_builds_only_what_it_records(settings, 
     replaced = build([other], settings=settings, embedder=emb, rebuild=True)
     assert set(indexed_documents(settings)) == {"moa.txt"} and replaced.rebuilt_because
     assert recorded_corpus(settings) == [str(other.resolve())]
+
+
+def test_a_renamed_file_keeps_its_vectors_in_every_store(settings, corpus):
+    emb = FakeEmbedder()
+    first = build([corpus], settings=settings, embedder=emb)
+    (corpus / "rivers.txt").rename(corpus / "south-island-rivers.txt")
+    before = emb.embedded
+    r = build([corpus], settings=settings, embedder=emb)
+    assert r.renamed == [("rivers.txt", "south-island-rivers.txt")]
+    assert (r.added, r.changed, r.removed) == ([], [], [])
+    assert emb.embedded == before and r.chunks_embedded == 0
+    assert r.chunks_total == first.chunks_total
+    rag = _rag(settings, emb)
+    docs = rag.index.documents
+    assert set(docs) == {"apples.md", "south-island-rivers.txt", "sub/bees.txt"}
+    moved = docs["south-island-rivers.txt"]
+    assert moved.chunks and all(c.startswith("south-island-rivers.txt#") for c in moved.chunks)
+    only = Filters(doc_ids=("south-island-rivers.txt",))
+    hits = rag.retriever.search(rag.query("Which is the longest river in the South Island?"),
+                                filters=only)
+    assert hits and {p.chunk.doc_id for p in hits} == {"south-island-rivers.txt"}
+    assert "Clutha" in hits[0].chunk.text
+    assert not rag.retriever.search(rag.query("longest river"),
+                                    filters=Filters(doc_ids=("rivers.txt",)))
+
+
+def test_one_planner_tells_kept_changed_renamed_copied_and_removed_apart():
+    def doc(doc_id, sha):
+        return Document(doc_id, "text", doc_id, sha)
+
+    def info(sha):
+        return DocumentInfo(sha, "t")
+
+    old = {"kept": info("k"), "edited": info("e"), "moved": info("m"), "gone": info("g")}
+    report = SyncReport()
+    source = plan_sync([doc("kept", "k"), doc("edited", "e2"), doc("new-name", "m"),
+                        doc("copy-of-kept", "k"), doc("second-copy", "m"), doc("fresh", "f")],
+                       old, report)
+    assert report.kept == ["kept"] and report.changed == ["edited"]
+    assert report.renamed == [("moved", "new-name")] and report.removed == ["gone"]
+    assert report.added == ["copy-of-kept", "second-copy", "fresh"]
+    assert source == {"kept": "kept", "new-name": "moved", "copy-of-kept": "kept",
+                      "second-copy": "moved"}

@@ -119,19 +119,18 @@ def _snippet(text: str) -> str:
 
 
 def corpus_header(rag: RAG) -> str:
-    m = rag.index.manifest
-    counts = m["counts"]
+    info = rag.index.info
     return (f"Answers come only from the documents, with the passage behind every sentence. "
-            f"Corpus: **{counts['documents']} documents**, {counts['chunks']} chunks, built "
-            f"{escape(m['built_at'])} from the index in {escape(str(rag.index.path))}.")
+            f"Corpus: **{len(info.documents)} documents**, {info.chunks} chunks, built "
+            f"{escape(info.built_at)} from the index in {escape(str(rag.index.path))}.")
 
 
 def documents_table(rag: RAG) -> str:
     """What is indexed: one row per document (title, id, type, pages, chunks, when)."""
     rows = "".join(
-        f"<tr><td>{escape(info.get('title') or '')}</td><td>{escape(doc_id)}</td>"
-        f"<td>{escape(info.get('kind') or 'text')}</td><td>{info.get('pages') or ''}</td>"
-        f"<td>{len(info['chunks'])}</td><td>{escape(info.get('indexed_at') or '')}</td></tr>"
+        f"<tr><td>{escape(info.title or '')}</td><td>{escape(doc_id)}</td>"
+        f"<td>{escape(info.kind or 'text')}</td><td>{info.pages or ''}</td>"
+        f"<td>{len(info.chunks)}</td><td>{escape(info.indexed_at or '')}</td></tr>"
         for doc_id, info in sorted(rag.index.documents.items()))
     return ('<table class="rag-passages"><thead><tr><th>title</th><th>document</th>'
             '<th>type</th><th>pages</th><th>chunks</th><th>indexed</th></tr></thead>'
@@ -141,7 +140,7 @@ def documents_table(rag: RAG) -> str:
 def example_questions(rag: RAG, n: int = 4) -> list[str]:
     if rag.settings.examples:
         return list(rag.settings.examples)[:n]
-    titles = [d["title"] for d in rag.index.documents.values() if d.get("title")]
+    titles = [d.title for d in rag.index.documents.values() if d.title]
     return [f"What does “{t}” say?" for t in titles[:n]]
 
 
@@ -269,7 +268,7 @@ def _upload_box(gr, rag: RAG, header, listing) -> None:
             yield "", gr.skip(), gr.skip()
             return
         yield f"Indexing {len(files)} file(s)…", gr.skip(), gr.skip()
-        known = {info["sha256"]: d for d, info in rag.index.documents.items()}
+        known = {info.sha256: d for d, info in rag.index.documents.items()}
         try:
             results = add_files([(Path(f).name, Path(f)) for f in files], rag.settings,
                                 rag.embedder, known)
@@ -379,13 +378,13 @@ def document_route(rag: RAG):
             if app.tokens.get(token) is None:
                 return PlainTextResponse("log in first", status_code=401)
         info = rag.index.documents.get(id)
-        if info is None or info.get("kind") != "pdf":
+        if info is None or info.kind != "pdf":
             return PlainTextResponse("no such PDF in the index", status_code=404)
         try:
-            raw = open(info["path"], "rb").read()
+            raw = open(info.path, "rb").read()
         except OSError:
             return PlainTextResponse("the file is gone; rebuild the index", status_code=404)
-        if hashlib.sha256(raw).hexdigest() != info["sha256"]:
+        if hashlib.sha256(raw).hexdigest() != info.sha256:
             return PlainTextResponse("the file changed since it was indexed; rebuild the index",
                                      status_code=409)
         return Response(raw, media_type="application/pdf",  # the bytes just checked

@@ -89,7 +89,8 @@ def add_files(files: Sequence[tuple[str, Path]], settings: Settings, embedder: E
         _sync(settings, embedder, corpus, folder)
         documents = indexed_documents(settings)
         for doc_id, name in saved.items():
-            results[name] = f"indexed, {len(documents.get(doc_id, {}).get('chunks', []))} chunks"
+            info = documents.get(doc_id)
+            results[name] = f"indexed, {len(info.chunks) if info else 0} chunks"
     return list(results.items())
 
 

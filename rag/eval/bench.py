@@ -280,7 +280,7 @@ def _reference(index: Path, s: Settings, questions: Sequence[str], runs: int = 1
 
     model = SentenceTransformerEmbedder().model  # imports torch: after everything else
     ix = Index.load(index, _Named(s), chunker(s))
-    texts = [chunker(s).index_text(c, ix.documents[c.doc_id]["title"]) for c in ix.chunks]
+    texts = [chunker(s).index_text(c, ix.documents[c.doc_id].title) for c in ix.chunks]
     t = time.perf_counter()
     vecs = model.encode(texts, batch_size=32, normalize_embeddings=True,
                         convert_to_numpy=True, show_progress_bar=False)
@@ -346,7 +346,7 @@ def scale(n: int, work: Path, say: Callable[[str], None] = print, queries: int =
     against exact search), BM25 over `n` synthetic texts, and the hybrid query's total."""
     import faiss
 
-    from rag.retrieve import rrf
+    from rag.store.base import rrf
     from rag.store.local import Index, _build_search, _open_search
 
     data = clustered(n + queries)

@@ -5,37 +5,13 @@ the generators for term weights and sentence vectors; the page for the document 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
-
-import numpy as np
 
 from rag.config import Settings
 from rag.embed import Embedder
 from rag.ingest.chunk import Chunker
-from rag.store.local import Index, SyncReport, index_exists, read_manifest, sync
-from rag.types import Chunk, Document
-
-
-class Store(Protocol):
-    """An opened index, whichever store holds it."""
-
-    manifest: dict[str, Any]  # built_at, counts, documents, embedding, ...
-    version: str  # what was loaded; `live()` says what a reader would load now
-    path: Any  # where it is, for people
-
-    @property
-    def documents(self) -> dict[str, dict[str, Any]]: ...
-
-    def live(self) -> str | None: ...
-
-    def reopen(self, embedder: Embedder, chunker: Chunker) -> Store: ...
-
-    def idf(self, term: str) -> float: ...
-
-    def sentences_of(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray] | None: ...
-
-    def candidates(self, searches: Sequence[tuple[np.ndarray, Sequence[str]]], size: int,
-                   filters: Any, settings: Settings) -> tuple[list[Chunk], np.ndarray]: ...
+from rag.store.base import SearchParams, Store, SyncReport, plan_sync
+from rag.store.local import Index, index_exists, read_documents, read_manifest, sync
+from rag.types import Document, DocumentInfo
 
 
 def open_index(s: Settings, embedder: Embedder, chunker: Chunker) -> Store:
@@ -55,13 +31,13 @@ def has_index(s: Settings) -> bool:
     return index_exists(s.index_dir)
 
 
-def indexed_documents(s: Settings) -> dict[str, dict[str, Any]]:
+def indexed_documents(s: Settings) -> dict[str, DocumentInfo]:
     """What the index holds per document (hash, title, chunk ids...), without loading it."""
     if s.store == "milvus":
         from rag.store.milvus import MilvusStore
 
-        return MilvusStore(s)._documents()
-    return read_manifest(s.index_dir)["documents"]
+        return MilvusStore(s).documents()
+    return read_documents(s.index_dir)
 
 
 def recorded_corpus(s: Settings) -> list[str] | None:
@@ -75,17 +51,16 @@ def recorded_corpus(s: Settings) -> list[str] | None:
         from rag.store.milvus import MilvusStore
 
         store = MilvusStore(s)
-        recorded, documents = (store._meta() or {}).get("corpus"), None
-        if not recorded:
-            documents = store._documents()
+        recorded = (store.meta() or {}).get("corpus")
+        documents = None if recorded else store.documents()
     else:
-        manifest = read_manifest(s.index_dir)
-        recorded, documents = manifest.get("corpus"), manifest["documents"]
+        recorded = read_manifest(s.index_dir).get("corpus")
+        documents = None if recorded else read_documents(s.index_dir)
     if recorded:
         return list(recorded)
     roots: list[str] = []
     for doc_id, info in (documents or {}).items():
-        path = info.get("path") or ""
+        path = info.path or ""
         root = path[:-len(doc_id)].rstrip("/") if path.endswith("/" + doc_id) else path
         if root and root not in roots:
             roots.append(root)
@@ -106,5 +81,5 @@ def sync_store(s: Settings, docs: Sequence[Document], embedder: Embedder, chunke
                 corpus=corpus)
 
 
-__all__ = ["Index", "Store", "SyncReport", "has_index", "indexed_documents", "open_index",
-           "recorded_corpus", "sync_store"]
+__all__ = ["Index", "SearchParams", "Store", "SyncReport", "has_index", "indexed_documents",
+           "open_index", "plan_sync", "recorded_corpus", "sync_store"]

@@ -25,7 +25,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -34,17 +34,28 @@ from typing import Any
 
 import numpy as np
 
-from rag.config import TOKEN_ENCODING, VECTOR_INDEXES
+from rag.config import VECTOR_INDEXES
 from rag.embed import Embedder
 from rag.errors import IndexMismatchError, IndexMissingError, RagError
 from rag.ingest.chunk import Chunker
+from rag.store.base import (
+    TERMS,
+    Search,
+    SearchParams,
+    SyncReport,
+    bm25_idf,
+    built_with,
+    embed_sentences,
+    plan_sync,
+    rrf,
+    settings_mismatch,
+)
 from rag.text import terms
-from rag.types import Chunk, Document
+from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo
 
 log = logging.getLogger("rag")
 
 FORMAT = 3  # 3: exact vectors in vectors.npy, optional ANN index, sentence vectors
-TERMS = "fold+lower+nltk_stopwords_en+snowball_english"
 CURRENT = "CURRENT"
 BIG_DOCUMENT = 1_000_000  # characters; splitting one takes seconds, so it is announced
 HNSW_FROM, IVFPQ_FROM = 100_000, 5_000_000  # chunks; "auto" picks by size (BENCHMARKS.md)
@@ -77,9 +88,17 @@ class Index:
     version: str = ""  # the version folder this was read from (see `live_version`)
     sentences: Sentences | None = None
     _rows: dict[str, int] = field(default_factory=dict, repr=False)
+    info: IndexInfo = field(init=False)
 
     def __post_init__(self) -> None:
         self._rows = {c.chunk_id: i for i, c in enumerate(self.chunks)}
+        m = self.manifest
+        embedding = m.get("embedding", {})
+        self.info = IndexInfo(
+            {doc_id: DocumentInfo.from_dict(d) for doc_id, d in m["documents"].items()},
+            len(self.chunks), m.get("built_at", ""), embedding.get("model", ""),
+            embedding.get("dim", self.matrix.shape[1]), tuple(m.get("corpus") or ()),
+            m["vector_index"]["type"])
 
     # -- reading ---------------------------------------------------------------------------
     @classmethod
@@ -143,8 +162,8 @@ class Index:
         return cls(manifest, chunks, matrix, vectors, bm25, df, root, live.name, sentences)
 
     @property
-    def documents(self) -> dict[str, dict[str, Any]]:
-        return self.manifest["documents"]
+    def documents(self) -> Mapping[str, DocumentInfo]:
+        return self.info.documents
 
     def row(self, chunk_id: str) -> int:
         return self._rows[chunk_id]
@@ -168,13 +187,26 @@ class Index:
         return np.asarray(self.matrix[np.asarray(rows, dtype=np.int64)], dtype=np.float32) \
             if len(rows) else np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
 
-    def candidates(self, searches: Sequence[tuple[np.ndarray, Sequence[str]]], size: int,
-                   filters: Any, settings: Any) -> tuple[list[Chunk], np.ndarray]:
-        """The best `size` chunks for some (query vector, query terms) searches, fused, with
-        their vectors: the one call a retriever makes of a store."""
-        from rag.retrieve import fuse_locally
+    def candidates(self, searches: Sequence[Search], size: int, filters: Filters | None,
+                   params: SearchParams) -> tuple[list[Chunk], np.ndarray]:
+        """The best `size` chunks for some (query vector, query terms) searches, with their
+        exact vectors: dense and BM25 lists of every search fused by weighted reciprocal rank
+        (the one call a retriever makes of a store)."""
+        allowed = self.allowed_rows(filters) if filters else None
+        if allowed is not None and len(allowed) == 0:
+            return [], np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
+        lists, weights = [], []
+        for vec, q_terms in searches:
+            lists.append([r for r, _ in self.dense_search(vec, params.candidates, allowed)])
+            lists.append([r for r, _ in self.bm25_search(q_terms, params.candidates, allowed)])
+            weights += [params.dense_weight, params.bm25_weight]
+        rows = [row for row, _ in rrf(lists, weights, params.rrf_k)[:size]]
+        return [self.chunks[r] for r in rows], self.vector_rows(rows)
 
-        return fuse_locally(self, searches, size, filters, settings)
+    def allowed_rows(self, filters: Filters) -> np.ndarray:
+        """The rows of the documents `filters` admits."""
+        ok = {doc_id for doc_id, info in self.documents.items() if filters.admits(doc_id, info)}
+        return np.array([i for i, c in enumerate(self.chunks) if c.doc_id in ok], dtype=np.int64)
 
     def sentences_of(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray] | None:
         """Sentence spans (in `chunk.text`) and unit vectors of an indexed chunk, or None."""
@@ -233,32 +265,6 @@ class Index:
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
-
-
-@dataclass
-class SyncReport:
-    """What a build did, for the CLI to print."""
-
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    renamed: list[tuple[str, str]] = field(default_factory=list)  # (old id, new id)
-    kept: list[str] = field(default_factory=list)
-    chunks_embedded: int = 0
-    chunks_total: int = 0
-    seconds: float = 0.0
-    rebuilt_because: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
-
-    @property
-    def wrote(self) -> bool:
-        return bool(self.added or self.changed or self.removed or self.renamed
-                    or self.rebuilt_because)
-
-
-def bm25_idf(n: int, df: int) -> float:
-    """BM25's inverse document frequency of a term in `df` of `n` texts (positive always)."""
-    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
 def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunker: Chunker,
@@ -321,34 +327,14 @@ def _plan(docs: Sequence[Document], old: Index | None, chunker: Chunker, report:
     """Chunk new or changed documents; take the rest (vectors included) from `old`."""
     from rag.progress import Progress
 
-    old_docs = old.documents if old else {}
-    by_hash = {info["sha256"]: doc_id for doc_id, info in old_docs.items()}
-    new_ids = {d.doc_id for d in docs}
+    source = plan_sync(docs, old.documents if old else {}, report)
     plan = _Plan()
-    moved: set[str] = set()  # old ids reported as renamed
     # Splitting runs at about a million characters in 5 s: say so when a corpus is big.
     shown = Progress(sum(len(d.text) for d in docs), "chunking", "million characters",
                      scale=1e6, enabled=progress)
     for doc in docs:
-        prev = old_docs.get(doc.doc_id)
-        source = None
-        if prev and prev["sha256"] == doc.sha256:
-            source = doc.doc_id
-            report.kept.append(doc.doc_id)
-        elif doc.sha256 in by_hash and not prev:
-            source = by_hash[doc.sha256]
-            # A copy of a file that is still there, or a second copy of a moved one.
-            if source in new_ids or source in moved:
-                report.added.append(doc.doc_id)
-            else:
-                moved.add(source)
-                report.renamed.append((source, doc.doc_id))
-        elif prev:
-            report.changed.append(doc.doc_id)
-        else:
-            report.added.append(doc.doc_id)
-        if source is not None and old is not None:
-            rows = [old.row(cid) for cid in old_docs[source]["chunks"]]
+        if doc.doc_id in source and old is not None:
+            rows = [old.row(cid) for cid in old.documents[source[doc.doc_id]].chunks]
             for row, vec in zip(rows, old.vector_rows(rows), strict=True):
                 c = old.chunks[row]
                 plan.chunks.append(replace(c, chunk_id=f"{doc.doc_id}#{c.n}",
@@ -369,7 +355,6 @@ def _plan(docs: Sequence[Document], old: Index | None, chunker: Chunker, report:
                 plan.sentence_vectors.append(None)
         shown.update(len(doc.text))
     shown.close()
-    report.removed = sorted(set(old_docs) - new_ids - moved)
     return plan
 
 
@@ -400,20 +385,8 @@ def _embed(plan: _Plan, docs: Sequence[Document], embedder: Embedder, chunker: C
     timings["sentences"] = time.perf_counter() - t
 
 
-def embed_sentences(chunks: Sequence[tuple[str, Sequence[Sequence[int]]]], embedder: Embedder,
-                    progress: bool = False) -> list[np.ndarray]:
-    """Float16 unit vectors of each chunk's sentences, given (chunk text, sentence spans).
-    Overlapping chunks repeat sentences: each distinct sentence is embedded once."""
-    texts = list(dict.fromkeys(text[s:e] for text, spans in chunks for s, e in spans))
-    where = {t: n for n, t in enumerate(texts)}
-    vecs = embedder.encode_documents(texts, progress=progress, unit="sentences"
-                                     ).astype(np.float16)
-    return [vecs[np.asarray([where[text[s:e]] for s, e in spans], dtype=np.int64)]
-            for text, spans in chunks]
-
-
 def _write(root: Path, docs: Sequence[Document], plan: _Plan, embedder: Embedder,
-           chunker: Chunker, previous: dict[str, dict[str, Any]], kind: str,
+           chunker: Chunker, previous: Mapping[str, DocumentInfo], kind: str,
            sentence_vectors: bool, timings: dict[str, float], corpus: list[str]) -> None:
     import bm25s
 
@@ -455,7 +428,7 @@ def _write(root: Path, docs: Sequence[Document], plan: _Plan, embedder: Embedder
         version = root / f"v-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{tmp.name[5:]}"
         os.rename(tmp, version)
         _fsync_dir(root)
-        previous = live_version(root)
+        replaced = live_version(root)
         _write_text(root / f"{CURRENT}.tmp", version.name + "\n")
         os.replace(root / f"{CURRENT}.tmp", root / CURRENT)
         _fsync_dir(root)
@@ -466,7 +439,7 @@ def _write(root: Path, docs: Sequence[Document], plan: _Plan, embedder: Embedder
             raise RagError(f"could not write the index in {root} ({e.strerror or e}); "
                            f"the previous index is unchanged") from e
         raise
-    _collect_garbage(root, keep={version.name, previous})
+    _collect_garbage(root, keep={version.name, replaced})
 
 
 class Sentences:
@@ -542,15 +515,15 @@ def _open_search(kind: str, matrix: np.ndarray, folder: Path) -> Any:
 
 
 def _manifest(docs: Sequence[Document], chunks: list[Chunk], embedder: Embedder,
-              chunker: Chunker, previous: dict[str, dict[str, Any]]) -> dict[str, Any]:
+              chunker: Chunker, previous: Mapping[str, DocumentInfo]) -> dict[str, Any]:
     per_doc: dict[str, list[str]] = {}
     for c in chunks:
         per_doc.setdefault(c.doc_id, []).append(c.chunk_id)
     now = datetime.now(UTC).isoformat(timespec="seconds")
 
     def since(d: Document) -> str:  # when this content was indexed
-        prev = previous.get(d.doc_id, {})
-        return prev.get("indexed_at", now) if prev.get("sha256") == d.sha256 else now
+        prev = previous.get(d.doc_id)
+        return prev.indexed_at if prev and prev.sha256 == d.sha256 else now
 
     return {
         "format": FORMAT,
@@ -558,47 +531,15 @@ def _manifest(docs: Sequence[Document], chunks: list[Chunk], embedder: Embedder,
         **built_with(embedder, chunker),
         "bm25": {"method": "lucene", "k1": 1.2, "b": 0.75, "terms": TERMS},
         "counts": {"documents": len(docs), "chunks": len(chunks)},
-        "documents": {d.doc_id: document_info(d, per_doc.get(d.doc_id, []), since(d))
+        "documents": {d.doc_id: DocumentInfo.of(d, per_doc.get(d.doc_id, []), since(d)).to_dict()
                       for d in docs},
     }
-
-
-def document_info(d: Document, chunk_ids: list[str], indexed_at: str) -> dict[str, Any]:
-    """What any store records of one document."""
-    return {"sha256": d.sha256, "title": d.title, "date": d.date, "url": d.url, "path": d.path,
-            "meta": d.meta, "kind": d.kind, "pages": len(d.pages) or None,
-            "indexed_at": indexed_at, "chunks": chunk_ids}
 
 
 def _mismatch(manifest: dict[str, Any], embedder: Embedder, chunker: Chunker) -> str | None:
     if manifest.get("format") != FORMAT:
         return f"in format {manifest.get('format')} (this version reads {FORMAT})"
     return settings_mismatch(manifest, embedder, chunker)
-
-
-def built_with(embedder: Embedder, chunker: Chunker) -> dict[str, Any]:
-    """What any store records of the model and chunker an index was built with."""
-    return {"embedding": {"model": embedder.name, "dim": embedder.dim},
-            "chunker": {"max_tokens": chunker.max_tokens, "overlap": chunker.overlap,
-                        "headers": chunker.headers, "encoding": TOKEN_ENCODING}}
-
-
-def settings_mismatch(recorded: dict[str, Any], embedder: Embedder, chunker: Chunker
-                      ) -> str | None:
-    """How the model, chunker or terms an index records differ from the configured ones."""
-    model = recorded["embedding"]["model"]
-    if model != embedder.name:
-        return f"with the embedding model {model} (configured: {embedder.name})"
-    c = recorded["chunker"]
-    if (c["max_tokens"], c["overlap"]) != (chunker.max_tokens, chunker.overlap):
-        return (f"with chunks of {c['max_tokens']} tokens and overlap {c['overlap']} "
-                f"(configured: {chunker.max_tokens} and {chunker.overlap})")
-    if c.get("headers", False) != chunker.headers:
-        return (f"{'with' if c.get('headers') else 'without'} chunk headers "
-                f"(configured: chunk_headers = {str(chunker.headers).lower()})")
-    if recorded.get("bm25", {}).get("terms") != TERMS:
-        return "with other BM25 terms"
-    return None
 
 
 def _folder(folder: str | Path) -> Path:
@@ -624,6 +565,12 @@ def _live_version(root: Path) -> Path:
 def read_manifest(folder: str | Path) -> dict[str, Any]:
     """The live version's manifest (documents, counts), without loading vectors or BM25."""
     return json.loads((_live_version(Path(folder)) / "manifest.json").read_text(encoding="utf-8"))
+
+
+def read_documents(folder: str | Path) -> dict[str, DocumentInfo]:
+    """What the live version records per document, without loading vectors or BM25."""
+    return {doc_id: DocumentInfo.from_dict(d)
+            for doc_id, d in read_manifest(folder)["documents"].items()}
 
 
 def live_version(folder: str | Path) -> str | None:

@@ -8,7 +8,8 @@ row per document (hash, metadata, chunk ids, term counts) and one `/meta` row (m
 version). Dense and BM25 searches are fused in the engine by reciprocal rank (a list of weight
 2 is sent twice: the same sum), with filters pushed down as expressions. Sync is incremental:
 the chunks of changed or removed documents are deleted by document id and the changed ones
-re-embedded. The same code talks to Milvus Lite's local server (tests, one machine) and to a
+re-embedded, a renamed one keeps its rows under its new id (`plan_sync`, as in the local
+store). The same code talks to Milvus Lite's local server (tests, one machine) and to a
 Milvus Standalone or Distributed cluster; only `milvus_uri` differs.
 """
 
@@ -21,7 +22,7 @@ import threading
 import time
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,17 +32,19 @@ from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import ConfigError, IndexMismatchError, IndexMissingError, RagError
 from rag.ingest.chunk import Chunker
-from rag.store.local import (
+from rag.store.base import (
     TERMS,
+    Search,
+    SearchParams,
     SyncReport,
     bm25_idf,
     built_with,
-    document_info,
     embed_sentences,
+    plan_sync,
     settings_mismatch,
 )
 from rag.text import terms
-from rag.types import Chunk, Document
+from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo
 
 log = logging.getLogger("rag")
 
@@ -85,7 +88,7 @@ class MilvusStore:
         t0 = time.perf_counter()
         report = SyncReport()
         with_sentences = self.settings.sentence_vectors
-        meta = self._meta() if self.client.has_collection(self.docs) else None
+        meta = self.meta() if self.client.has_collection(self.docs) else None
         problem = meta and _mismatch(meta, embedder, chunker, with_sentences)
         if rebuild or problem:
             report.rebuilt_because = "--rebuild" if rebuild else problem
@@ -93,17 +96,11 @@ class MilvusStore:
                 self.client.drop_collection(name)
             meta = None
         self._create(embedder.dim)
-        old = self._documents() if meta else {}
+        old = self._document_rows() if meta else {}
+        source = plan_sync(docs, {d: DocumentInfo.from_dict(i) for d, i in old.items()}, report)
         new = {d.doc_id: d for d in docs}
-        todo: list[Document] = []
-        for d in docs:
-            prev = old.get(d.doc_id)
-            if prev and prev["sha256"] == d.sha256:
-                report.kept.append(d.doc_id)
-                continue
-            (report.changed if prev else report.added).append(d.doc_id)
-            todo.append(d)
-        report.removed = sorted(set(old) - set(new))
+        todo = [d for d in docs if d.doc_id not in source]
+        copies = {d: src for d, src in source.items() if d != src}  # renamed or copied
         t = time.perf_counter()
         segments = [seg for d in todo for seg in chunker.segment(d)]
         chunks = [c for c, _ in segments]
@@ -118,13 +115,15 @@ class MilvusStore:
             if with_sentences else [{} for _ in segments]
         report.timings["sentences"] = time.perf_counter() - t
         t = time.perf_counter()
-        # Old rows go first (of a removed, changed or half-synced document), then new ones.
-        gone = report.removed + report.changed + report.added
-        for i in range(0, len(gone), BATCH):
-            self.client.delete(self.name, filter=f"doc_id in {_list(gone[i:i + BATCH])}")
         chunk_terms = [terms(text) for text in texts]
         rows = [_chunk_row(c, ts, v, new[c.doc_id], sent)
                 for c, ts, v, sent in zip(chunks, chunk_terms, vecs, sentences, strict=True)]
+        # A renamed or copied document's rows, read before any delete, under its new id.
+        rows += [_moved_row(row, new[row["doc_id"]]) for row in self._chunk_rows(copies)]
+        # Old rows go first (of a removed, changed, renamed or half-synced document).
+        gone = report.removed + report.changed + report.added + [a for a, _ in report.renamed]
+        for i in range(0, len(gone), BATCH):
+            self.client.delete(self.name, filter=f"doc_id in {_list(gone[i:i + BATCH])}")
         for i in range(0, len(rows), BATCH):
             self.client.upsert(self.name, rows[i:i + BATCH])
         now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -134,12 +133,19 @@ class MilvusStore:
         per_doc: dict[str, list[str]] = {d.doc_id: [] for d in todo}
         for c in chunks:
             per_doc[c.doc_id].append(c.chunk_id)
-        doc_rows = [_doc_row(d.doc_id, {**document_info(d, per_doc[d.doc_id], now),
+        doc_rows = [_doc_row(d.doc_id, {**DocumentInfo.of(d, per_doc[d.doc_id], now).to_dict(),
                                         "df": df[d.doc_id]}) for d in todo]
+        for doc_id, src in copies.items():
+            was = old[src]
+            moved = [f"{doc_id}#{cid.rsplit('#', 1)[1]}" for cid in was["chunks"]]
+            doc_rows.append(_doc_row(doc_id, {
+                **DocumentInfo.of(new[doc_id], moved, was["indexed_at"]).to_dict(),
+                "df": was.get("df", {})}))
         for i in range(0, len(doc_rows), BATCH):
             self.client.upsert(self.docs, doc_rows[i:i + BATCH])
-        for i in range(0, len(report.removed), BATCH):
-            self.client.delete(self.docs, filter=f"doc_id in {_list(report.removed[i:i + BATCH])}")
+        dropped = report.removed + [a for a, _ in report.renamed]
+        for i in range(0, len(dropped), BATCH):
+            self.client.delete(self.docs, filter=f"doc_id in {_list(dropped[i:i + BATCH])}")
         if report.wrote or meta is None or meta.get("corpus") != list(corpus):
             self.client.upsert(self.docs, [_doc_row(META, {
                 **_meta(embedder, chunker, with_sentences), "version": uuid.uuid4().hex,
@@ -147,9 +153,25 @@ class MilvusStore:
                 "documents": len(docs)})])
         report.timings["write"] = time.perf_counter() - t
         report.chunks_embedded = len(chunks)
-        report.chunks_total = sum(len(old[d]["chunks"]) for d in report.kept) + len(chunks)
+        report.chunks_total = sum(len(old[source[d]]["chunks"]) for d in source) + len(chunks)
         report.seconds = time.perf_counter() - t0
         return report
+
+    def _chunk_rows(self, copies: Mapping[str, str]) -> list[dict[str, Any]]:
+        """The chunk rows of the documents `copies` takes from, once per new document."""
+        wanted: dict[str, list[str]] = {}
+        for new_id, src in copies.items():
+            wanted.setdefault(src, []).append(new_id)
+        out: list[dict[str, Any]] = []
+        sources = list(wanted)
+        for i in range(0, len(sources), BATCH):
+            it = self.client.query_iterator(
+                self.name, batch_size=1000, filter=f"doc_id in {_list(sources[i:i + BATCH])}",
+                output_fields=["doc_id", "terms", "dense", "chunk", "sentences"])
+            while batch := it.next():
+                out += [{**r, "doc_id": new_id} for r in batch for new_id in wanted[r["doc_id"]]]
+            it.close()
+        return out
 
     def _create(self, dim: int) -> None:
         from pymilvus import DataType, Function, FunctionType
@@ -190,30 +212,36 @@ class MilvusStore:
 
     # -- reading -----------------------------------------------------------------------------
     def exists(self) -> bool:
-        return self.client.has_collection(self.docs) and bool(self._meta())
+        return self.client.has_collection(self.docs) and bool(self.meta())
 
     def version(self) -> str | None:
         """The version the last sync wrote (a cheap check before each question)."""
         try:
-            return (self._meta() or {}).get("version")
+            return (self.meta() or {}).get("version")
         except Exception:  # a server that went away: keep answering from what is loaded
             return None
 
     def open(self, embedder: Embedder, chunker: Chunker) -> EngineIndex:
-        if not self.client.has_collection(self.docs) or not (meta := self._meta()):
+        if not self.client.has_collection(self.docs) or not (meta := self.meta()):
             raise IndexMissingError(f"no index in the Milvus collection {self.name}; run "
                                     f"`rag build` with store = milvus first")
         problem = _mismatch(meta, embedder, chunker, self.settings.sentence_vectors)
         if problem:
             raise IndexMismatchError(f"the Milvus collection {self.name} was built {problem}; "
                                      f"run `rag build --rebuild`")
-        return EngineIndex(self, meta, self._documents())
+        return EngineIndex(self, meta, self._document_rows())
 
-    def _meta(self) -> dict[str, Any] | None:
+    def meta(self) -> dict[str, Any] | None:
+        """The build record: model, chunker, version, corpus (None before the first sync)."""
         rows = self.client.query(self.docs, filter=f'doc_id == "{META}"', output_fields=["info"])
         return rows[0]["info"] if rows else None
 
-    def _documents(self) -> dict[str, dict[str, Any]]:
+    def documents(self) -> dict[str, DocumentInfo]:
+        """What the collection records per document."""
+        return {d: DocumentInfo.from_dict(info) for d, info in self._document_rows().items()}
+
+    def _document_rows(self) -> dict[str, dict[str, Any]]:
+        """Per document its stored record, with its chunks' term counts (`df`)."""
         out = {}
         it = self.client.query_iterator(self.docs, batch_size=1000,
                                         filter=f'doc_id != "{META}"',
@@ -230,23 +258,25 @@ class EngineIndex:
     kind = "milvus"
 
     def __init__(self, store: MilvusStore, meta: dict[str, Any],
-                 documents: dict[str, dict[str, Any]]) -> None:
+                 rows: Mapping[str, Mapping[str, Any]]) -> None:
         self.store = store
         self.version = meta["version"]
         self.path = f"{store.settings.milvus_uri} ({store.name})"
         self.df: Counter[str] = Counter()
-        for info in documents.values():
-            self.df.update(info.pop("df", {}))
-        self.n_chunks = sum(len(info["chunks"]) for info in documents.values())
-        self.manifest = {**meta, "documents": documents,
-                         "counts": {"documents": len(documents), "chunks": self.n_chunks}}
+        for row in rows.values():
+            self.df.update(row.get("df", {}))
+        documents = {doc_id: DocumentInfo.from_dict(row) for doc_id, row in rows.items()}
+        self.n_chunks = sum(len(info.chunks) for info in documents.values())
+        self.info = IndexInfo(documents, self.n_chunks, meta["built_at"],
+                              meta["embedding"]["model"], meta["embedding"]["dim"],
+                              tuple(meta.get("corpus") or ()), "milvus")
         # Sentence spans and vectors of recently retrieved chunks, for the answer selector.
         self._sentences: OrderedDict[str, tuple[str, np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
-    def documents(self) -> dict[str, dict[str, Any]]:
-        return self.manifest["documents"]
+    def documents(self) -> Mapping[str, DocumentInfo]:
+        return self.info.documents
 
     def live(self) -> str | None:
         return self.store.version()
@@ -268,7 +298,7 @@ class EngineIndex:
     def _remember(self, chunk: Chunk, sentences: dict[str, Any]) -> None:
         if not sentences.get("spans"):
             return
-        dim = self.manifest["embedding"]["dim"]
+        dim = self.info.dim
         spans = np.asarray(sentences["spans"], dtype=np.int32).reshape(-1, 2)
         vecs = np.frombuffer(base64.b64decode(sentences["f16"]), dtype=np.float16)
         with self._lock:
@@ -277,12 +307,12 @@ class EngineIndex:
             while len(self._sentences) > SENTENCE_CACHE:
                 self._sentences.popitem(last=False)
 
-    def candidates(self, searches: Sequence[tuple[np.ndarray, Sequence[str]]], size: int,
-                   filters: Any, settings: Settings) -> tuple[list[Chunk], np.ndarray]:
+    def candidates(self, searches: Sequence[Search], size: int, filters: Filters | None,
+                   params: SearchParams) -> tuple[list[Chunk], np.ndarray]:
         """One hybrid search: every dense and BM25 request fused by the engine's RRF."""
         from pymilvus import AnnSearchRequest, RRFRanker
 
-        s = settings
+        s = params
         expr = filter_expression(filters)
         reqs = []
         for vec, q_terms in searches:
@@ -294,7 +324,7 @@ class EngineIndex:
                 bm25 = AnnSearchRequest([" ".join(q_terms)], "sparse", {"metric_type": "BM25"},
                                         s.candidates, expr or None)
                 reqs += [bm25] * int(s.bm25_weight)
-        dim = self.manifest["embedding"]["dim"]
+        dim = self.info.dim
         if not reqs:
             return [], np.zeros((0, dim), dtype=np.float32)
         hits = self.store.client.hybrid_search(self.store.name, reqs, RRFRanker(s.rrf_k),
@@ -307,7 +337,7 @@ class EngineIndex:
         return chunks, vecs.reshape(len(chunks), dim)
 
 
-def filter_expression(filters: Any) -> str:
+def filter_expression(filters: Filters | None) -> str:
     """`Filters` as a Milvus boolean expression ("" for none)."""
     if filters is None:
         return ""
@@ -345,6 +375,16 @@ def _sentence_rows(segments: Sequence[tuple[Chunk, list[tuple[int, int]]]],
     return [{"spans": [list(sp) for sp in spans],
              "f16": base64.b64encode(v.tobytes()).decode("ascii")}
             for (_, spans), v in zip(segments, vecs, strict=True)]
+
+
+def _moved_row(row: dict[str, Any], doc: Document) -> dict[str, Any]:
+    """A stored chunk row under `doc`'s id (same text and vectors; title and date follow the
+    document)."""
+    chunk = {**row["chunk"], "doc_id": doc.doc_id}
+    chunk["chunk_id"] = f"{doc.doc_id}#{chunk['n']}"
+    return {"chunk_id": chunk["chunk_id"], "doc_id": doc.doc_id, "terms": row["terms"],
+            "dense": row["dense"], "title_lc": doc.title.lower()[:MAX_TEXT],
+            "date": (doc.date or "")[:10], "chunk": chunk, "sentences": row["sentences"]}
 
 
 def _doc_row(doc_id: str, info: dict[str, Any]) -> dict[str, Any]:

@@ -57,8 +57,7 @@ from rag.generate.selector import (
 )
 from rag.query import Query
 from rag.query.answer_types import answer_type, has_type
-from rag.retrieve import Filters
-from rag.types import Passage
+from rag.types import Filters, Passage
 
 VALIDATION_EVERY = 4  # articles 3, 7, 11, ... (0-based, file order) are validation
 MAX_WRONG_ABSTAIN = 0.08  # share of answerable validation questions allowed to abstain

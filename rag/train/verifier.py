@@ -29,7 +29,7 @@ import numpy as np
 
 from rag.errors import RagError
 from rag.generate.verify import DEFAULT_PATH, Verifier
-from rag.store.local import bm25_idf
+from rag.store.base import bm25_idf
 from rag.text import sentence_spans, terms
 from rag.train.selector import split_articles
 
