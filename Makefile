@@ -61,6 +61,7 @@ verifier: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check rag tests
+	$(BIN)/lint-imports --no-cache
 
 test: lint /usr/bin/chromium /usr/bin/tesseract
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q

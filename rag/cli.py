@@ -326,22 +326,24 @@ def _chat(args: argparse.Namespace) -> int:
     import os
 
     from rag.app.page import check_exposure, parse_auth, serve
-    from rag.embed import limit_threads
+    from rag.embed import embedder_for
     from rag.pipeline import RAG
 
     auth = os.environ.get("RAG_AUTH")  # "user:password" to require a login
     parse_auth(auth)  # a malformed value fails before the slow start-up
     check_exposure(args.host, args.share, auth)
     s = _settings(args)
-    rag = RAG.load(settings=s, build_missing=args.index is None or args.watch)
-    limit_threads(rag.embedder, 1)  # as `serve` will: concurrent requests get a core each
+    # Concurrent requests get a core each rather than fight over all of them; a watcher's
+    # builds use every core (an embedder of their own, the same model).
+    rag = RAG.load(settings=s, embedder=embedder_for(s, threads=1),
+                   build_missing=args.index is None or args.watch)
     rag.embedder.encode_query("warm up")  # load the model before the first visitor
     rag.generator()  # and the configured generator (a local LLM takes a moment)
     if args.watch:
         from rag.watch import watch_in_background
 
         # Each sync writes a new complete index; the page switches to it between questions.
-        watch_in_background(None, s, rag.embedder)
+        watch_in_background(None, s, embedder_for(s))
     print(f"serving {len(rag.index.documents)} documents on "
           f"http://{args.host}:{args.port}" + (" (login required)" if auth else ""), flush=True)
     serve(rag, host=args.host, port=args.port, share=args.share, auth=auth,

@@ -248,19 +248,25 @@ class RAG:
                      rewritten=standalone, band=draft.band)
 
 
-_default: dict[tuple[Any, ...], RAG] = {}
+# `answer()`'s loaded pipelines, keyed on the complete settings they were loaded with (rag.toml,
+# RAG_* variables and the call's options, read again on every call): a changed setting loads
+# another, and the least recently used goes beyond DEFAULTS_KEPT.
+_default: dict[Settings, RAG] = {}
 _default_lock = threading.Lock()
+DEFAULTS_KEPT = 2
 
 
 def answer(question: str, history: Sequence[str] | None = None, **options: Any) -> Answer:
     """One-off answer from the default index (built from the corpus if missing).
 
-    Options: `index_dir`, `k`, `generator`, `filters`, and any other `Settings` field.
-    """
+    Options: `index_dir`, `k`, `generator`, `filters`, and any other `Settings` field. The
+    loaded index is kept for the next call with the same settings; use `RAG.load` to hold one
+    yourself."""
     call = {key: options.pop(key) for key in ("k", "generator", "filters") if key in options}
-    key = tuple(sorted(options.items()))
+    s = Settings.load(**options)
     with _default_lock:
-        rag = _default.get(key)
-        if rag is None:
-            rag = _default[key] = RAG.load(build_missing=True, **options)
+        rag = _default.pop(s, None) or RAG.load(settings=s, build_missing=True)
+        _default[s] = rag  # now the most recently used
+        while len(_default) > DEFAULTS_KEPT:
+            del _default[next(iter(_default))]
     return rag.answer(question, history, **call)

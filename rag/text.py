@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 # C0 and C1 control characters but tab and newline: a document's ESC/OSC sequences could drive
 # a terminal, and in a question they mean nothing.
@@ -110,20 +112,43 @@ def _stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_EN_PLUS)
 
 
-_stem_lock = threading.Lock()
+_local = threading.local()
 
 
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-@lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
-    with _stem_lock:
-        return _stemmer().stemWord(word)
+    """Snowball's English stem. A stemmer object is not safe across threads: each thread has
+    its own (with PyStemmer's own small cache of recent words)."""
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        import Stemmer
+
+        stemmer = _local.stemmer = Stemmer.Stemmer("english")
+    return stemmer.stemWord(word)
+
+
+class Memo:
+    """A bounded, thread-safe memo of a pure function of text, owned by an object (an index's
+    feature extractor), so what it holds goes with its owner and no module keeps sentences of
+    an index that is gone. The oldest entries go first when it is full."""
+
+    def __init__(self, fn: Callable[..., Any], size: int) -> None:
+        self.fn, self.size = fn, size
+        self._memo: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, *key: Any) -> Any:
+        hit = self._memo.get(key, _MISSING)
+        if hit is not _MISSING:
+            return hit
+        value = self.fn(*key)
+        with self._lock:
+            self._memo[key] = value
+            while len(self._memo) > self.size:
+                del self._memo[next(iter(self._memo))]
+        return value
+
+
+_MISSING = object()
 
 
 def terms(text: str) -> list[str]:
@@ -139,3 +164,18 @@ def terms_of(ws: list[str]) -> list[str]:
 
 def is_stopword(word: str) -> bool:
     return word.lower() in _stopwords()
+
+
+@lru_cache(maxsize=1)
+def token_encoding():
+    """The tokenizer chunk sizes and prompt budgets are counted in (cl100k, bundled)."""
+    import tiktoken
+
+    from rag.config import TOKEN_ENCODING
+
+    return tiktoken.get_encoding(TOKEN_ENCODING)
+
+
+def count_tokens(text: str) -> int:
+    """cl100k tokens; special-token strings in documents count as plain text."""
+    return len(token_encoding().encode_ordinary(text))

@@ -20,7 +20,11 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
+from rag.generate.extractive import ExtractiveGenerator
+from rag.generate.features import FEATURES
+from rag.generate.selector import CONFIDENCE_INPUTS, Linear, Selector
 from rag.text import terms
+from rag.types import Chunk, Passage
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -54,6 +58,43 @@ class FakeEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.vstack([self._vec(t) for t in texts])
+
+
+# Hand-made passages and a selector with hand-set weights, for the generators' unit tests.
+DOC = ("The Clutha is the longest river in the South Island. It flows for 338 kilometres to "
+       "the sea. Farmers in Otago use its water for irrigation.")
+
+
+def passages_of(*texts: str) -> list[Passage]:
+    out = []
+    for rank, text in enumerate(texts, 1):
+        doc = f"d{rank}.txt"
+        out.append(Passage(Chunk(f"{doc}#0", doc, 0, text, 100, 100 + len(text)), 0.5, rank,
+                           title=f"Doc {rank}"))
+    return out
+
+
+def hand_linear(weights: dict[str, float], names: tuple[str, ...], bias: float = 0.0
+                ) -> Linear:
+    n = len(names)
+    return Linear((0.0,) * n, (1.0,) * n, tuple(weights.get(f, 0.0) for f in names), bias)
+
+
+def hand_selector(threshold: float = 0.5, second_ratio: float = 0.5, **weights: float) -> Selector:
+    """Hand-set weights on raw features; confidence = sigmoid(best logit - 2)."""
+    return Selector(FEATURES, hand_linear(weights, FEATURES),
+                    hand_linear({"top": 1.0}, CONFIDENCE_INPUTS, -2.0), threshold, second_ratio)
+
+
+def flat_idf(term: str) -> float:
+    """Every word is in the index alike; a never-indexed term (the extractor probes one with
+    a leading NUL) weighs more, as in a real index."""
+    return 5.0 if term.startswith("\0") else 1.0
+
+
+def extractive_with(selector: Selector, threshold: float | None = None,
+                    max_sentences: int = 2) -> ExtractiveGenerator:
+    return ExtractiveGenerator(FakeEmbedder(), flat_idf, selector, threshold, max_sentences)
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rag.errors import ConfigError
-from rag.ingest.chunk import HEADER_TOKENS, Chunker, count_tokens
+from rag.ingest.chunk import HEADER_TOKENS, Chunker
 from rag.ingest.load import load_documents
-from rag.text import sentence_spans
+from rag.text import count_tokens, sentence_spans
 from rag.types import Document
 
 from .conftest import SEEDS

@@ -8,13 +8,10 @@ import numpy as np
 import pytest
 
 from rag.errors import ConfigError
-from rag.generate.extractive import ExtractiveGenerator
 from rag.generate.features import FEATURES, FeatureExtractor
 from rag.generate.scoring import Scorer
 from rag.generate.selector import (
-    CONFIDENCE_INPUTS,
     READER_FEATURES,
-    Linear,
     Selector,
     fit_logistic,
     fit_softmax,
@@ -22,48 +19,21 @@ from rag.generate.selector import (
     sigmoid,
 )
 from rag.query import Query
-from rag.types import Chunk, Passage
 
-from .conftest import FakeEmbedder
-
-DOC = ("The Clutha is the longest river in the South Island. It flows for 338 kilometres to "
-       "the sea. Farmers in Otago use its water for irrigation.")
-
-
-def _passages(*texts: str) -> list[Passage]:
-    out = []
-    for rank, text in enumerate(texts, 1):
-        doc = f"d{rank}.txt"
-        out.append(Passage(Chunk(f"{doc}#0", doc, 0, text, 100, 100 + len(text)), 0.5, rank,
-                           title=f"Doc {rank}"))
-    return out
-
-
-def _linear(weights: dict[str, float], names: tuple[str, ...], bias: float = 0.0) -> Linear:
-    n = len(names)
-    return Linear((0.0,) * n, (1.0,) * n, tuple(weights.get(f, 0.0) for f in names), bias)
-
-
-def _selector(threshold: float = 0.5, second_ratio: float = 0.5, **weights: float) -> Selector:
-    """Hand-set weights on raw features; confidence = sigmoid(best logit - 2)."""
-    return Selector(FEATURES, _linear(weights, FEATURES),
-                    _linear({"top": 1.0}, CONFIDENCE_INPUTS, -2.0), threshold, second_ratio)
-
-
-def _idf(term: str) -> float:
-    """Every word is in the index alike; a never-indexed term (the extractor probes one with
-    a leading NUL) weighs more, as in a real index."""
-    return 5.0 if term.startswith("\0") else 1.0
-
-
-def _gen(selector: Selector, threshold: float | None = None, max_sentences: int = 2
-         ) -> ExtractiveGenerator:
-    return ExtractiveGenerator(FakeEmbedder(), _idf, selector, threshold, max_sentences)
+from .conftest import (
+    DOC,
+    FakeEmbedder,
+    extractive_with,
+    flat_idf,
+    hand_linear,
+    hand_selector,
+    passages_of,
+)
 
 
 def test_the_best_sentence_is_quoted_and_cited_with_exact_offsets():
-    gen = _gen(_selector(cov=6.0), max_sentences=1)
-    draft = gen.generate(Query.parse("How far does the Clutha flow to the sea?"), _passages(DOC))
+    gen = extractive_with(hand_selector(cov=6.0), max_sentences=1)
+    draft = gen.generate(Query.parse("How far does the Clutha flow to the sea?"), passages_of(DOC))
     assert not draft.abstained
     assert [s.text for s in draft.sentences][0] == "It flows for 338 kilometres to the sea."
     c = draft.citations[0]
@@ -75,57 +45,61 @@ def test_the_best_sentence_is_quoted_and_cited_with_exact_offsets():
 def test_a_typed_question_prefers_the_sentence_with_that_kind_of_answer():
     q = Query.parse("How many kilometres is the Clutha river?")
     assert q.answer_type == "number"
-    draft = _gen(_selector(cov=1.0, typed_new=5.0), max_sentences=1).generate(q, _passages(DOC))
+    gen = extractive_with(hand_selector(cov=1.0, typed_new=5.0), max_sentences=1)
+    draft = gen.generate(q, passages_of(DOC))
     assert draft.sentences[0].text.startswith("It flows for 338") and draft.core == "338"
 
 
 def test_abstains_below_the_threshold_and_answers_at_it():
     q = Query.parse("How far does the Clutha flow to the sea?")
-    passages = _passages(DOC)
-    gen = _gen(_selector(cov=6.0))
+    passages = passages_of(DOC)
+    gen = extractive_with(hand_selector(cov=6.0))
     scored = gen.score(q, passages)
     confidence = scored.confidence
     assert confidence == pytest.approx(float(sigmoid(scored.logits.max() - 2.0)))
-    assert _gen(_selector(cov=6.0), threshold=confidence).generate(q, passages).abstained is False
-    below = _gen(_selector(cov=6.0), threshold=np.nextafter(confidence, 1.0))
+    at = extractive_with(hand_selector(cov=6.0), threshold=confidence)
+    assert at.generate(q, passages).abstained is False
+    below = extractive_with(hand_selector(cov=6.0), threshold=np.nextafter(confidence, 1.0))
     draft = below.generate(q, passages)
     assert draft.abstained and draft.sentences == () and draft.citations == ()
     assert draft.text == "The documents don't say." and draft.confidence == confidence
 
 
 def test_no_passages_means_no_answer():
-    draft = _gen(_selector(cov=6.0)).generate(Query.parse("Anything?"), [])
+    draft = extractive_with(hand_selector(cov=6.0)).generate(Query.parse("Anything?"), [])
     assert draft.abstained and draft.confidence == 0.0
 
 
 def test_a_second_sentence_needs_enough_probability_and_must_add_something():
     q = Query.parse("Clutha river length and irrigation?")
-    ps = _passages(DOC)
-    two = _gen(_selector(cov=6.0, second_ratio=0.01)).generate(q, ps)
+    ps = passages_of(DOC)
+    two = extractive_with(hand_selector(cov=6.0, second_ratio=0.01)).generate(q, ps)
     assert len(two.sentences) == 2 and [c.n for c in two.citations] == [1, 2]
     assert [s.citations for s in two.sentences] == [(1,), (2,)]
     # in document order when both come from one document
     assert two.citations[0].quote.startswith("The Clutha")
-    one = _gen(_selector(cov=6.0, second_ratio=0.999)).generate(q, ps)
+    one = extractive_with(hand_selector(cov=6.0, second_ratio=0.999)).generate(q, ps)
     assert len(one.sentences) == 1
-    capped = _gen(_selector(cov=6.0, second_ratio=0.01), max_sentences=1).generate(q, ps)
+    capped = extractive_with(hand_selector(cov=6.0, second_ratio=0.01),
+                             max_sentences=1).generate(q, ps)
     assert len(capped.sentences) == 1
-    twins = _passages("The Clutha river water flows fast.", "The Clutha river water flows fast!")
-    dup = _gen(_selector(cov=6.0, second_ratio=0.01)).generate(q, twins)
+    twins = passages_of("The Clutha river water flows fast.", "The Clutha river water flows fast!")
+    dup = extractive_with(hand_selector(cov=6.0, second_ratio=0.01)).generate(q, twins)
     assert len(dup.sentences) == 1  # a near-duplicate adds nothing
 
 
 def test_a_follow_up_is_answered_through_the_earlier_turn():
-    ps = _passages("Apples grow in Nelson orchards. The Clutha flows for 338 kilometres.")
-    gen = _gen(_selector(cov=6.0, sem_ctx=2.0), max_sentences=1)
+    ps = passages_of("Apples grow in Nelson orchards. The Clutha flows for 338 kilometres.")
+    gen = extractive_with(hand_selector(cov=6.0, sem_ctx=2.0), max_sentences=1)
     follow = gen.generate(Query.parse("How long is it?", ["Tell me about the Clutha."]), ps)
     assert "Clutha" in follow.sentences[0].text
 
 
 def test_features_cover_names_numbers_and_negation():
-    ext = FeatureExtractor(FakeEmbedder(), _idf)
+    ext = FeatureExtractor(FakeEmbedder(), flat_idf)
     col = {f: i for i, f in enumerate(FEATURES)}
-    cands, x = ext.extract(Query.parse("Did the Waitaki not flow 338 kilometres?"), _passages(DOC))
+    cands, x = ext.extract(Query.parse("Did the Waitaki not flow 338 kilometres?"),
+                           passages_of(DOC))
     assert len(cands) == 3 and x.shape == (3, len(FEATURES))
     flows = next(i for i, c in enumerate(cands) if c.text.startswith("It flows"))
     assert x[flows, col["ent_sent"]] == pytest.approx(0.5)  # 338 yes, Waitaki no
@@ -135,7 +109,7 @@ def test_features_cover_names_numbers_and_negation():
 
 
 def test_selector_json_round_trips_and_refuses_other_features(tmp_path):
-    sel = _selector(cov=1.5)
+    sel = hand_selector(cov=1.5)
     assert Selector.from_json(sel.to_json()) == sel
     bad = sel.to_json().replace('"cov"', '"coverage"')
     with pytest.raises(ConfigError, match="rag train-selector"):
@@ -174,36 +148,37 @@ def test_softmax_regression_learns_to_put_the_positive_first():
 
 
 def test_three_bands_split_at_the_two_thresholds():
-    sel = replace(_selector(threshold=0.2), answer_threshold=0.6)
+    sel = replace(hand_selector(threshold=0.2), answer_threshold=0.6)
     assert [sel.band(c) for c in (0.1, 0.2, 0.59, 0.6, 0.9)] == \
         ["abstain", "tentative", "tentative", "answer", "answer"]
     assert sel.band(0.65, threshold=0.7) == "abstain" and sel.band(0.7, threshold=0.7) == "answer"
     assert sel.band(0.1, threshold=0.0) == "tentative"  # threshold 0 answers everything
-    assert _selector(threshold=0.2).band(0.3) == "answer"  # no answer band: two bands only
+    assert hand_selector(threshold=0.2).band(0.3) == "answer"  # no answer band: two bands only
 
 
 def test_a_tentative_answer_quotes_what_a_confident_one_would_under_a_hedge():
     from rag.generate.base import TENTATIVE_TEXT
 
     q = Query.parse("How far does the Clutha flow to the sea?")
-    passages = _passages(DOC)
-    confidence = _gen(_selector(cov=6.0)).score(q, passages).confidence
-    gen = _gen(replace(_selector(threshold=confidence / 2, second_ratio=0.0, cov=6.0),
-                       answer_threshold=np.nextafter(confidence, 1.0)), max_sentences=3)
+    passages = passages_of(DOC)
+    confidence = extractive_with(hand_selector(cov=6.0)).score(q, passages).confidence
+    banded = hand_selector(threshold=confidence / 2, second_ratio=0.0, cov=6.0)
+    gen = extractive_with(replace(banded, answer_threshold=np.nextafter(confidence, 1.0)),
+                          max_sentences=3)
     draft = gen.generate(q, passages)
     assert draft.band == "tentative" and not draft.abstained
     assert any(s.text.startswith("It flows for 338") for s in draft.sentences)
     pieces = list(gen.stream(q, passages))
     assert pieces[0] == TENTATIVE_TEXT + "\n" and pieces[-1] == draft
-    confident = _gen(replace(_selector(threshold=confidence / 2, second_ratio=0.0, cov=6.0),
-                             answer_threshold=confidence), max_sentences=3).generate(q, passages)
+    confident = extractive_with(replace(banded, answer_threshold=confidence),
+                                max_sentences=3).generate(q, passages)
     assert confident.band == "answer" and confident.sentences == draft.sentences
     assert len(draft.sentences) > 1  # the same sentences, the same rule for a second one
 
 
 def test_a_selector_with_a_reader_stage_needs_the_reader():
     names = FEATURES + READER_FEATURES
-    sel = replace(_selector(cov=6.0), reading=_linear({"reader": 1.0}, names), read=4,
-                  confidence_model=_linear({"top": 1.0}, ("top", "margin") + names, -2.0))
+    sel = replace(hand_selector(cov=6.0), reading=hand_linear({"reader": 1.0}, names), read=4,
+                  confidence_model=hand_linear({"top": 1.0}, ("top", "margin") + names, -2.0))
     with pytest.raises(ConfigError, match="needs the reader"):
-        Scorer(FeatureExtractor(FakeEmbedder(), _idf), sel, None)
+        Scorer(FeatureExtractor(FakeEmbedder(), flat_idf), sel, None)

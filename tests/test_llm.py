@@ -13,8 +13,7 @@ from rag.generate.llm import TENTATIVE, UNSUPPORTED, LLMGenerator
 from rag.generate.verify import Verifier
 from rag.query import Query
 
-from .conftest import FakeEmbedder
-from .test_generate import DOC, _gen, _passages, _selector
+from .conftest import DOC, FakeEmbedder, extractive_with, hand_selector, passages_of
 
 BEES = "Bees pollinate apple blossoms in spring. Without bees the orchards would fail."
 QUESTION = "How far does the Clutha flow to the sea?"
@@ -40,14 +39,14 @@ class ScriptedChat:
 
 
 def _llm(chat: ScriptedChat, threshold: float = 0.5) -> LLMGenerator:
-    extractive = _gen(_selector(threshold=threshold, cov=6.0), max_sentences=1)
+    extractive = extractive_with(hand_selector(threshold=threshold, cov=6.0), max_sentences=1)
     verifier = Verifier(FakeEmbedder().encode_queries, lambda t: 1.0, 0.6, 0.3)
     return LLMGenerator("openai", chat, extractive, verifier, context=2048, reply_tokens=128)
 
 
 def _run(gen: LLMGenerator, question: str = QUESTION, threshold: float | None = 0.0
          ) -> tuple[list[str], Draft]:
-    *pieces, draft = gen.stream(Query.parse(question), _passages(DOC, BEES), threshold)
+    *pieces, draft = gen.stream(Query.parse(question), passages_of(DOC, BEES), threshold)
     assert isinstance(draft, Draft)
     return pieces, draft
 
@@ -123,3 +122,28 @@ def test_in_the_tentative_band_the_model_is_not_asked_and_the_closest_quote_is_g
     _, draft = _run(gen, threshold=None)
     assert draft.band == "tentative" and not draft.abstained and chat.calls == []
     assert draft.generator == "extractive" and draft.fallback == f"openai: {TENTATIVE}"
+
+
+def test_a_new_llm_back_end_is_one_module_and_one_registration(monkeypatch, tmp_path):
+    import sys
+
+    from rag.config import Settings
+    from rag.generate import BACKENDS, available, make_generator, names, register
+
+    (tmp_path / "echo_backend.py").write_text(
+        "from tests.test_llm import ScriptedChat\n"
+        "def configured(s):\n    return s.llm_model == 'echo'\n"
+        "def make_chat(s):\n"
+        "    return ScriptedChat('The Clutha flows 338 kilometres to the sea [1].')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr("rag.generate.BACKENDS", dict(BACKENDS))
+    register("echo", "echo_backend")
+    assert "echo" in names() and "echo" not in available(Settings())
+    s = Settings(llm_model="echo")
+    assert available(s)[-1] == "echo"
+    gen = make_generator("echo", s, FakeEmbedder(), lambda t: 1.0,
+                         extractive_with(hand_selector(cov=6.0), max_sentences=1))
+    _, draft = _run(gen)
+    assert gen.name == "echo" and draft.sentences[0].supported
+    assert draft.citations[0].quote == "It flows for 338 kilometres to the sea."
+    sys.modules.pop("echo_backend", None)

@@ -19,16 +19,16 @@ from rag.retrieve import Retriever
 from rag.store.local import Index, sync
 from rag.types import Passage
 
-from .conftest import FakeEmbedder
-from .test_generate import _idf, _passages, _selector
+from .conftest import FakeEmbedder, flat_idf, hand_selector, passages_of
 
 
 def _reranker(**weights: float) -> Reranker:
-    return Reranker(Scorer(FeatureExtractor(FakeEmbedder(), _idf), _selector(**weights), None))
+    features = FeatureExtractor(FakeEmbedder(), flat_idf)
+    return Reranker(Scorer(features, hand_selector(**weights), None))
 
 
 def test_passages_are_ordered_by_their_best_sentence_and_renumbered():
-    ps = _passages("Apples grow in orchards. Pears too.",
+    ps = passages_of("Apples grow in orchards. Pears too.",
                    "Bees make honey. The Clutha is the longest river in the South Island.",
                    "Rivers flow to the sea.")
     q = Query.parse("Which is the longest river in the South Island?")
@@ -40,7 +40,7 @@ def test_passages_are_ordered_by_their_best_sentence_and_renumbered():
 
 def test_ties_keep_the_fused_order_and_a_repeated_passage_goes_last():
     same = "Nothing here matches."
-    ps = _passages(same, "Also nothing.", "Still nothing.")
+    ps = passages_of(same, "Also nothing.", "Still nothing.")
     q = Query.parse("Which is the longest river?")
     assert [p.chunk.doc_id for p in _reranker()(q, ps, 3)] == ["d1.txt", "d2.txt", "d3.txt"]
     # An overlapping chunk that only repeats sentences of an earlier one adds no candidate.

@@ -400,14 +400,12 @@ def document_route(rag: RAG):
 
 def serve(rag: RAG, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
           auth: str | None = None, concurrency: int = 4, upload: bool = True) -> None:
-    """Launch the page; `auth` is "user:password" (e.g. from RAG_AUTH)."""
+    """Launch the page; `auth` is "user:password" (e.g. from RAG_AUTH). Load `rag` with
+    `embedder_for(settings, threads=1)`: requests run side by side, a core each."""
     from starlette.middleware import Middleware
-
-    from rag.embed import limit_threads
 
     credentials = parse_auth(auth)  # refuse a malformed value rather than serve without login
     check_exposure(host, share, auth)
-    limit_threads(rag.embedder, 1)  # concurrent requests each get a core, not fight over two
     demo = build_app(rag, upload=upload)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
     most = rag.settings.max_upload_mb * 1_000_000

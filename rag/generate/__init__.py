@@ -1,9 +1,17 @@
-"""Answer generators behind one protocol; `make_generator` builds one by name."""
+"""Answer generators behind one protocol; `make_generator` builds one by name.
+
+The extractive generator (quotes chosen by the trained selector and reader) always runs; an LLM
+generator writes from the same passages, gated by it and falling back to it. An LLM back end is
+a module with `configured(settings) -> bool` and `make_chat(settings)` returning a `Chat`
+(`rag.generate.llm`); `register(name, module)` makes it a generator. Adding one is one module
+and one line in `BACKENDS`.
+"""
 
 from __future__ import annotations
 
-import os
+import importlib
 from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings
@@ -14,19 +22,35 @@ from rag.generate.base import ABSTAIN_TEXT, Draft, Generator
 if TYPE_CHECKING:
     from rag.generate.features import FeatureExtractor
 
-GENERATORS = ("extractive", "openai", "llamacpp")
+# LLM back ends by generator name: the module that builds its chat client.
+BACKENDS: dict[str, str] = {
+    "openai": "rag.generate.openai",  # any OpenAI-compatible server
+    "llamacpp": "rag.generate.llamacpp",  # a GGUF file in this process
+}
+
+
+def register(name: str, module: str) -> None:
+    """Make the LLM back end in `module` available as the generator `name`."""
+    if name == "extractive":
+        raise ValueError("the extractive generator is built in")
+    BACKENDS[name] = module
+
+
+def names() -> list[str]:
+    """Every generator there is, configured or not."""
+    return ["extractive", *BACKENDS]
+
+
+def _backend(name: str) -> ModuleType:
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown generator {name!r}; choose one of: {', '.join(names())}")
+    return importlib.import_module(BACKENDS[name])
 
 
 def available(s: Settings) -> list[str]:
-    """Generators that can run with these settings: extractive always; `openai` once a server
-    is named (llm_base_url, OPENAI_BASE_URL, or an API key for api.openai.com); `llamacpp` once
-    a model file is."""
-    names = ["extractive"]
-    if s.llm_base_url or s.llm_api_key or os.environ.get("OPENAI_BASE_URL"):
-        names.append("openai")
-    if s.llm_model_path:
-        names.append("llamacpp")
-    return names
+    """Generators that can run with these settings: extractive always; an LLM once its back
+    end is configured (`openai` once a server is named, `llamacpp` once a model file is)."""
+    return ["extractive", *(name for name in BACKENDS if _backend(name).configured(s))]
 
 
 def make_generator(name: str, settings: Settings, embedder: Embedder,
@@ -41,31 +65,21 @@ def make_generator(name: str, settings: Settings, embedder: Embedder,
     from rag.generate.selector import load_selector
 
     s = settings
-    if name not in GENERATORS:
-        raise ConfigError(f"unknown generator {name!r}; choose one of: {', '.join(GENERATORS)}")
+    backend = None if name == "extractive" else _backend(name)  # unknown names fail first
     if extractive is None:
         extractive = ExtractiveGenerator(embedder, idf, load_selector(s.selector or None),
                                          s.abstain_threshold, s.max_answer_sentences, features)
-    if name == "extractive":
+    if backend is None:
         return extractive
     assert isinstance(extractive, ExtractiveGenerator)
     from rag.generate.llm import LLMGenerator
     from rag.generate.verify import load_verifier
 
-    if chat is None and name == "openai":
-        from rag.generate.openai import OpenAIChat
-
-        chat = OpenAIChat(s.llm_base_url, s.llm_model, s.llm_api_key, s.llm_timeout)
-    elif chat is None:
-        if not s.llm_model_path:
-            raise ConfigError("the llamacpp generator needs llm_model_path: a .gguf file, "
-                              "or smollm2 / gemma3-270m (the bundled test models)")
-        from rag.generate.llamacpp import LlamaCppChat
-
-        chat = LlamaCppChat(s.llm_model_path, s.llm_context)
-    return LLMGenerator(name, chat, extractive, load_verifier(extractive.features.encode, idf),
+    return LLMGenerator(name, chat or backend.make_chat(s), extractive,
+                        load_verifier(extractive.features.encode, idf),
                         context=s.llm_context, reply_tokens=s.llm_max_tokens,
                         temperature=s.llm_temperature, rewrite_follow_ups=s.llm_rewrite)
 
 
-__all__ = ["ABSTAIN_TEXT", "Draft", "GENERATORS", "Generator", "available", "make_generator"]
+__all__ = ["ABSTAIN_TEXT", "BACKENDS", "Draft", "Generator", "available", "make_generator",
+           "names", "register"]

@@ -15,14 +15,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
 from rag.embed import Embedder
 from rag.query import Query
 from rag.query.answer_types import has_type, locate_core, negated
-from rag.text import is_stopword, sentence_spans, stem, terms_of, words
+from rag.text import Memo, is_stopword, sentence_spans, stem, terms_of, words
 from rag.types import Chunk, Passage
 
 # An indexed chunk's sentence spans and unit vectors, or None (`Index.sentences_of`).
@@ -35,6 +35,7 @@ FEATURES = (
     "passage_sem", "length", "first", "position", "follow_up",
 )
 _COL = {name: i for i, name in enumerate(FEATURES)}
+MEMO_SIZE = 50_000  # sentences (and passages) whose analysis an extractor remembers
 HISTORY_CREDIT = 0.25  # weight factor of earlier-turn terms in a follow-up
 BM25_K1, BM25_B, SENTENCE_TERMS = 1.2, 0.75, 20.0  # BM25 over sentences of ~20 terms
 
@@ -64,6 +65,19 @@ class FeatureExtractor:
         self._vecs: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        # Text analysis of the sentences that come back question after question, owned here
+        # (one extractor per loaded index), so it goes when the index does.
+        self._spans = Memo(_sentences, MEMO_SIZE)
+        self._analysed = Memo(_analysed, MEMO_SIZE)
+        self._has_type = Memo(has_type, MEMO_SIZE)
+        self._memos: dict[Callable[..., Any], Memo] = {}
+
+    def _memo(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)`, remembered per function (for `locate_core`)."""
+        memo = self._memos.get(fn)
+        if memo is None:
+            memo = self._memos.setdefault(fn, Memo(fn, MEMO_SIZE))
+        return memo(*args)
 
     def extract(self, query: Query, passages: Sequence[Passage]
                 ) -> tuple[list[Candidate], np.ndarray]:
@@ -72,7 +86,7 @@ class FeatureExtractor:
         stored: list[np.ndarray | None] = []
         for p in passages:
             known = self.sentences(p.chunk) if self.sentences else None
-            sents = [tuple(map(int, se)) for se in known[0]] if known else _sentences(p.chunk.text)
+            sents = [tuple(map(int, se)) for se in known[0]] if known else self._spans(p.chunk.text)
             for i, (s, e) in enumerate(sents):
                 key = (p.chunk.doc_id, p.chunk.start + s)
                 if key not in seen:  # overlapping chunks repeat sentences
@@ -89,14 +103,14 @@ class FeatureExtractor:
         total = sum(weights.values()) or 1.0
         unseen = sum(w for t, w in weights.items() if self.idf(t) >= self.unseen_idf) / total
         q_pairs = _pairs(query.terms)
-        passage_words = {id(p): _analysed(p.chunk.text) for p in passages}
+        passage_words = {id(p): self._analysed(p.chunk.text) for p in passages}
         need = query.answer_type
         n_ent = len(query.entities)
         rows = []
         prev_terms: frozenset[str] = frozenset()
         prev_passage = None
         for (p, _s, _e, i, n), text in zip(spans, texts, strict=True):
-            sent_words_set, seq, own = _analysed(text)
+            sent_words_set, seq, own = self._analysed(text)
             if p is not prev_passage:
                 prev_terms, prev_passage = frozenset(), p
             near = passage_words[id(p)][2]
@@ -105,12 +119,12 @@ class FeatureExtractor:
                            if t not in own and t in prev_terms) / total
             cov_near = sum(w for t, w in weights.items()
                            if t not in own and t not in prev_terms and t in near) / total
-            typed = bool(need) and has_type(need, text)
+            typed = bool(need) and self._has_type(need, text)
             span_near = phrase_near = 0.0
             if need == "speech":
                 typed_new = typed and query.speaker <= own | prev_terms
             else:
-                core = locate_core(text, need, query.question) if need else None
+                core = locate_core(text, need, query.question, self._memo) if need else None
                 typed_new = core is not None
                 if core:
                     span_near = 1.0 / (1.0 + core[1] / 8.0)
@@ -179,17 +193,14 @@ class FeatureExtractor:
             return np.vstack([self._vecs[t] for t in texts])
 
 
-@lru_cache(maxsize=50_000)
 def _sentences(text: str) -> tuple[tuple[int, int], ...]:
-    """Sentence spans of a passage; cached because splitting costs more than all the features
-    together and the same passages come back often."""
+    """Sentence spans of a passage (splitting costs more than all the features together:
+    the extractor remembers them)."""
     return tuple(sentence_spans(text))
 
 
-@lru_cache(maxsize=50_000)
 def _analysed(text: str) -> tuple[frozenset[str], tuple[str, ...], frozenset[str]]:
-    """A sentence's (or passage's) words, its terms in order, and the set of them; cached, as
-    the same sentences and passages come back question after question."""
+    """A sentence's (or passage's) words, its terms in order, and the set of them."""
     ws = words(text)
     seq = tuple(terms_of(ws))
     return frozenset(ws), seq, frozenset(seq)

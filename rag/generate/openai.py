@@ -3,9 +3,11 @@ llama.cpp's server) through the official `openai` client, streamed."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Sequence
 
+from rag.config import Settings
 from rag.errors import LLMError
 
 
@@ -93,3 +95,12 @@ def _message(e) -> str:
         if isinstance(err, dict) and err.get("message"):
             return str(err["message"])[:200]
     return str(getattr(e, "message", "") or e)[:200]
+
+
+def configured(s: Settings) -> bool:
+    """A server is named: llm_base_url, OPENAI_BASE_URL, or an API key for api.openai.com."""
+    return bool(s.llm_base_url or s.llm_api_key or os.environ.get("OPENAI_BASE_URL"))
+
+
+def make_chat(s: Settings) -> OpenAIChat:
+    return OpenAIChat(s.llm_base_url, s.llm_model, s.llm_api_key, s.llm_timeout)

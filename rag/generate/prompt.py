@@ -18,9 +18,8 @@ from dataclasses import dataclass
 
 from rag.errors import ConfigError
 from rag.generate.base import ABSTAIN_TEXT
-from rag.ingest.chunk import count_tokens, token_encoding
 from rag.query import Query
-from rag.text import fold, sentence_spans
+from rag.text import count_tokens, fold, sentence_spans, token_encoding
 from rag.types import Passage
 
 TOKEN_MARGIN = 0.8

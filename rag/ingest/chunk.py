@@ -8,26 +8,12 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
-from rag.config import TOKEN_ENCODING
 from rag.errors import ConfigError
-from rag.text import sentence_spans
+from rag.text import count_tokens, sentence_spans, token_encoding
 from rag.types import Chunk, Document
 
 HEADER_TOKENS = 32  # cl100k tokens of a title put before each chunk
-
-
-@lru_cache(maxsize=1)
-def token_encoding():
-    import tiktoken
-
-    return tiktoken.get_encoding(TOKEN_ENCODING)
-
-
-def count_tokens(text: str) -> int:
-    """cl100k tokens; special-token strings in documents count as plain text."""
-    return len(token_encoding().encode_ordinary(text))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import lru_cache
+from typing import Any
 
 from rag.text import fold, is_stopword, stem, words
 
@@ -113,21 +113,25 @@ def core_span(sentence: str, need: str | None, question: str) -> str | None:
     return found[0] if found else None
 
 
-def locate_core(sentence: str, need: str | None, question: str
-                ) -> tuple[str, int, int] | None:
+def locate_core(sentence: str, need: str | None, question: str,
+                memo: Callable[..., Any] | None = None) -> tuple[str, int, int] | None:
     """`core_span`, and how many characters it lies from the nearest word, and from the
     nearest two-word phrase, that the sentence shares with the question (answers tend to sit
-    next to the question's words: "Foreign Minister Winston Peters")."""
+    next to the question's words: "Foreign Minister Winston Peters").
+
+    `memo(fn, *args)` may remember `fn(*args)` (a caller that sees the same sentences
+    question after question keeps a `rag.text.Memo` per function)."""
     if need is None or need not in _SPANS:
         return None
+    call = memo or _call
     text = fold(sentence)
-    asked, asked_stems, q_pairs = _question_words(question)
-    tokens = _tokens(text)
+    asked, asked_stems, q_pairs = call(question_words, question)
+    tokens = call(sentence_tokens, text)
     anchors = [(a, b) for a, b, t in tokens if t in asked_stems]
     phrases = [(a[0], b[1]) for a, b in zip(tokens, tokens[1:], strict=False)
                if (a[2], b[2]) in q_pairs]
     best: tuple[int, int, int, int] | None = None
-    for start, end in _typed_spans(text, need):
+    for start, end in call(typed_spans, text, need):
         # Words the question already has are not the answer: trim them from the edges.
         while (w := re.match(r"[\w'-]+", text[start:end])) and w.group().lower() in asked:
             start = min(end, start + len(w.group()) + 1)
@@ -147,10 +151,13 @@ def locate_core(sentence: str, need: str | None, question: str
     return sentence[start:end], distance, to_phrase
 
 
-@lru_cache(maxsize=50_000)
-def _typed_spans(text: str, need: str) -> tuple[tuple[int, int], ...]:
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
+def typed_spans(text: str, need: str) -> tuple[tuple[int, int], ...]:
     """Start and end of every span of kind `need` in a folded sentence, a leading title
-    ("Prime Minister") left out of names; cached like `_tokens`."""
+    ("Prime Minister") left out of names."""
     out = []
     for m in _SPANS[need].finditer(text):
         start, end = m.start(), m.end()
@@ -163,8 +170,7 @@ def _typed_spans(text: str, need: str) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
-@lru_cache(maxsize=1024)
-def _question_words(question: str) -> tuple[frozenset[str], frozenset[str],
+def question_words(question: str) -> tuple[frozenset[str], frozenset[str],
                                             frozenset[tuple[str, str]]]:
     """A question's words, content stems and adjacent content-stem pairs."""
     ws = words(question)
@@ -173,10 +179,8 @@ def _question_words(question: str) -> tuple[frozenset[str], frozenset[str],
             frozenset(zip(content, content[1:], strict=False)))
 
 
-@lru_cache(maxsize=50_000)
-def _tokens(text: str) -> tuple[tuple[int, int, str], ...]:
-    """Start, end and stem of every word of a (folded) sentence; cached, as the same
-    sentences come back question after question."""
+def sentence_tokens(text: str) -> tuple[tuple[int, int, str], ...]:
+    """Start, end and stem of every word of a (folded) sentence."""
     return tuple((m.start(), m.end(), stem(m.group().lower())) for m in re.finditer(r"\w+", text))
 
 
@@ -206,7 +210,6 @@ def cue_words(question: str) -> set[str]:
     return {w for m in _CUE.finditer(question) for w in words(m.group())}
 
 
-@lru_cache(maxsize=50_000)
 def has_type(need: str, sentence: str) -> bool:
     """Does the sentence hold an answer of the kind `need` (see `answer_type`)?"""
     return _HAS_TYPE[need](sentence)
