@@ -361,12 +361,13 @@ def _eval(args: argparse.Namespace) -> int:
     if not args.files:
         raise RagError("name at least one evaluation set (JSONL), or use --compare OLD NEW")
     minimums, maximums = report.parse_gates(args.min), report.parse_gates(args.max)
-    from rag.eval.metrics import load_set, run, summarize
+    from rag.eval.metrics import summarize
+    from rag.eval.runner import load_set, run_pipeline
     from rag.pipeline import RAG
 
     items = [it for f in args.files for it in load_set(f)]
     rag = RAG.load(settings=_settings(args), build_missing=args.index is None)
-    results = run(rag, items, k=args.k, progress=sys.stderr.isatty())
+    results = run_pipeline(rag, items, k=args.k, progress=sys.stderr.isatty())
     summary = summarize(results)
     report.write_report(results, summary, args.out, threshold=rag.settings.abstain_threshold)
     if args.json:

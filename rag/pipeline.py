@@ -24,7 +24,7 @@ from rag.query import Query
 from rag.retrieve import Retriever
 from rag.store import Store, SyncReport, has_index, open_index, recorded_corpus, sync_store
 from rag.text import strip_controls
-from rag.types import Answer, Filters
+from rag.types import Answer, Filters, Passage
 
 log = logging.getLogger("rag")
 
@@ -207,6 +207,19 @@ class RAG:
         q = check_question(question, self.settings.max_question_chars)
         turns = check_history(history)[-HISTORY_TURNS:]
         return Query.parse(q, turns)
+
+    def search(self, question: str, history: Sequence[str] | None = None, *,
+               k: int | None = None, filters: Filters | None = None,
+               rewritten: str | None = None) -> list[Passage]:
+        """The passages `question` retrieves, to any depth: what `answer` reads. `rewritten`
+        is the standalone question an LLM made of a follow-up (`Answer.rewritten`), so the
+        search is the one that answer was given."""
+        query = self.query(question, history)
+        if rewritten:
+            query = replace(query, text=rewritten)
+        with self._lock:
+            retriever = self.retriever
+        return retriever.search(query, k=k, filters=filters)
 
     def stream(self, question: str, history: Sequence[str] | None = None, *,
                k: int | None = None, generator: str | None = None,

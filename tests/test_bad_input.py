@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from rag.cli import main
 from rag.errors import CorpusError, QuestionError, RagError
-from rag.eval.metrics import load_set
+from rag.eval.runner import load_set
 from rag.ingest.load import load_documents, load_file
 
 ABSTAIN = "The documents don't say."

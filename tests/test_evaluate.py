@@ -11,13 +11,13 @@ from rag.eval.metrics import (
     doc_stem,
     exact_match,
     hit_curve,
-    load_set,
     ndcg,
     score_item,
     squad_normalize,
     summarize,
     token_f1,
 )
+from rag.eval.runner import load_set, run
 from rag.ingest.load import load_documents
 from rag.types import Answer, Chunk, Citation, Passage, Sentence, render_sentences
 
@@ -164,3 +164,40 @@ def test_eval_sets_that_are_empty_or_not_utf8_are_refused_and_repeated_ids_warne
                      encoding="utf-8")
     assert len(load_set(twice)) == 2
     assert "id 'a' repeats line 1" in caplog.text
+
+
+def test_the_runner_scores_what_the_answer_function_returned_through_plain_functions():
+    """No pipeline: the runner calls the answer function, asks the retrieval function for the
+    search behind that very answer (its rewritten question), and asks again at threshold 0
+    only for an answerable item that was refused."""
+    chunk = Chunk("a.txt#0", "a.txt", 0, "The Clutha flows 338 kilometres.", 0, 33)
+    other = Chunk("b.txt#0", "b.txt", 0, "Apples grow in Hawke's Bay.", 0, 27)
+    cite = Citation(1, "a.txt", "A", None, None, "a.txt#0", chunk.text, 0, 33, chunk.text, 0.9)
+    items = [EvalItem("q1", "And how far?", ("338 kilometres",), ("a",), history=("Clutha?",)),
+             EvalItem("q2", "Where do kiwis nest?", answerable=False)]
+    asked, searched = [], []
+
+    def answer_fn(item, threshold):
+        asked.append((item.id, threshold))
+        if item.id == "q1" and threshold is None:
+            return Answer(item.question, "The documents don't say.", True,
+                          rewritten="How far does the Clutha flow?")
+        if item.id == "q1":
+            return Answer(item.question, chunk.text + " [1]", False, citations=(cite,),
+                          sentences=(Sentence(chunk.text, (1,)),))
+        return Answer(item.question, "The documents don't say.", True)
+
+    def retrieve_fn(item, ans, depth):
+        searched.append((item.id, ans.rewritten, depth))
+        return [Passage(other, 0.5, 1), Passage(chunk, 0.4, 2)]
+
+    r1, r2 = run(items, answer_fn, retrieve_fn, k=3)
+    assert asked == [("q1", None), ("q1", 0.0), ("q2", None)]
+    assert searched == [("q1", "How far does the Clutha flow?", 10), ("q2", None, 10)]
+    assert r1.ranks["answer"] == 2 and r1.scores["hit@1"] == 0.0 and r1.scores["hit@k"] == 1.0
+    assert r1.scores["abstain_wrong"] == 1.0 and r1.right_if_answered
+    assert r2.correct() and r2.scores["abstain_correct"] == 1.0
+    # Without a retrieval function the answer's own passages are what is scored.
+    (alone,) = run(items[:1], lambda it, t: Answer(it.question, "x", False,
+                                                   passages=(Passage(chunk, 0.4, 1),)))
+    assert alone.ranks["answer"] == 1

@@ -218,7 +218,8 @@ def test_the_seed_articles_as_pdf_word_and_html_answer_as_the_text_does(kind, se
     from html import escape as html_escape
 
     from rag.config import Settings
-    from rag.eval.metrics import load_set, run, summarize
+    from rag.eval.metrics import summarize
+    from rag.eval.runner import load_set, run_pipeline
     from rag.pipeline import RAG, build
 
     from .conftest import EVAL_SET, SEEDS
@@ -242,8 +243,8 @@ def test_the_seed_articles_as_pdf_word_and_html_answer_as_the_text_does(kind, se
     build([d], settings=s)
     rag = RAG.load(settings=s)
     items = load_set(EVAL_SET)
-    text = summarize(run(seed_rag, items))
-    other = summarize(run(rag, items))
+    text = summarize(run_pipeline(seed_rag, items))
+    other = summarize(run_pipeline(rag, items))
     answerable = sum(i.answerable for i in items)
     print(f"\n{kind}: answer_contains {other['answer_contains']:.3f} "
           f"(text {text['answer_contains']:.3f})")

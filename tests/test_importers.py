@@ -5,7 +5,7 @@ import pytest
 
 from rag.errors import RagError
 from rag.eval.importers import import_beir, import_squad
-from rag.eval.metrics import load_set
+from rag.eval.runner import load_set
 from rag.ingest.load import load_documents
 
 SQUAD_V2 = {"version": "v2.0", "data": [

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from rag.errors import QuestionError
-from rag.eval.metrics import load_set, run, summarize
+from rag.eval.metrics import summarize
+from rag.eval.runner import load_set, run_pipeline
 from rag.generate import ABSTAIN_TEXT
 from rag.ingest.load import load_documents
 
@@ -86,7 +87,7 @@ def _seed_summary(rag) -> dict[str, float]:
         assert sum(i.answerable for i in items) >= 30
         assert sum(not i.answerable for i in items) >= 8
         assert sum(bool(i.history) for i in items) >= 4
-        _SEED_SUMMARY.update(summarize(run(rag, items)))
+        _SEED_SUMMARY.update(summarize(run_pipeline(rag, items)))
     return _SEED_SUMMARY
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from rag.eval.metrics import load_set, run, summarize
+from rag.eval.metrics import summarize
+from rag.eval.runner import load_set, run_pipeline
 from rag.ingest.load import load_documents
 from rag.pipeline import RAG, build
 from rag.text import sentence_spans
@@ -29,7 +30,8 @@ def _measure(name: str, tmp_path_factory) -> tuple:
         index = tmp_path_factory.mktemp(name) / "ix"
         build([EVALS / "docs" / name], settings=Settings(index_dir=str(index)))
         rag = RAG.load(index, settings=Settings())
-        _MEASURED[name] = (name, rag, summarize(run(rag, load_set(EVALS / f"{name}.jsonl"))))
+        summary = summarize(run_pipeline(rag, load_set(EVALS / f"{name}.jsonl")))
+        _MEASURED[name] = (name, rag, summary)
     return _MEASURED[name]
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from rag.cli import main
 from rag.config import Settings
-from rag.eval.metrics import doc_stem, load_set, risk_coverage, run, summarize
+from rag.eval.metrics import doc_stem, risk_coverage, summarize
+from rag.eval.runner import load_set, run_pipeline
 from rag.generate.selector import Selector, load_selector
 from rag.train.selector import choose_threshold, distractor, entity_pool, perturb, split_articles
 
@@ -143,7 +144,7 @@ def test_distractors_on_held_out_squad_articles_rarely_take_the_answer(tmp_path)
     assert n >= 40
     build([tmp_path / "docs-distractor"], settings=Settings(index_dir=str(tmp_path / "ix")))
     rag = RAG.load(tmp_path / "ix", settings=Settings())
-    s = summarize(run(rag, load_set(tmp_path / "eval" / "validation-distractor.jsonl")))
+    s = summarize(run_pipeline(rag, load_set(tmp_path / "eval" / "validation-distractor.jsonl")))
     assert s["answer_contains"] >= GUARD_DISTRACTOR, s
 
 

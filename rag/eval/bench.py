@@ -217,7 +217,7 @@ def _chat_start(index: Path, env: dict[str, str], timeout: float = 120.0) -> flo
 
 def _questions(path: str | None, index: Path, s: Settings, most: int) -> list[str]:
     if path:
-        from rag.eval.metrics import load_set
+        from rag.eval.runner import load_set
 
         qs = [it.question for it in load_set(path)]
     else:  # no set given: sentences of the corpus make plausible queries

@@ -1,7 +1,6 @@
-"""Evaluation sets (JSONL) in, per-item scores and means out.
-
-Metrics are pure functions of values; `run` is the only part that calls the pipeline, and
-`rag.eval.report` the only part that writes files. Rules (also in evals/README.md):
+"""Per-item scores and means: pure functions of an evaluation item, the `Answer` it got and the
+passages its search returned (`rag.eval.runner` produces those, `rag.eval.report` writes files).
+Rules (also in evals/README.md):
 
 - retrieval: the rank of the first passage from a listed source that contains an accepted
   answer (`hit@k`, `mrr`), and of the first passage from a listed source at all
@@ -18,25 +17,21 @@ Metrics are pure functions of values; `run` is the only part that calls the pipe
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 import re
 import string
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
 
-from rag.errors import RagError
 from rag.generate.cite import strip_markers, support
 from rag.text import fold
 from rag.types import BANDS, Answer, Passage
 
-log = logging.getLogger(__name__)
 SUPPORT_MIN = 0.5  # share of a sentence's content terms its citation must contain
 DEPTH = 10  # passages retrieved for the retrieval metrics (nDCG@10, the hit@k curve)
 
@@ -51,66 +46,6 @@ class EvalItem:
     history: tuple[str, ...] = ()
     relevance: dict[str, float] = field(default_factory=dict)  # graded sources (BEIR qrels)
     set: str = ""
-
-
-def load_set(path: str | Path) -> list[EvalItem]:
-    """Read one JSONL evaluation set; a bad line is an error naming the file and line, a
-    repeated id a warning."""
-    items: list[EvalItem] = []
-    p = Path(path)
-    if p.is_dir():
-        raise RagError(f"evaluation set {p} is a folder; name a JSONL file")
-    if not p.is_file():
-        raise RagError(f"evaluation set {p} does not exist")
-    seen: dict[str, int] = {}
-    try:
-        with open(p, encoding="utf-8-sig") as fh:  # a byte order mark is no error
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    item = _item(json.loads(line), f"{p.stem}-{n}", p.stem)
-                except json.JSONDecodeError as e:
-                    raise RagError(f"{p}:{n}: invalid JSON ({e.msg} at column {e.pos + 1})"
-                                   ) from None
-                except ValueError as e:
-                    raise RagError(f"{p}:{n}: not an evaluation item ({e})") from None
-                if item.id in seen:
-                    log.warning("%s:%d: id %r repeats line %d", p, n, item.id, seen[item.id])
-                seen.setdefault(item.id, n)
-                items.append(item)
-    except UnicodeDecodeError:
-        raise RagError(f"{p} is not UTF-8 text; save the evaluation set as UTF-8") from None
-    if not items:
-        raise RagError(f"evaluation set {p} holds no items")
-    return items
-
-
-def _item(o: Any, default_id: str, set_name: str) -> EvalItem:
-    """One checked line: the types the format promises, or ValueError saying which is wrong."""
-    if not isinstance(o, dict):
-        raise ValueError("a line must be a JSON object")
-
-    def strings(key: str) -> tuple[str, ...]:
-        v = o.get(key) or []
-        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-            raise ValueError(f'"{key}" must be a list of strings (got {json.dumps(v)[:60]})')
-        return tuple(v)
-
-    question = o.get("question")
-    if not isinstance(question, str) or not question.strip():
-        raise ValueError('"question" must be a non-empty string')
-    answerable = o.get("answerable", True)
-    if not isinstance(answerable, bool):
-        raise ValueError('"answerable" must be true or false')
-    relevance = o.get("relevance") or {}
-    if not isinstance(relevance, dict) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in relevance.values()):
-        raise ValueError('"relevance" must map source stems to numbers')
-    return EvalItem(id=str(o.get("id", default_id)), question=question,
-                    answers=strings("answers"), sources=strings("sources"),
-                    answerable=answerable, history=strings("history"),
-                    relevance={str(k): float(v) for k, v in relevance.items()}, set=set_name)
 
 
 # -- pure metrics -----------------------------------------------------------------------------
@@ -282,25 +217,6 @@ def is_right(item: EvalItem, ans: Answer) -> bool:
         return True
     return contains_answer(ans.answer, item.answers) and \
         (not item.sources or cites_source(ans, item.sources))
-
-
-def run(rag: Any, items: Sequence[EvalItem], k: int | None = None,
-        generator: str | None = None, progress: bool = False) -> list[ItemResult]:
-    """Answer every item through the same pipeline the chat page uses, and score it."""
-    from tqdm import tqdm
-
-    rag.embedder.encode_query("warm up")  # load the model before timing anything
-    out = []
-    for it in tqdm(items, desc="evaluating", unit="q", disable=not progress, leave=False):
-        ans = rag.answer(it.question, list(it.history), k=k, generator=generator)
-        deep = rag.retriever.search(rag.query(it.question, it.history), k=max(DEPTH, k or 0))
-        r = score_item(it, ans, deep, k or rag.settings.k)
-        if ans.abstained and it.answerable:
-            forced = rag.answer(it.question, list(it.history), k=k, generator=generator,
-                                threshold=0.0)
-            r.right_if_answered = is_right(it, forced)
-        out.append(r)
-    return out
 
 
 def summarize(results: Sequence[ItemResult]) -> dict[str, float]:

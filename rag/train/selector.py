@@ -39,7 +39,8 @@ import numpy as np
 
 from rag.config import Settings
 from rag.errors import RagError
-from rag.eval.metrics import contains_answer, doc_stem, load_set, risk_coverage
+from rag.eval.metrics import contains_answer, doc_stem, risk_coverage
+from rag.eval.runner import load_set
 from rag.generate.features import FEATURES, Candidate, FeatureExtractor
 from rag.generate.reader import load_reader
 from rag.generate.rerank import Reranker
