@@ -162,17 +162,21 @@ CRASH = textwrap.dedent("""
     from rag.store import local as index
     from rag.ingest.chunk import Chunker
     from rag.ingest.load import load_documents
-    real = index._write_text
+    real, real_replace = index.write_synced, os.replace
     def dying(path, text):
         if path.name == {at!r}:
             os._exit(9)  # killed: no cleanup, no finally
         real(path, text)
-    index._write_text = dying
+    def dying_replace(src, dst):
+        if os.path.basename(dst) == {at!r}:
+            os._exit(9)  # the new pointer written, not yet renamed into place
+        real_replace(src, dst)
+    index.write_synced, os.replace = dying, dying_replace
     index.sync(load_documents([{corpus!r}]), {folder!r}, FakeEmbedder(), Chunker(40, 8))
 """)
 
 
-@pytest.mark.parametrize("at", ["df.json", "manifest.json", "CURRENT.tmp"])
+@pytest.mark.parametrize("at", ["df.json", "manifest.json", "CURRENT"])
 def test_build_killed_mid_write_leaves_the_old_index_loadable(corpus, tmp_path, fake_embedder,
                                                                at):
     folder = tmp_path / "ix"

@@ -56,19 +56,19 @@ def test_a_full_disk_mid_write_leaves_the_old_index_and_says_so(corpus, tmp_path
     sync(load_documents([corpus]), folder, fake_embedder, CHUNKER)
     before = _state(folder)
     (corpus / "new.txt").write_text("Kiwifruit grow on vines in the Bay of Plenty.\n")
-    real = index._write_text
+    real = index.write_synced
 
     def full(path: Path, text: str) -> None:
         if path.name == "chunks.jsonl":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real(path, text)
 
-    monkeypatch.setattr(index, "_write_text", full)
+    monkeypatch.setattr(index, "write_synced", full)
     with pytest.raises(RagError, match="No space left on device.*previous index is unchanged"):
         sync(load_documents([corpus]), folder, fake_embedder, CHUNKER)
     assert _state(folder) == before
     assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
-    monkeypatch.setattr(index, "_write_text", real)
+    monkeypatch.setattr(index, "write_synced", real)
     assert sync(load_documents([corpus]), folder, fake_embedder, CHUNKER).added == ["new.txt"]
 
 

@@ -38,7 +38,7 @@ def test_uploads_are_saved_indexed_and_each_reported(corpus, tmp_path, fake_embe
     (incoming / "fake.pdf").write_text("not a pdf")
     (incoming / "copy.txt").write_bytes((corpus / "rivers.txt").read_bytes())
     index = Index.load(s.index_dir, fake_embedder, chunker(s))
-    known = {info["sha256"]: d for d, info in index.documents.items()}
+    known = {info.sha256: d for d, info in index.documents.items()}
     got = dict(add_files([("../../kakapo.pdf", incoming / "kakapo.pdf"),
                           ("empty.txt", incoming / "empty.txt"),
                           ("photo.png", incoming / "photo.png"),
@@ -57,7 +57,7 @@ def test_uploads_are_saved_indexed_and_each_reported(corpus, tmp_path, fake_embe
     index = Index.load(s.index_dir, fake_embedder, chunker(s))
     assert "uploads/kakapo.pdf" in index.documents and "rivers.txt" in index.documents
     # The same file again is recognised; another file of the same name is numbered.
-    known = {info["sha256"]: d for d, info in index.documents.items()}
+    known = {info.sha256: d for d, info in index.documents.items()}
     again = dict(add_files([("kakapo.pdf", incoming / "kakapo.pdf")], s, fake_embedder, known))
     assert again == {"kakapo.pdf": "already indexed as uploads/kakapo.pdf"}
     make_pdf(incoming / "other.pdf", ["The takahe is a swamp hen."])

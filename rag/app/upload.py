@@ -4,16 +4,15 @@ uploads folder, then synced into the index; one result line per file."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import RagError
+from rag.files import atomic_write
 from rag.ingest.formats import KINDS, Unreadable, extract, kind_of
 from rag.pipeline import corpus_of, sync_corpus
 from rag.store import indexed_documents
@@ -104,19 +103,8 @@ def _free_path(folder: Path, name: str) -> Path:
 
 
 def _save(target: Path, raw: bytes) -> None:
-    """Write whole or not at all: a hidden temporary file (ignored by builds and watches),
-    fsynced, then renamed into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".upload-{uuid.uuid4().hex[:12]}"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write whole or not at all (a hidden temporary file, ignored by builds and watches)."""
+    atomic_write(target, raw)
 
 
 def _doc_id(path: Path, corpus: list[str]) -> str:

@@ -19,6 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from rag.errors import RagError
+from rag.files import atomic_path
 
 EXPORT_VERSION = 1  # bump when the export recipe changes: the cache key changes with it
 _lock = threading.Lock()
@@ -72,15 +73,14 @@ def _export(folder: Path, precision: str) -> None:
             raw = tmp / "raw.onnx"
             _trace(source, raw)
             _fuse(raw, tmp / "fused.onnx")
-            os.replace(tmp / "fused.onnx", fused)
+            os.replace(tmp / "fused.onnx", fused)  # the scratch folder is on the same disk
     if precision == "int8" and not (folder / "model-int8.onnx").is_file():
         with _scratch(folder) as tmp:
             quantize_int8(fused, tmp / "int8.onnx")
             os.replace(tmp / "int8.onnx", folder / "model-int8.onnx")
     if not (folder / "tokenizer.json").is_file():
-        tmp_tok = folder / f".tokenizer-{uuid.uuid4().hex[:8]}.json"
-        shutil.copyfile(source / "tokenizer.json", tmp_tok)
-        os.replace(tmp_tok, folder / "tokenizer.json")
+        with atomic_path(folder / "tokenizer.json") as tmp:
+            shutil.copyfile(source / "tokenizer.json", tmp)
 
 
 def quantize_int8(src: Path, dest: Path) -> None:

@@ -37,6 +37,7 @@ import numpy as np
 from rag.config import VECTOR_INDEXES
 from rag.embed import Embedder
 from rag.errors import IndexMismatchError, IndexMissingError, RagError
+from rag.files import atomic_write, fsync, write_synced
 from rag.ingest.chunk import Chunker
 from rag.store.base import (
     TERMS,
@@ -410,8 +411,8 @@ def _write(root: Path, docs: Sequence[Document], plan: _Plan, embedder: Embedder
             Sentences.save(tmp / "sentences", plan.spans, plan.sentence_vectors, embedder.dim)
         bm25.save(str(tmp / "bm25"), show_progress=False)
         df = Counter(t for ts in chunk_terms for t in set(ts))
-        _write_text(tmp / "df.json", json.dumps(df, ensure_ascii=False))
-        _write_text(tmp / "chunks.jsonl", "".join(
+        write_synced(tmp / "df.json", json.dumps(df, ensure_ascii=False))
+        write_synced(tmp / "chunks.jsonl", "".join(
             json.dumps(c.__dict__, ensure_ascii=False) + "\n" for c in chunks))
         manifest = _manifest(docs, chunks, embedder, chunker, previous)
         manifest["vector_index"] = {"type": kind, **params}
@@ -421,17 +422,15 @@ def _write(root: Path, docs: Sequence[Document], plan: _Plan, embedder: Embedder
         # caught at load by one stat each.
         manifest["files"] = {p.relative_to(tmp).as_posix(): p.stat().st_size
                              for p in sorted(tmp.rglob("*")) if p.is_file()}
-        _write_text(tmp / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
+        write_synced(tmp / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
         for p in tmp.rglob("*"):
             if p.is_file():
-                _fsync(p)
+                fsync(p)
         version = root / f"v-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{tmp.name[5:]}"
         os.rename(tmp, version)
-        _fsync_dir(root)
+        fsync(root)
         replaced = live_version(root)
-        _write_text(root / f"{CURRENT}.tmp", version.name + "\n")
-        os.replace(root / f"{CURRENT}.tmp", root / CURRENT)
-        _fsync_dir(root)
+        atomic_write(root / CURRENT, version.name + "\n")
         timings["write"] = time.perf_counter() - t
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -610,23 +609,5 @@ def _collect_garbage(root: Path, keep: set[str | None]) -> None:
     for p in root.iterdir():
         if p.is_dir() and p.name not in keep and p.name.startswith(("v-", ".tmp-")):
             shutil.rmtree(p, ignore_errors=True)
-
-
-def _write_text(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    _fsync(path)
-
+        elif p.is_file() and p.name.startswith(".tmp-"):  # a pointer a crash left unrenamed
+            p.unlink(missing_ok=True)

@@ -46,6 +46,7 @@ import numpy as np
 
 from rag.errors import RagError
 from rag.eval.metrics import exact_match
+from rag.files import atomic_path
 from rag.generate.reader import MAX_LENGTH, best_span, pair_text, tokenizer
 from rag.text import sentence_spans
 
@@ -402,11 +403,10 @@ def _train(model: Any, tok: Any, stream: Iterator[list[Pair]], ckpt: Path, steps
             log.info("%sstep %d/%d loss %.4f %.1f pairs/s, %.0f min left", phase, step, steps,
                      float(np.mean(losses[-20:])), rate, (steps - step) * BATCH / rate / 60)
         if step % CHECKPOINT_EVERY == 0 or step == steps:
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(), "step": step, "steps": steps,
-                        "seed": seed, "data_sha256": data_hash, "losses": losses}, tmp)
-            os.replace(tmp, ckpt)
+            with atomic_path(ckpt) as tmp:
+                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                            "scheduler": sched.state_dict(), "step": step, "steps": steps,
+                            "seed": seed, "data_sha256": data_hash, "losses": losses}, tmp)
     return step, losses
 
 
@@ -646,9 +646,7 @@ def export(model: Any, folder: Path, work: Path) -> Path:
                           output_names=["score", "start", "end"], dynamic_axes=axes,
                           opset_version=17, dynamo=False)
     _fuse(raw, fused)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = work / "reader-int8.onnx"
-    quantize_int8(fused, tmp)
     dest = folder / "reader.onnx"
-    os.replace(tmp, dest)
+    with atomic_path(dest) as tmp:
+        quantize_int8(fused, tmp)
     return dest

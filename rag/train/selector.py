@@ -41,6 +41,7 @@ from rag.config import Settings
 from rag.errors import RagError
 from rag.eval.metrics import contains_answer, doc_stem, risk_coverage
 from rag.eval.runner import load_set
+from rag.files import atomic_write
 from rag.generate.features import FEATURES, Candidate, FeatureExtractor
 from rag.generate.reader import load_reader
 from rag.generate.rerank import Reranker
@@ -573,9 +574,7 @@ def train_selector(squad_file: str | Path, out: str | Path | None = None,
     write_validation_sets(work, val, imported.out / "docs", set(train_arts))
     write_distractor_set(work, val, texts, imported.out / "docs", seed)
     path = Path(out) if out else DEFAULT_PATH
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(sel.to_json(), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, sel.to_json())
     return TrainReport(sel, path, _count(train), _count(val))
 
 

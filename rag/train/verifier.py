@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import RagError
+from rag.files import atomic_write
 from rag.generate.verify import DEFAULT_PATH, Verifier
 from rag.store.base import bm25_idf
 from rag.text import sentence_spans, terms
@@ -213,7 +214,5 @@ def train_verifier(squad_file: str | Path, out: str | Path | None = None,
                     f"{NOVEL_GRID[0]}..{NOVEL_GRID[-1]}",
             "training_articles": train_t, "validation_articles": val_t,
             "train": report.train, "validation": report.validation}
-    tmp = report.path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(report.path)
+    atomic_write(report.path, json.dumps(data, indent=1) + "\n")
     return report
