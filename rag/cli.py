@@ -263,6 +263,7 @@ def _watch(args: argparse.Namespace) -> int:
 
 
 def _ask(args: argparse.Namespace) -> int:
+    from rag.app.render import answer_text, sources_text
     from rag.pipeline import RAG, check_question
     from rag.types import Answer
 
@@ -282,7 +283,7 @@ def _ask(args: argparse.Namespace) -> int:
         return 0
     if live:
         print()
-    checked = render_text(ans)
+    checked = answer_text(ans)
     if not live or " ".join("".join(shown).split()) != " ".join(checked.split()):
         if live:
             print("\nChecked answer:")
@@ -290,15 +291,9 @@ def _ask(args: argparse.Namespace) -> int:
     if ans.fallback:
         print(inert(f"\n(answered with quotes: {ans.fallback})"))
     if ans.citations:
-        from rag.generate.cite import locator
-
         print("\nSources")
-        for c in ans.citations:
-            print(inert(f"[{c.n}] {c.title}" + (f" ({c.date})" if c.date else "")))
-            if c.url:
-                print(inert(f"    {c.url}"))
-            place = ", ".join(x for x in (c.doc_id, locator(c)) if x)
-            print(inert(f"    > {' '.join(c.quote.split())}  ({place})"))
+        for line in sources_text(ans):
+            print(inert(line))
     return 0
 
 
@@ -308,18 +303,6 @@ def inert(text: str) -> str:
     from rag.text import strip_controls
 
     return strip_controls(text) if sys.stdout.isatty() else text
-
-
-def render_text(ans) -> str:
-    """The answer for a terminal: each sentence with its markers, flagged when no cited
-    passage supports it."""
-    if ans.abstained or not ans.sentences:
-        return ans.answer
-    from rag.generate.base import TENTATIVE_TEXT
-
-    hedge = TENTATIVE_TEXT + "\n" if ans.band == "tentative" else ""
-    return hedge + " ".join(x.text + "".join(f" [{n}]" for n in x.citations)
-                            + ("" if x.supported else " [unsupported]") for x in ans.sentences)
 
 
 def _chat(args: argparse.Namespace) -> int:

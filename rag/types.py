@@ -179,9 +179,11 @@ class Sentence:
         return {"text": self.text, "citations": list(self.citations), "supported": self.supported}
 
 
-def render_sentences(sentences: Sequence[Sentence]) -> str:
-    """Answer text with an inline `[n]` marker after each sentence, per citation."""
-    return " ".join(s.text + "".join(f" [{n}]" for n in s.citations) for s in sentences)
+def render_sentences(sentences: Sequence[Sentence], unsupported: str = "") -> str:
+    """Answer text with an inline `[n]` marker after each sentence, per citation, and
+    `unsupported` after a sentence no cited passage supports."""
+    return " ".join(s.text + "".join(f" [{n}]" for n in s.citations)
+                    + ("" if s.supported else unsupported) for s in sentences)
 
 
 BANDS = ("answer", "tentative", "abstain")  # an Answer's `band`, most confident first

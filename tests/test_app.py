@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.app.page import escape, parse_auth, render_answer, render_passages, user_turns
+from rag.app.page import parse_auth, user_turns
+from rag.app.render import answer_html, escape, passages_html
 from rag.errors import RagError
 from rag.types import Answer, Chunk, Citation, Passage, Sentence, render_sentences
 
@@ -29,7 +30,7 @@ def _answer(text="The quote here.", citations=None, abstained=False) -> Answer:
 
 
 def test_markers_become_superscripts_and_sources_are_listed():
-    out = render_answer(_answer())
+    out = answer_html(_answer())
     assert "<sup>[1]</sup>" in out
     assert "[1] <b>A title</b> · 2024&#45;07&#45;02" in out
     assert 'href="https://example.org/a"' in out and 'rel="noopener noreferrer"' in out
@@ -38,12 +39,12 @@ def test_markers_become_superscripts_and_sources_are_listed():
 
 
 def test_abstention_is_plain_and_has_no_sources():
-    out = render_answer(Answer("q?", "The documents don't say.", True))
+    out = answer_html(Answer("q?", "The documents don't say.", True))
     assert "don&#39;t say" in out and "Sources" not in out and "<details>" not in out
 
 
 def test_document_text_is_escaped_everywhere():
-    out = render_answer(_answer(text=HOSTILE + " [1]", citations=[_citation(
+    out = answer_html(_answer(text=HOSTILE + " [1]", citations=[_citation(
         title=HOSTILE, text=HOSTILE, quote=HOSTILE, url="javascript:alert(4)")]))
     for bad in ("<script", "<img", "onerror=\"", "](javascript", "$$", "**bold**",
                 'href="javascript'):
@@ -52,7 +53,7 @@ def test_document_text_is_escaped_everywhere():
 
 
 def test_only_http_urls_become_links():
-    out = render_answer(_answer(citations=[_citation(url="data:text/html,<b>x</b>")]))
+    out = answer_html(_answer(citations=[_citation(url="data:text/html,<b>x</b>")]))
     assert "href=" not in out
 
 
@@ -63,7 +64,7 @@ def test_escape_leaves_plain_words_alone():
 
 def test_passages_table_escapes_and_shows_scores():
     chunk = Chunk("h.txt#0", "h.txt", 0, HOSTILE, 0, len(HOSTILE))
-    out = render_passages([Passage(chunk, 0.4321, 1, title="<b>T</b>")])
+    out = passages_html([Passage(chunk, 0.4321, 1, title="<b>T</b>")])
     assert "0.432" in out and "<script" not in out and "&#60;b&#62;T" in out
 
 
@@ -86,7 +87,7 @@ def test_unsupported_sentences_are_marked_and_a_fallback_is_noted():
     sentences = (Sentence("Supported.", (1,)), Sentence("Made <up>.", (1,), False))
     ans = Answer("q?", render_sentences(sentences), False, (_citation(),), sentences=sentences,
                  generator="extractive", fallback="openai: http://x/v1 unreachable")
-    out = render_answer(ans)
+    out = answer_html(ans)
     assert '<span class="rag-unsupported"' in out and "⚠ unsupported" in out
     assert "Made &#60;up&#62;" in out  # escaped like everything else
     assert out.count("rag-unsupported") == 1
@@ -155,8 +156,8 @@ def test_no_markup_from_a_document_ever_reaches_the_page(text, title, quote, url
                   url=url, date=date)
     passage = Passage(Chunk("a.txt#0", "a.txt", 0, body, 0, len(body)), 0.3, 1, title, date,
                       url)
-    for markup in (render_answer(_answer(text=f"{quote} [1]", citations=[c])),
-                   render_passages([passage])):
+    for markup in (answer_html(_answer(text=f"{quote} [1]", citations=[c])),
+                   passages_html([passage])):
         for tag, attrs in _tags(markup):
             assert tag in OWN_TAGS, (tag, markup)
             for name, value in attrs:

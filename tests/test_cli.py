@@ -144,12 +144,12 @@ def test_import_beir_then_eval_reports_ndcg(tmp_path: Path, beir_dir: Path):
 
 
 def test_terminal_rendering_flags_unsupported_sentences():
-    from rag.cli import render_text
+    from rag.app.render import answer_text
     from rag.types import Answer, Sentence
 
     ans = Answer("q", "a [1] b [2]", False, sentences=(Sentence("It rained.", (1,)),
                                                       Sentence("It snowed.", (2,), False)))
-    assert render_text(ans) == "It rained. [1] It snowed. [2] [unsupported]"
+    assert answer_text(ans) == "It rained. [1] It snowed. [2] [unsupported]"
 
 
 def test_document_control_sequences_never_reach_a_terminal(monkeypatch):

@@ -1,34 +1,25 @@
 """The Gradio chat page. `build_app(rag)` returns it without launching; `serve` launches it.
 
-Everything taken from documents is escaped for HTML *and* Markdown before it reaches the page
-(the chat renders Markdown, so `[x](javascript:...)` must not become a link), and only http(s)
-urls become links. Gradio's own sanitizer stays on as a second line of defence.
+Answers are drawn by `rag.app.render`, which escapes everything taken from documents for HTML
+and Markdown; Gradio's own sanitizer stays on as a second line of defence.
 """
 
 from __future__ import annotations
 
-import html
 import ipaddress
 import os
-import re
 from collections.abc import Iterator, Sequence
 from typing import Any
-from urllib.parse import quote
 
+from rag.app.render import answer_html, escape, passages_html
 from rag.config import MAX_K
 from rag.errors import RagError
-from rag.generate.base import TENTATIVE_TEXT
-from rag.generate.cite import locator
 from rag.pipeline import RAG, check_history
-from rag.types import Answer, Citation, Passage, Sentence
+from rag.types import Answer
 
-SNIPPET_CHARS = 320
 # The largest request body the page accepts: a question, its history and settings are a few
 # hundred kilobytes at most; anything bigger is refused before it is read.
 MAX_REQUEST_BYTES = 1_000_000
-# One pass over the text: HTML's special characters and those Markdown (or KaTeX) would
-# interpret become numeric entities, so they print literally and mean nothing.
-_ESCAPES = str.maketrans({c: f"&#{ord(c)};" for c in "&<>\"'\\`*_{}[]()#+-.!|~$:"})
 
 CSS = """
 .rag-answer sup { font-size: 0.75em; color: var(--color-accent); }
@@ -43,79 +34,6 @@ CSS = """
 .rag-passages td { vertical-align: top; padding: 2px 6px; }
 mark { background: #fde68a; color: inherit; }
 """
-
-
-def escape(text: str) -> str:
-    """Plain text, safe in HTML and inert as Markdown."""
-    return text.translate(_ESCAPES)
-
-
-def _safe_url(url: str | None) -> str | None:
-    return url if url and re.match(r"^https?://[^\s\"'<>]+$", url) else None
-
-
-def render_answer(ans: Answer) -> str:
-    """The answer with superscript markers (a sentence no cited passage supports is marked),
-    then its numbered sources (collapsible passages), and a note when an LLM handed over."""
-    note = (f'<p class="rag-note">The language model could not answer ({escape(ans.fallback)});'
-            " these are quotes from the documents instead.</p>") if ans.fallback else ""
-    if ans.abstained:
-        return f'<p class="rag-abstain">{escape(ans.answer)}</p>{note}'
-    hedge = f'<p class="rag-tentative">{escape(TENTATIVE_TEXT)}</p>' \
-        if ans.band == "tentative" else ""
-    body = " ".join(_sentence(x) for x in ans.sentences)
-    sources = "".join(render_citation(c) for c in ans.citations)
-    return (f'<div class="rag-answer">{hedge}<p>{body}</p>{note}'
-            f'<div class="rag-sources"><b>Sources</b>{sources}</div></div>')
-
-
-def _sentence(x: Sentence) -> str:
-    marks = "".join(f"<sup>[{n}]</sup>" for n in x.citations)
-    if x.supported:
-        return escape(x.text) + marks
-    return (f'<span class="rag-unsupported" title="No cited passage supports this sentence">'
-            f'{escape(x.text)}</span>{marks}<span class="rag-flag"> ⚠ unsupported</span>')
-
-
-def render_citation(c: Citation) -> str:
-    """One source: number, title, date, link, the quote, and the passage with it highlighted."""
-    head = f"[{c.n}] <b>{escape(c.title)}</b>"
-    if c.page is not None:  # a PDF: open it at the cited page
-        href = html.escape(f"document?id={quote(c.doc_id)}#page={c.page}", quote=True)
-        head += (f' · <a class="rag-where" href="{href}" target="_blank" '
-                 f'rel="noopener noreferrer">{escape(locator(c))}</a>')
-    elif locator(c):
-        head += f' · <span class="rag-where">{escape(locator(c))}</span>'
-    if c.date:
-        head += f" · {escape(c.date)}"
-    url = _safe_url(c.url)
-    if url:
-        head += (f' · <a href="{html.escape(url, quote=True)}" target="_blank" '
-                 f'rel="noopener noreferrer">{escape(url)}</a>')
-    at = c.text.find(c.quote)
-    passage = (escape(c.text[:at]) + f"<mark>{escape(c.quote)}</mark>"
-               + escape(c.text[at + len(c.quote):])) if at >= 0 else escape(c.text)
-    return (f'<div class="rag-source">{head}'
-            f'<div class="rag-quote">“{escape(" ".join(c.quote.split()))}”</div>'
-            f"<details><summary>passage {escape(c.chunk_id)} (characters {c.start}–{c.end})"
-            f"</summary><p>{passage}</p></details></div>")
-
-
-def render_passages(passages: Sequence[Passage]) -> str:
-    """The retrieved passages of the last answer with their scores."""
-    if not passages:
-        return "<p>No passages retrieved yet.</p>"
-    rows = "".join(
-        f"<tr><td>{p.rank}</td><td>{p.score:.3f}</td><td><b>{escape(p.title)}</b><br>"
-        f"<small>{escape(p.chunk.chunk_id)}</small><br>{escape(_snippet(p.chunk.text))}</td></tr>"
-        for p in passages)
-    return ('<table class="rag-passages"><thead><tr><th>#</th><th>cosine</th><th>passage</th>'
-            f"</tr></thead><tbody>{rows}</tbody></table>")
-
-
-def _snippet(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= SNIPPET_CHARS else flat[:SNIPPET_CHARS].rsplit(" ", 1)[0] + "…"
 
 
 def corpus_header(rag: RAG) -> str:
@@ -198,7 +116,7 @@ def build_app(rag: RAG, upload: bool = False):
             shown = ""
             for piece in rag.stream(message, user_turns(history), k=int(k), generator=generator):
                 if isinstance(piece, Answer):
-                    yield render_answer(piece), render_passages(piece.passages)
+                    yield answer_html(piece), passages_html(piece.passages)
                 else:
                     shown += piece
                     yield f'<div class="rag-answer"><p>{escape(shown)}</p></div>', gr.skip()
@@ -220,7 +138,7 @@ def build_app(rag: RAG, upload: bool = False):
         header = gr.Markdown(corpus_header(rag), elem_id="corpus")
         with gr.Accordion("Indexed documents", open=False):
             listing = gr.HTML(documents_table(rag), elem_id="documents")
-        passages = gr.HTML(render_passages(()), render=False, elem_id="passages")
+        passages = gr.HTML(passages_html(()), render=False, elem_id="passages")
         k = gr.Slider(1, 10, value=s.k, step=1, label="Passages to retrieve", render=False)
         names = rag.generators()
         gen = gr.Dropdown(names, value=s.generator if s.generator in names else names[0],
