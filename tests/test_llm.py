@@ -40,7 +40,7 @@ class ScriptedChat:
 
 def _llm(chat: ScriptedChat, threshold: float = 0.5) -> LLMGenerator:
     extractive = extractive_with(hand_selector(threshold=threshold, cov=6.0), max_sentences=1)
-    verifier = Verifier(FakeEmbedder().encode_queries, lambda t: 1.0, 0.6, 0.3)
+    verifier = Verifier(FakeEmbedder().encode_queries, lambda t: 1.0, 0.6, 0.3, max_novel=1.0)
     return LLMGenerator("openai", chat, extractive, verifier, context=2048, reply_tokens=128)
 
 

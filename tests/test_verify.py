@@ -13,7 +13,8 @@ PASSAGE = ("Prime Minister Christopher Luxon will travel to Washington DC from 9
 
 
 def _verifier(min_coverage: float = 0.6, min_cosine: float = 0.3) -> Verifier:
-    return Verifier(FakeEmbedder().encode_queries, lambda t: 1.0, min_coverage, min_cosine)
+    return Verifier(FakeEmbedder().encode_queries, lambda t: 1.0, min_coverage, min_cosine,
+                    max_novel=1.0)
 
 
 def test_a_verbatim_quote_is_supported_and_its_quote_is_the_matching_sentence():
@@ -89,3 +90,14 @@ def test_train_verifier_fits_on_training_articles_and_reports_held_out_ones(tiny
     assert r.train["balanced_accuracy"] >= 0.75
     assert r.validation["all"]["unsupported_flagged"] >= 0.5
     load_verifier(FakeEmbedder().encode_queries, lambda t: 1.0, out)
+
+
+def test_the_verifiers_defaults_are_the_shipped_thresholds():
+    import json
+
+    from rag.generate.verify import DEFAULT_PATH
+
+    shipped = json.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
+    v = Verifier(FakeEmbedder().encode_queries, lambda t: 1.0)
+    assert (v.min_coverage, v.min_cosine, v.max_novel) == (
+        shipped["min_coverage"], shipped["min_cosine"], shipped["max_novel"])

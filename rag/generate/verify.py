@@ -13,7 +13,7 @@ held-out ones; `verifier.json` beside this file):
 4. the sentence's embedding is at least `min_cosine` similar to one sentence of the passages
    (the best one is the citation's quote).
 
-A verbatim quote passes all three. It is a lexical and semantic test, not an entailment model:
+A verbatim quote passes all four. It is a lexical and semantic test, not an entailment model:
 a sentence that recombines true words into a false claim can pass (measured in
 `evals/README.md`).
 """
@@ -56,9 +56,10 @@ class Verifier:
 
     encode: Callable[[Sequence[str]], np.ndarray]  # texts to unit vectors
     idf: Callable[[str], float]
+    # The shipped thresholds (`verifier.json`, which `load_verifier` reads) as defaults.
     min_coverage: float = 0.6
-    min_cosine: float = 0.5
-    max_novel: float = 1.0
+    min_cosine: float = 0.0
+    max_novel: float = 0.6
 
     def check(self, sentence: str, passages: Sequence[str]) -> Support:
         """Support of `sentence` by `passages` (the texts it cites) taken together."""
