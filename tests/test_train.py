@@ -14,7 +14,8 @@ from rag.config import Settings
 from rag.eval.metrics import doc_stem, risk_coverage, summarize
 from rag.eval.runner import load_set, run_pipeline
 from rag.generate.selector import Selector, load_selector
-from rag.train.selector import choose_threshold, distractor, entity_pool, perturb, split_articles
+from rag.train.adversarial import distractor, entity_pool, perturb
+from rag.train.selector import choose_threshold, split_articles
 
 from .conftest import ARTICLES
 

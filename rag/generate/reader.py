@@ -4,7 +4,7 @@ sentence (and the sentence before it, and its document's title).
 The bi-encoder embeds the question and the sentence apart, so a sentence that shares the
 question's words but not its fact looks as good as the answer. The reader attends across both
 at once. It is the first four layers of all-MiniLM-L6-v2, fine-tuned on the SQuAD v1.1
-training set by `rag train-reader` (`rag/train_reader.py`) and shipped as int8 ONNX
+training set by `rag train-reader` (`rag/train/reader.py`) and shipped as int8 ONNX
 (`reader.onnx`, with its model card `reader.json`): answering needs ONNX Runtime and
 `tokenizers`, never torch.
 

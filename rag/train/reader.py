@@ -11,14 +11,14 @@ held out for the card's validation figures):
   but the documents don't hold it");
 - adversarial negative: the gold sentence read against an unanswerable twin of the question
   (a name or number swapped, re-asked for a kind of answer the paragraph lacks, or negated:
-  `rag.train.selector.perturb`, the way SQuAD 2.0's unanswerable questions were written).
+  `rag.train.adversarial.perturb`, the way SQuAD 2.0's unanswerable questions were written).
 
 With `unanswerable` (SQuAD 2.0's development articles) a second, shorter phase follows: it
 reads SQuAD 2.0's human-written unanswerable questions against the two sentences of their
 paragraph the reader itself scores highest (mined once, with the first phase's weights), the
 answerable questions of the same articles (positive, hardest negative and, where one can be
 made, a distractor: the question restated with a swapped name and a wrong answer,
-`rag.train.selector.distractor`), and fresh SQuAD v1.1 pairs, one group of each in turn. Only the
+`rag.train.adversarial.distractor`), and fresh SQuAD v1.1 pairs, one group of each in turn. Only the
 articles the answer selector trains on are read (`rag.train.selector.split_articles` over the SQuAD
 v1.1 development file's order), so its validation articles stay out of sample for both models.
 
@@ -130,7 +130,7 @@ def make_pairs(paragraphs: Sequence[Paragraph], questions: Sequence[Question],
     """Each question's pairs (positive first), in the seeded order of questions."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from rag.train.selector import entity_pool, perturb
+    from rag.train.adversarial import entity_pool, perturb
 
     rng = random.Random(seed)
     order = list(range(len(questions)))
@@ -493,9 +493,9 @@ def v2_groups(model: Any, tok: Any, v2: V2, seed: int) -> list[list[Pair]]:
 def distractors(v2: V2, items: Sequence[tuple[str, int, int | None]], seed: int
                 ) -> dict[int, str]:
     """Per answerable item (by position) the reader's text of a distractor sentence
-    (`rag.train.selector.distractor`: the question restated with a name or number swapped
+    (`rag.train.adversarial.distractor`: the question restated with a name or number swapped
     and a wrong answer) as if appended to its paragraph."""
-    from rag.train.selector import distractor, entity_pool, lower_words
+    from rag.train.adversarial import distractor, entity_pool, lower_words
 
     rng = random.Random(seed + 6)
     texts: dict[str, list[str]] = {}
@@ -585,7 +585,7 @@ def validate(model: Any, tok: Any, paragraphs: Sequence[Paragraph],
     question on the same sentence?"""
     import torch
 
-    from rag.train.selector import entity_pool, perturb
+    from rag.train.adversarial import entity_pool, perturb
 
     rng = random.Random(seed + 7)
     qs = list(questions)
