@@ -94,3 +94,19 @@ def test_answering_never_imports_torch(seed_index: Path):
     assert json.loads(cli.stdout)["citations"]
     imported = {line.split("|")[-1].strip() for line in cli.stderr.splitlines()}
     assert not {"torch", "sentence_transformers", "transformers"} & imported
+
+
+def test_a_thread_limit_is_an_embedder_of_its_own_not_a_change_to_the_shared_one():
+    """The chat page asks for one thread per request; a --watch build in the same process
+    keeps every core (before, the page's limit was set on the shared embedder)."""
+    from rag.config import Settings
+    from rag.embed import embedder_for
+
+    s = Settings()
+    serving, building = embedder_for(s, threads=1), embedder_for(s)
+    assert serving is not building and (serving.threads, building.threads) == (1, 0)
+    assert embedder_for(s, threads=1) is serving  # still one per configuration
+    q = "Who will join Luxon at the Indo-Pacific Four meeting?"
+    assert float(serving.encode_query(q) @ building.encode_query(q)) > 0.9999
+    assert building._load()[0].get_session_options().intra_op_num_threads == 0
+    assert serving._load()[0].get_session_options().intra_op_num_threads == 1
