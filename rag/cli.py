@@ -237,12 +237,15 @@ def report_lines(r, index_dir: str) -> list[str]:
     """What a sync did, for people: full build or not, changes by name, counts."""
     lines = [f"full build: {r.rebuilt_because}"] if r.rebuilt_because else []
     listed = [("added", d) for d in r.added] + [("changed", d) for d in r.changed] + \
-        [("removed", d) for d in r.removed] + [("renamed", f"{a} -> {b}") for a, b in r.renamed]
+        [("removed", d) for d in r.removed] + [("renamed", f"{a} -> {b}") for a, b in r.renamed] \
+        + [("access", d) for d in r.relabeled]
     lines += [f"  {label:8} {what}" for label, what in listed[:LISTED]]
     if len(listed) > LISTED:
         lines.append(f"  … and {len(listed) - LISTED} more")
     lines.append(f"{len(r.added)} added, {len(r.changed)} changed, {len(r.removed)} removed, "
-                 f"{len(r.renamed)} renamed, {len(r.kept)} kept; embedded {r.chunks_embedded} "
+                 f"{len(r.renamed)} renamed, {len(r.kept)} kept"
+                 + (f" ({len(r.relabeled)} with a new access rule)" if r.relabeled else "")
+                 + f"; embedded {r.chunks_embedded} "
                  f"of {r.chunks_total} chunks in {r.seconds:.1f} s -> {index_dir}")
     return lines
 

@@ -24,7 +24,7 @@ from rag.query import Query
 from rag.retrieve import Retriever
 from rag.store import Store, SyncReport, has_index, open_index, recorded_corpus, sync_store
 from rag.text import strip_controls
-from rag.types import Answer, Filters, Passage
+from rag.types import Answer, Filters, Passage, Reader
 
 log = logging.getLogger("rag")
 
@@ -193,12 +193,15 @@ class RAG:
 
     def answer(self, question: str, history: Sequence[str] | None = None, *,
                k: int | None = None, generator: str | None = None,
-               filters: Filters | None = None, threshold: float | None = None) -> Answer:
+               filters: Filters | None = None, threshold: float | None = None,
+               reader: Reader | None = None) -> Answer:
         """Answer from the documents only, citing each sentence, or abstain.
 
-        `threshold` overrides the least confidence needed to answer (0 always answers)."""
+        `threshold` overrides the least confidence needed to answer (0 always answers);
+        `reader` (a signed-in user's groups) restricts every step to what they may read
+        (None: every document)."""
         *_, last = self.stream(question, history, k=k, generator=generator, filters=filters,
-                               threshold=threshold)
+                               threshold=threshold, reader=reader)
         assert isinstance(last, Answer)
         return last
 
@@ -210,7 +213,7 @@ class RAG:
 
     def search(self, question: str, history: Sequence[str] | None = None, *,
                k: int | None = None, filters: Filters | None = None,
-               rewritten: str | None = None) -> list[Passage]:
+               rewritten: str | None = None, reader: Reader | None = None) -> list[Passage]:
         """The passages `question` retrieves, to any depth: what `answer` reads. `rewritten`
         is the standalone question an LLM made of a follow-up (`Answer.rewritten`), so the
         search is the one that answer was given."""
@@ -219,12 +222,12 @@ class RAG:
             query = replace(query, text=rewritten)
         with self._lock:
             retriever = self.retriever
-        return retriever.search(query, k=k, filters=filters)
+        return retriever.search(query, k=k, filters=filters, reader=reader)
 
     def stream(self, question: str, history: Sequence[str] | None = None, *,
                k: int | None = None, generator: str | None = None,
-               filters: Filters | None = None, threshold: float | None = None
-               ) -> Iterator[str | Answer]:
+               filters: Filters | None = None, threshold: float | None = None,
+               reader: Reader | None = None) -> Iterator[str | Answer]:
         """Yield the answer text in pieces as it is written, then the complete `Answer`.
 
         An LLM's pieces are its raw reply; the final `Answer` holds the checked sentences and
@@ -238,7 +241,7 @@ class RAG:
         if standalone:
             query = replace(query, text=standalone)
         t_rewrite = time.perf_counter()
-        passages = retriever.search(query, k=k, filters=filters)
+        passages = retriever.search(query, k=k, filters=filters, reader=reader)
         t1 = time.perf_counter()
         first = None
         for piece in gen.stream(query, passages, threshold):

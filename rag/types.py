@@ -25,6 +25,9 @@ class Document:
     sections: tuple[tuple[int, str], ...] = ()  # (offset, heading path) in text order
     tables: tuple[tuple[int, int, str], ...] = ()  # (body start, body end, header rows)
     rows: tuple[tuple[int, ...], ...] = ()  # per table (sheets): each body line's row number
+    # The groups that may read it (front matter `access`, else the nearest `.access.toml`);
+    # None: every signed-in user.
+    access: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -67,22 +70,41 @@ class DocumentInfo:
     pages: int | None = None
     indexed_at: str = ""  # when this content was first indexed (ISO 8601, UTC)
     chunks: tuple[str, ...] = ()  # chunk ids in document order
+    access: tuple[str, ...] | None = None  # groups that may read it; None: everyone
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chunks", tuple(self.chunks))  # from JSON: a list
+        if self.access is not None:
+            object.__setattr__(self, "access", tuple(self.access))
 
     @classmethod
     def of(cls, d: Document, chunk_ids: Sequence[str], indexed_at: str) -> DocumentInfo:
         return cls(d.sha256, d.title, d.path, d.date, d.url, dict(d.meta), d.kind,
-                   len(d.pages) or None, indexed_at, tuple(chunk_ids))
+                   len(d.pages) or None, indexed_at, tuple(chunk_ids), d.access)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {**asdict(self), "meta": dict(self.meta), "chunks": list(self.chunks)}
+        out["access"] = None if self.access is None else list(self.access)
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DocumentInfo:
         """From a manifest or a store row; keys it does not know (a store's own) are left."""
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "meta": dict(self.meta), "chunks": list(self.chunks)}
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who is asking, for access rules: a signed-in user's groups. `everything` reads every
+    document (no users configured, the command line, Python and evaluation runs)."""
+
+    name: str = ""
+    groups: frozenset[str] = frozenset()
+    everything: bool = False
+
+    def may_read(self, info: DocumentInfo) -> bool:
+        return self.everything or info.access is None or not self.groups.isdisjoint(info.access)
 
 
 @dataclass(frozen=True)

@@ -310,3 +310,33 @@ def rag_chat(root: Path, index: Path, *args: str, **env: str) -> Iterator[Served
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+MILVUS = shutil.which("milvus-lite", path=str(Path(sys.executable).parent))
+
+
+@pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory):
+    """Milvus Lite's gRPC server in another process, for the tests that run on both stores."""
+    if MILVUS is None:
+        pytest.fail("milvus-lite is not installed (pip install -e '.[dev]')")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = tmp_path_factory.mktemp("milvus")
+    proc = subprocess.Popen([MILVUS, "server", "--data-dir", str(data), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("the Milvus Lite server did not start")
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)

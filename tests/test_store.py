@@ -1,13 +1,7 @@
 """One suite, two stores: the local FAISS + BM25 index and a Milvus collection served by Milvus
 Lite's gRPC server in another process (the client's network path, as with a cluster)."""
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -18,34 +12,6 @@ from rag.store import SyncReport, plan_sync
 from rag.types import Document, DocumentInfo, Filters
 
 from .conftest import SEEDS, FakeEmbedder
-
-MILVUS = shutil.which("milvus-lite", path=str(Path(sys.executable).parent))
-
-
-@pytest.fixture(scope="module")
-def milvus_uri(tmp_path_factory):
-    if MILVUS is None:
-        pytest.fail("milvus-lite is not installed (pip install -e '.[dev]')")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    data = tmp_path_factory.mktemp("milvus")
-    proc = subprocess.Popen([MILVUS, "server", "--data-dir", str(data), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("the Milvus Lite server did not start")
-            time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(10)
 
 
 @pytest.fixture(params=["local", "milvus"])

@@ -1,11 +1,18 @@
 """Folders to `Document`s: walks them, hands each file to its format's extractor
-(`rag/formats/`), and names each by its own title; bad files are skipped with a warning."""
+(`rag/ingest/formats/`), names each by its own title and labels it with the groups that may
+read it; bad files are skipped with a warning.
+
+Access rules: front matter `access: [group, ...]` for a text or Markdown file; for any file,
+the nearest `.access.toml` (`groups = [...]`) in its folder or a folder above it, up to the
+corpus root. No rule: every signed-in user may read it. A rule that cannot be read stops the
+build rather than leave a document open to everyone."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import re
+import tomllib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,6 +26,7 @@ log = logging.getLogger("rag")
 
 SUFFIXES = frozenset(KINDS)
 TITLE_CHARS = 80
+RULES = ".access.toml"  # a folder's access rule (hidden: never indexed itself)
 
 
 def load_documents(paths: Iterable[str | Path], ocr: bool = True) -> list[Document]:
@@ -34,12 +42,14 @@ def load_documents(paths: Iterable[str | Path], ocr: bool = True) -> list[Docume
     seen_any = False
     other: Counter[str] = Counter()
     ocr_pages = ocr_files = 0
+    rules = FolderRules()
     for root in map(Path, paths):
         if not root.exists():
             raise CorpusError(f"corpus path {root} does not exist")
+        top = root if root.is_dir() else root.parent
         for path, doc_id in _files(root, other):
             seen_any = True
-            doc = load_file(path, doc_id, ocr)
+            doc = load_file(path, doc_id, ocr, rules.groups(path.parent, top))
             if doc is None:
                 continue
             if doc.meta.get("ocr_pages"):
@@ -87,9 +97,49 @@ def _files(root: Path, other: Counter[str] | None = None) -> Iterator[tuple[Path
             yield path, rel.as_posix()
 
 
-def load_file(path: Path, doc_id: str, ocr: bool = True) -> Document | None:
+class FolderRules:
+    """The `.access.toml` rules of folders, each read once."""
+
+    def __init__(self) -> None:
+        self._read: dict[Path, tuple[str, ...] | None] = {}
+
+    def groups(self, folder: Path, root: Path) -> tuple[str, ...] | None:
+        """The groups of the nearest rule from `folder` up to `root`; None: no rule."""
+        for at in (folder, *folder.parents):
+            if at not in self._read:
+                self._read[at] = _rule(at / RULES)
+            if self._read[at] is not None or at == root or at == at.parent:
+                return self._read[at]
+        return None
+
+
+def _rule(path: Path) -> tuple[str, ...] | None:
+    if not path.is_file():
+        return None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise CorpusError(f"cannot read the access rule {path} ({e}); fix it, or remove it "
+                          f"to open the folder to every user") from None
+    groups = _groups(data.get("groups"))
+    if groups is None:
+        raise CorpusError(f'the access rule {path} needs groups = ["group", ...]')
+    return groups
+
+
+def _groups(value: object) -> tuple[str, ...] | None:
+    """A list of group names (or one name) as a sorted tuple; None when it is not one."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(g, str) and g.strip() for g in value):
+        return None
+    return tuple(sorted({g.strip() for g in value}))
+
+
+def load_file(path: Path, doc_id: str, ocr: bool = True,
+              access: tuple[str, ...] | None = None) -> Document | None:
     """One file to a Document, or None (with a warning naming it and why) when it cannot be
-    indexed."""
+    indexed. `access` is its folder's rule; front matter `access` overrides it."""
     try:
         raw = path.read_bytes()
     except OSError as e:  # one unreadable file must not stop the whole build
@@ -107,6 +157,11 @@ def load_file(path: Path, doc_id: str, ocr: bool = True) -> Document | None:
     if not got.text.strip():
         log.warning("skipped %s: no text", path)
         return None
+    if "access" in got.meta:
+        access = _groups(got.meta["access"])
+        if access is None:  # never open a document whose rule is unreadable
+            log.warning("skipped %s: front matter access must be a list of group names", path)
+            return None
     return Document(
         doc_id=doc_id,
         text=got.text,
@@ -121,6 +176,7 @@ def load_file(path: Path, doc_id: str, ocr: bool = True) -> Document | None:
         sections=got.sections,
         tables=got.tables,
         rows=got.rows,
+        access=access,
     )
 
 

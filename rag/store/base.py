@@ -13,7 +13,7 @@ import numpy as np
 from rag.config import TOKEN_ENCODING, Settings
 from rag.embed import Embedder
 from rag.ingest.chunk import Chunker
-from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo
+from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo, Reader
 
 TERMS = "fold+lower+nltk_stopwords_en+snowball_english"  # how chunk and query terms are made
 
@@ -54,7 +54,12 @@ class Store(Protocol):
     def sentences_of(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray] | None: ...
 
     def candidates(self, searches: Sequence[Search], size: int, filters: Filters | None,
-                   params: SearchParams) -> tuple[list[Chunk], np.ndarray]: ...
+                   params: SearchParams, reader: Reader | None = None
+                   ) -> tuple[list[Chunk], np.ndarray]:
+        """The best `size` chunks and their vectors, among the documents `filters` and
+        `reader` admit: the restriction is part of the search, so `size` is filled with
+        readable chunks whenever there are that many."""
+        ...
 
 
 @dataclass
@@ -66,6 +71,7 @@ class SyncReport:
     removed: list[str] = field(default_factory=list)
     renamed: list[tuple[str, str]] = field(default_factory=list)  # (old id, new id)
     kept: list[str] = field(default_factory=list)
+    relabeled: list[str] = field(default_factory=list)  # kept, with another access rule
     chunks_embedded: int = 0
     chunks_total: int = 0
     seconds: float = 0.0
@@ -75,16 +81,16 @@ class SyncReport:
     @property
     def wrote(self) -> bool:
         return bool(self.added or self.changed or self.removed or self.renamed
-                    or self.rebuilt_because)
+                    or self.relabeled or self.rebuilt_because)
 
 
 def plan_sync(docs: Sequence[Document], old: Mapping[str, DocumentInfo], report: SyncReport
               ) -> dict[str, str]:
     """Classify `docs` against what a store holds (`old`) into `report` (added, changed,
-    removed, renamed, kept) and return, per new document whose content the store already has,
-    the old document to take its chunks and vectors from: itself when unchanged, the old id
-    when renamed, any holder of the same bytes for a copy. The rest must be chunked and
-    embedded."""
+    removed, renamed, kept; kept ones whose access rule changed also as relabeled) and return,
+    per new document whose content the store already has, the old document to take its chunks
+    and vectors from: itself when unchanged, the old id when renamed, any holder of the same
+    bytes for a copy. The rest must be chunked and embedded."""
     by_hash = {info.sha256: doc_id for doc_id, info in old.items()}
     new_ids = {d.doc_id for d in docs}
     source: dict[str, str] = {}
@@ -94,6 +100,8 @@ def plan_sync(docs: Sequence[Document], old: Mapping[str, DocumentInfo], report:
         if prev and prev.sha256 == doc.sha256:
             source[doc.doc_id] = doc.doc_id
             report.kept.append(doc.doc_id)
+            if prev.access != doc.access:  # a rule changed, not the text: no re-embedding
+                report.relabeled.append(doc.doc_id)
         elif doc.sha256 in by_hash and not prev:
             source[doc.doc_id] = by_hash[doc.sha256]
             # A copy of a file that is still there, or a second copy of a moved one.
@@ -150,6 +158,18 @@ def embed_sentences(chunks: Sequence[tuple[str, Sequence[Sequence[int]]]], embed
 def bm25_idf(n: int, df: int) -> float:
     """BM25's inverse document frequency of a term in `df` of `n` texts (positive always)."""
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def readable(documents: Mapping[str, DocumentInfo], filters: Filters | None,
+             reader: Reader | None) -> set[str] | None:
+    """The ids of the documents `filters` and `reader` admit; None when that is all of them
+    (nothing to restrict)."""
+    if not filters and (reader is None or reader.everything):
+        return None
+    ok = {doc_id for doc_id, info in documents.items()
+          if (not filters or filters.admits(doc_id, info))
+          and (reader is None or reader.may_read(info))}
+    return None if len(ok) == len(documents) else ok
 
 
 def rrf(ranked_lists: Sequence[Sequence[int]], weights: Sequence[float], k: int = 60

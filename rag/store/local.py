@@ -48,11 +48,12 @@ from rag.store.base import (
     built_with,
     embed_sentences,
     plan_sync,
+    readable,
     rrf,
     settings_mismatch,
 )
 from rag.text import terms
-from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo
+from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo, Reader
 
 log = logging.getLogger("rag")
 
@@ -89,6 +90,7 @@ class Index:
     version: str = ""  # the version folder this was read from (see `live_version`)
     sentences: Sentences | None = None
     _rows: dict[str, int] = field(default_factory=dict, repr=False)
+    _doc_rows: dict[str, np.ndarray] | None = field(default=None, repr=False)
     info: IndexInfo = field(init=False)
 
     def __post_init__(self) -> None:
@@ -189,11 +191,14 @@ class Index:
             if len(rows) else np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
 
     def candidates(self, searches: Sequence[Search], size: int, filters: Filters | None,
-                   params: SearchParams) -> tuple[list[Chunk], np.ndarray]:
+                   params: SearchParams, reader: Reader | None = None
+                   ) -> tuple[list[Chunk], np.ndarray]:
         """The best `size` chunks for some (query vector, query terms) searches, with their
         exact vectors: dense and BM25 lists of every search fused by weighted reciprocal rank
-        (the one call a retriever makes of a store)."""
-        allowed = self.allowed_rows(filters) if filters else None
+        (the one call a retriever makes of a store). Only rows of documents `filters` and
+        `reader` admit are searched: FAISS through an ID selector, BM25 through a weight mask,
+        both before their top-n."""
+        allowed = self.allowed_rows(filters, reader)
         if allowed is not None and len(allowed) == 0:
             return [], np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
         lists, weights = [], []
@@ -204,10 +209,19 @@ class Index:
         rows = [row for row, _ in rrf(lists, weights, params.rrf_k)[:size]]
         return [self.chunks[r] for r in rows], self.vector_rows(rows)
 
-    def allowed_rows(self, filters: Filters) -> np.ndarray:
-        """The rows of the documents `filters` admits."""
-        ok = {doc_id for doc_id, info in self.documents.items() if filters.admits(doc_id, info)}
-        return np.array([i for i, c in enumerate(self.chunks) if c.doc_id in ok], dtype=np.int64)
+    def allowed_rows(self, filters: Filters | None, reader: Reader | None = None
+                     ) -> np.ndarray | None:
+        """The rows of the documents `filters` and `reader` admit; None: every row."""
+        ok = readable(self.documents, filters, reader)
+        if ok is None:
+            return None
+        if self._doc_rows is None:  # once per loaded index: rows by document
+            by_doc: dict[str, list[int]] = {}
+            for i, c in enumerate(self.chunks):
+                by_doc.setdefault(c.doc_id, []).append(i)
+            self._doc_rows = {d: np.asarray(r, dtype=np.int64) for d, r in by_doc.items()}
+        rows = [self._doc_rows[d] for d in ok if d in self._doc_rows]
+        return np.sort(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)
 
     def sentences_of(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray] | None:
         """Sentence spans (in `chunk.text`) and unit vectors of an indexed chunk, or None."""

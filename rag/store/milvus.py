@@ -41,10 +41,11 @@ from rag.store.base import (
     built_with,
     embed_sentences,
     plan_sync,
+    readable,
     settings_mismatch,
 )
 from rag.text import terms
-from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo
+from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo, Reader
 
 log = logging.getLogger("rag")
 
@@ -135,6 +136,8 @@ class MilvusStore:
             per_doc[c.doc_id].append(c.chunk_id)
         doc_rows = [_doc_row(d.doc_id, {**DocumentInfo.of(d, per_doc[d.doc_id], now).to_dict(),
                                         "df": df[d.doc_id]}) for d in todo]
+        for doc_id in report.relabeled:
+            doc_rows.append(_doc_row(doc_id, {**old[doc_id], "access": new[doc_id].access}))
         for doc_id, src in copies.items():
             was = old[src]
             moved = [f"{doc_id}#{cid.rsplit('#', 1)[1]}" for cid in was["chunks"]]
@@ -308,12 +311,24 @@ class EngineIndex:
                 self._sentences.popitem(last=False)
 
     def candidates(self, searches: Sequence[Search], size: int, filters: Filters | None,
-                   params: SearchParams) -> tuple[list[Chunk], np.ndarray]:
-        """One hybrid search: every dense and BM25 request fused by the engine's RRF."""
+                   params: SearchParams, reader: Reader | None = None
+                   ) -> tuple[list[Chunk], np.ndarray]:
+        """One hybrid search: every dense and BM25 request fused by the engine's RRF, the
+        reader's access pushed down as a filter expression."""
         from pymilvus import AnnSearchRequest, RRFRanker
 
         s = params
+        dim = self.info.dim
         expr = filter_expression(filters)
+        if reader is not None and not reader.everything:
+            ok = readable(self.documents, None, reader)
+            if ok is not None and not ok:
+                return [], np.zeros((0, dim), dtype=np.float32)
+            if ok is not None:  # the shorter list: the readable or the unreadable documents
+                other = sorted(set(self.documents) - ok)
+                rule = f"doc_id in {_list(sorted(ok))}" if len(ok) <= len(other) \
+                    else f"doc_id not in {_list(other)}"
+                expr = f"({expr}) and {rule}" if expr else rule
         reqs = []
         for vec, q_terms in searches:
             dense = AnnSearchRequest([np.asarray(vec, dtype=np.float32).tolist()], "dense",
@@ -324,7 +339,6 @@ class EngineIndex:
                 bm25 = AnnSearchRequest([" ".join(q_terms)], "sparse", {"metric_type": "BM25"},
                                         s.candidates, expr or None)
                 reqs += [bm25] * int(s.bm25_weight)
-        dim = self.info.dim
         if not reqs:
             return [], np.zeros((0, dim), dtype=np.float32)
         hits = self.store.client.hybrid_search(self.store.name, reqs, RRFRanker(s.rrf_k),
