@@ -1,5 +1,5 @@
 """The `rag` command: build, watch, ask, chat, eval, import, bench, train-selector,
-train-verifier, train-reader. Lazy imports (`rag --help` loads no model); a user error is one
+train-verifier, train-reader, user. Lazy imports (`rag --help` loads no model); a user error is one
 line on stderr and exit 1, a usage error exit 2."""
 
 from __future__ import annotations
@@ -188,6 +188,22 @@ def _parser() -> argparse.ArgumentParser:
                    help="batches of the second phase (default: 600, about 6 minutes; it "
                         "ends early, near 800, when the unread first-phase pairs do)")
     r.set_defaults(run=_train_reader)
+
+    u = sub.add_parser("user", help="accounts of the chat page (the users_file setting)")
+    usub = u.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ua = usub.add_parser("add", help="add a user; the password from standard input, or asked "
+                                     "twice on a terminal")
+    ua.add_argument("name")
+    ua.add_argument("--groups", default="", metavar="A,B", help="the groups the user is in")
+    usub.add_parser("list", help="every user and their groups")
+    ur = usub.add_parser("remove", help="remove a user")
+    ur.add_argument("name")
+    up = usub.add_parser("passwd", help="set a user's password (as for add)")
+    up.add_argument("name")
+    ug = usub.add_parser("groups", help="set a user's groups")
+    ug.add_argument("name")
+    ug.add_argument("groups", metavar="A,B", help="the groups, comma-separated ('' for none)")
+    u.set_defaults(run=_user)
     return p
 
 
@@ -316,11 +332,16 @@ def _chat(args: argparse.Namespace) -> int:
     from rag.app.page import check_exposure, parse_auth, serve
     from rag.embed import embedder_for
     from rag.pipeline import RAG
+    from rag.users.accounts import users_of
 
     auth = os.environ.get("RAG_AUTH")  # "user:password" to require a login
     parse_auth(auth)  # a malformed value fails before the slow start-up
-    check_exposure(args.host, args.share, auth)
     s = _settings(args)
+    users = users_of(s.users_file)
+    accounts = bool(users and users.all())
+    check_exposure(args.host, args.share, auth, accounts)
+    if accounts and auth:
+        print(f"note: the accounts in {s.users_file} replace RAG_AUTH", file=sys.stderr)
     # Concurrent requests get a core each rather than fight over all of them; a watcher's
     # builds use every core (an embedder of their own, the same model).
     rag = RAG.load(settings=s, embedder=embedder_for(s, threads=1),
@@ -332,10 +353,11 @@ def _chat(args: argparse.Namespace) -> int:
 
         # Each sync writes a new complete index; the page switches to it between questions.
         watch_in_background(None, s, embedder_for(s))
-    print(f"serving {len(rag.index.documents)} documents on "
-          f"http://{args.host}:{args.port}" + (" (login required)" if auth else ""), flush=True)
+    login = " (login required)" if auth or accounts else ""
+    print(f"serving {len(rag.index.documents)} documents on http://{args.host}:{args.port}"
+          f"{login}", flush=True)
     serve(rag, host=args.host, port=args.port, share=args.share, auth=auth,
-          concurrency=args.concurrency, upload=not args.no_upload)
+          concurrency=args.concurrency, upload=not args.no_upload, users=users)
     return 0
 
 
@@ -418,6 +440,47 @@ def _train_selector(args: argparse.Namespace) -> int:
               if kind in v))
     print(f"wrote {r.path}")
     return 0
+
+
+def _user(args: argparse.Namespace) -> int:
+    from rag.users.accounts import users_of
+
+    s = _settings(args)
+    users = users_of(s.users_file)
+    if users is None:
+        raise RagError("no users file is configured; set users_file in rag.toml or "
+                       "RAG_USERS_FILE=PATH")
+    if args.action == "list":
+        for user in sorted(users.all().values(), key=lambda u: u.name):
+            print(f"{user.name}\t{','.join(sorted(user.groups))}")
+        return 0
+    if args.action == "remove":
+        users.remove(args.name)
+        print(f"removed {args.name}")
+    elif args.action == "groups":
+        users.set_groups(args.name, args.groups.split(","))
+        print(f"{args.name} is now in: {args.groups or 'no group'}")
+    elif args.action == "add":
+        users.add(args.name, _new_password(), args.groups.split(","))
+        print(f"added {args.name} to {users.path}")
+    else:
+        if users.get(args.name) is None:  # before asking for a password
+            raise RagError(f"no user {args.name} in {users.path}")
+        users.passwd(args.name, _new_password())
+        print(f"changed the password of {args.name}")
+    return 0
+
+
+def _new_password() -> str:
+    """Asked twice on a terminal (never echoed); else the first line of standard input."""
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise RagError("the two passwords differ; nothing changed")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def _train_verifier(args: argparse.Namespace) -> int:

@@ -80,6 +80,9 @@ class Settings:
     # Uploads from the chat page ("": `uploads/` in the first corpus folder).
     upload_dir: str = ""
     max_upload_mb: int = 50
+    # People: the users file (`rag user add`); "" : no accounts (one login at most, RAG_AUTH).
+    users_file: str = ""
+    writers: tuple[str, ...] = ()  # groups that may add documents from the page (): everyone
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:

@@ -29,9 +29,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fsync(target.parent)
 
 
-def atomic_write(path: str | Path, data: str | bytes) -> None:
-    """Replace `path` with `data` (text as UTF-8), whole or not at all."""
+def atomic_write(path: str | Path, data: str | bytes, mode: int | None = None) -> None:
+    """Replace `path` with `data` (text as UTF-8), whole or not at all; `mode` (0o600 for a
+    secret) is set before the file gets its name, so it is never readable with another."""
     with atomic_path(path) as tmp:
+        if mode is not None:
+            tmp.touch(mode=mode)
+            tmp.chmod(mode)  # whatever the umask made of it
         tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
 
 

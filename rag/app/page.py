@@ -15,7 +15,8 @@ from rag.app.render import answer_html, escape, passages_html
 from rag.config import MAX_K
 from rag.errors import RagError
 from rag.pipeline import RAG, check_history
-from rag.types import Answer
+from rag.types import Answer, DocumentInfo, Reader
+from rag.users import LoginGuard, Users
 
 # The largest request body the page accepts: a question, its history and settings are a few
 # hundred kilobytes at most; anything bigger is refused before it is read.
@@ -36,29 +37,69 @@ mark { background: #fde68a; color: inherit; }
 """
 
 
-def corpus_header(rag: RAG) -> str:
+class Visitors:
+    """Who is asking. With accounts in a users file, each request's signed-in user and the
+    groups they are in; otherwise (no login, or the one RAG_AUTH login) everyone reads every
+    document. What the page shows before anyone signs in is what every user may read."""
+
+    def __init__(self, users: Users | None = None) -> None:
+        self.users = users
+
+    @property
+    def accounts(self) -> bool:
+        return self.users is not None and bool(self.users.all())
+
+    def reader(self, username: str | None) -> Reader | None:
+        """The Reader of a request's user (None: no accounts, everything is readable)."""
+        if not self.accounts:
+            return None
+        assert self.users is not None
+        user = self.users.get(username or "")
+        if user is None:  # removed since signing in
+            raise RagError("this account no longer exists; sign in again")
+        return user.reader
+
+    @property
+    def anyone(self) -> Reader | None:
+        """What every signed-in user may read (for what the page holds before a login)."""
+        return Reader("") if self.accounts else None
+
+    def may_upload(self, reader: Reader | None, writers: tuple[str, ...]) -> bool:
+        return reader is None or not writers or not reader.groups.isdisjoint(writers)
+
+
+def readable(rag: RAG, reader: Reader | None) -> dict[str, DocumentInfo]:
+    """The indexed documents `reader` may read (all of them for None)."""
+    return {d: info for d, info in rag.index.documents.items()
+            if reader is None or reader.may_read(info)}
+
+
+def corpus_header(rag: RAG, reader: Reader | None = None) -> str:
     info = rag.index.info
+    docs = readable(rag, reader)
+    chunks = info.chunks if reader is None else sum(len(d.chunks) for d in docs.values())
     return (f"Answers come only from the documents, with the passage behind every sentence. "
-            f"Corpus: **{len(info.documents)} documents**, {info.chunks} chunks, built "
+            f"Corpus: **{len(docs)} documents**, {chunks} chunks, built "
             f"{escape(info.built_at)} from the index in {escape(str(rag.index.path))}.")
 
 
-def documents_table(rag: RAG) -> str:
-    """What is indexed: one row per document (title, id, type, pages, chunks, when)."""
+def documents_table(rag: RAG, reader: Reader | None = None) -> str:
+    """What is indexed and `reader` may read: one row per document (title, id, type, pages,
+    chunks, when)."""
     rows = "".join(
         f"<tr><td>{escape(info.title or '')}</td><td>{escape(doc_id)}</td>"
         f"<td>{escape(info.kind or 'text')}</td><td>{info.pages or ''}</td>"
         f"<td>{len(info.chunks)}</td><td>{escape(info.indexed_at or '')}</td></tr>"
-        for doc_id, info in sorted(rag.index.documents.items()))
+        for doc_id, info in sorted(readable(rag, reader).items()))
     return ('<table class="rag-passages"><thead><tr><th>title</th><th>document</th>'
             '<th>type</th><th>pages</th><th>chunks</th><th>indexed</th></tr></thead>'
             f"<tbody>{rows}</tbody></table>")
 
 
-def example_questions(rag: RAG, n: int = 4) -> list[str]:
+def example_questions(rag: RAG, reader: Reader | None = None, n: int = 4) -> list[str]:
     if rag.settings.examples:
         return list(rag.settings.examples)[:n]
-    titles = [d.title for d in rag.index.documents.values() if d.title]
+    titles = [d.title for d in readable(rag, reader).values() if d.title]
     return [f"What does “{t}” say?" for t in titles[:n]]
 
 
@@ -103,18 +144,22 @@ def check_generator(rag: RAG, generator: str) -> None:
                        f"available: {', '.join(rag.generators())}")
 
 
-def build_app(rag: RAG, upload: bool = False):
+def build_app(rag: RAG, upload: bool = False, visitors: Visitors | None = None):
     """The chat page as a `gr.Blocks`, not launched; `upload` adds the box that adds
-    documents."""
+    documents; `visitors` says who may read what (None: everyone reads everything)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
     import gradio as gr
 
-    def respond(message: str, history: list[dict[str, Any]], k: int, generator: str
-                ) -> Iterator[tuple[str, str]]:
+    who = visitors or Visitors()
+
+    def respond(message: str, history: list[dict[str, Any]], k: int, generator: str,
+                request: gr.Request) -> Iterator[tuple[str, str]]:
         try:
+            reader = who.reader(request.username)
             check_generator(rag, generator)
             shown = ""
-            for piece in rag.stream(message, user_turns(history), k=int(k), generator=generator):
+            for piece in rag.stream(message, user_turns(history), k=int(k), generator=generator,
+                                    reader=reader):
                 if isinstance(piece, Answer):
                     yield answer_html(piece), passages_html(piece.passages)
                 else:
@@ -124,20 +169,24 @@ def build_app(rag: RAG, upload: bool = False):
             yield f'<p class="rag-abstain">{escape(str(e))}</p>', gr.skip()
 
     def answer_json(question: str, history: list[str] | None = None, k: int = 0,
-                    generator: str = "") -> dict:
+                    generator: str = "", request: gr.Request = None) -> dict:
         """The Answer object (see README) for one question, with optional earlier user turns."""
         try:
+            reader = who.reader(request.username if request else None)
             turns = check_request(rag, question, history, k, generator)
-            return rag.answer(question, turns, k=k or None, generator=generator or None).to_dict()
+            return rag.answer(question, turns, k=k or None, generator=generator or None,
+                              reader=reader).to_dict()
         except RagError as e:  # the client's to fix: its message, not a server traceback
             raise gr.Error(str(e)) from None
 
     s = rag.settings
     with gr.Blocks(title="Ask the documents") as demo:
         gr.Markdown("## Ask the documents")
-        header = gr.Markdown(corpus_header(rag), elem_id="corpus")
+        # Built once for every visitor: only what anyone signed in may read; each visitor's
+        # own view replaces it when the page loads.
+        header = gr.Markdown(corpus_header(rag, who.anyone), elem_id="corpus")
         with gr.Accordion("Indexed documents", open=False):
-            listing = gr.HTML(documents_table(rag), elem_id="documents")
+            listing = gr.HTML(documents_table(rag, who.anyone), elem_id="documents")
         passages = gr.HTML(passages_html(()), render=False, elem_id="passages")
         k = gr.Slider(1, 10, value=s.k, step=1, label="Passages to retrieve", render=False)
         names = rag.generators()
@@ -154,26 +203,38 @@ def build_app(rag: RAG, upload: bool = False):
                     additional_inputs=[k, gen],
                     additional_inputs_accordion="Settings",
                     additional_outputs=[passages],
-                    examples=[[q, s.k, gen.value] for q in example_questions(rag)],
+                    examples=[[q, s.k, gen.value] for q in example_questions(rag, who.anyone)],
                     api_name="chat",
                     fill_height=False,
                 )
             with gr.Column(scale=2):
                 with gr.Accordion("Retrieved passages (last answer)", open=True):
                     passages.render()
+        # Gradio hands a handler the request by its parameter's type; this module's
+        # annotations are strings it cannot resolve (`gr` is imported in here).
+        for fn in (respond, answer_json):
+            fn.__annotations__["request"] = gr.Request
         gr.api(answer_json, api_name="answer")
         if upload:
-            _upload_box(gr, rag, header, listing)
+            _upload_box(gr, rag, header, listing, who)
+        if who.accounts:
+            gr.Button("Log out", link="/logout", size="sm", elem_id="logout")
 
-        def fresh_header() -> tuple[str, str]:  # a build since the page was served
-            rag.refresh()
-            return corpus_header(rag), documents_table(rag)
+        def fresh_header(request: gr.Request) -> tuple[str, str]:
+            rag.refresh()  # a build since the page was served
+            try:
+                reader = who.reader(request.username)
+            except RagError as e:
+                return escape(str(e)), ""
+            return corpus_header(rag, reader), documents_table(rag, reader)
+
+        fresh_header.__annotations__["request"] = gr.Request
 
         demo.load(fresh_header, outputs=[header, listing], api_name=False, queue=False)
     return demo
 
 
-def _upload_box(gr, rag: RAG, header, listing) -> None:
+def _upload_box(gr, rag: RAG, header, listing, who: Visitors) -> None:
     """Drop or pick files; each is checked, saved into the corpus's uploads folder and indexed,
     with one result line per file."""
     from pathlib import Path
@@ -181,9 +242,18 @@ def _upload_box(gr, rag: RAG, header, listing) -> None:
     from rag.app.upload import add_files
     from rag.ingest.formats import KINDS
 
-    def add(files: list[str] | None) -> Iterator[tuple[str, str, str]]:
+    def add(files: list[str] | None, request: gr.Request) -> Iterator[tuple[str, str, str]]:
         if not files:
             yield "", gr.skip(), gr.skip()
+            return
+        try:
+            reader = who.reader(request.username)
+        except RagError as e:
+            yield escape(str(e)), gr.skip(), gr.skip()
+            return
+        if not who.may_upload(reader, rag.settings.writers):
+            yield "Not indexed: adding documents needs one of the groups " \
+                  f"{escape(', '.join(rag.settings.writers))}", gr.skip(), gr.skip()
             return
         yield f"Indexing {len(files)} file(s)…", gr.skip(), gr.skip()
         known = {info.sha256: d for d, info in rag.index.documents.items()}
@@ -195,8 +265,9 @@ def _upload_box(gr, rag: RAG, header, listing) -> None:
             return
         rag.refresh()
         yield ("\n".join(f"- {escape(name)}: {escape(result)}" for name, result in results),
-               corpus_header(rag), documents_table(rag))
+               corpus_header(rag, reader), documents_table(rag, reader))
 
+    add.__annotations__["request"] = gr.Request
     with gr.Accordion("Add documents", open=False):
         files = gr.File(file_count="multiple", file_types=sorted(KINDS),
                         label=f"PDF, Word, HTML, Markdown or text, up to "
@@ -225,12 +296,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_exposure(host: str, share: bool, auth: str | None) -> None:
+def check_exposure(host: str, share: bool, auth: str | None, accounts: bool = False) -> None:
     """Refuse to serve beyond this machine without a login."""
-    if (share or not is_loopback(host)) and not auth:
+    if (share or not is_loopback(host)) and not (auth or accounts):
         where = "through a share link" if share else f"on {host}"
         raise RagError(f"serving {where} makes the documents reachable from other machines; "
-                       f"set RAG_AUTH=user:password to require a login")
+                       f"add users (`rag user add`) or set RAG_AUTH=user:password to require "
+                       f"a login")
 
 
 class LimitBody:
@@ -277,7 +349,7 @@ async def _too_large(send: Any, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def document_route(rag: RAG):
+def document_route(rag: RAG, who: Visitors | None = None):
     """GET /document?id=DOC_ID: the original file of an indexed PDF, looked up by its id in
     the index (never by a path from the request), behind the page's login when there is one.
     Other formats are shown as passages on the page, not served: a saved web page opened from
@@ -290,13 +362,20 @@ def document_route(rag: RAG):
 
     def document(request: Request, id: str = ""):  # noqa: A002 - the query parameter's name
         app = request.app
+        user = None
         if getattr(app, "auth", None):
             token = request.cookies.get(f"access-token-{app.cookie_id}") or \
                 request.cookies.get(f"access-token-unsecure-{app.cookie_id}")
-            if app.tokens.get(token) is None:
+            user = app.tokens.get(token)
+            if user is None:
                 return PlainTextResponse("log in first", status_code=401)
+        try:
+            reader = (who or Visitors()).reader(user)
+        except RagError:
+            return PlainTextResponse("log in first", status_code=401)
         info = rag.index.documents.get(id)
-        if info is None or info.kind != "pdf":
+        # A document the user may not read is as absent as one that does not exist.
+        if info is None or info.kind != "pdf" or (reader and not reader.may_read(info)):
             return PlainTextResponse("no such PDF in the index", status_code=404)
         try:
             raw = open(info.path, "rb").read()
@@ -317,22 +396,76 @@ def document_route(rag: RAG):
 
 
 def serve(rag: RAG, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
-          auth: str | None = None, concurrency: int = 4, upload: bool = True) -> None:
-    """Launch the page; `auth` is "user:password" (e.g. from RAG_AUTH). Load `rag` with
-    `embedder_for(settings, threads=1)`: requests run side by side, a core each."""
+          auth: str | None = None, concurrency: int = 4, upload: bool = True,
+          users: Users | None = None) -> None:
+    """Launch the page. With accounts in `users`, each person signs in as themselves and
+    reads what their groups may; else `auth` ("user:password", e.g. from RAG_AUTH) is the one
+    login, if any. Load `rag` with `embedder_for(settings, threads=1)`: requests run side by
+    side, a core each."""
     from starlette.middleware import Middleware
 
-    credentials = parse_auth(auth)  # refuse a malformed value rather than serve without login
-    check_exposure(host, share, auth)
-    demo = build_app(rag, upload=upload)
+    who = Visitors(users)
+    guard = LoginGuard()
+    # Accounts, when there are any, replace the one RAG_AUTH login.
+    credentials = login_check(users, guard) if who.accounts else parse_auth(auth)
+    check_exposure(host, share, auth, who.accounts)
+    demo = build_app(rag, upload=upload, visitors=who)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
     most = rag.settings.max_upload_mb * 1_000_000
     demo.launch(server_name=host, server_port=port, share=share, auth=credentials,
                 css=CSS, theme=_theme(), show_error=False, footer_links=["api"],
                 max_file_size=most if upload else 1,
-                app_kwargs={"middleware": [Middleware(
-                    LimitBody, uploads=most + 100_000 if upload else 0)],
-                    "routes": [document_route(rag)]})
+                app_kwargs={"middleware": [
+                    Middleware(LimitBody, uploads=most + 100_000 if upload else 0),
+                    Middleware(SlowLogins, guard=guard)],
+                    "routes": [document_route(rag, who)]})
+
+
+def login_check(users: Users, guard: LoginGuard):
+    """Gradio's login check: the password of a user who is not waiting out failed attempts."""
+
+    def check(name: str, password: str) -> bool:
+        if guard.wait(f"user:{name}") > 0:
+            return False  # not counted: a wait is not a guess
+        if users.check(name, password) is None:
+            guard.failed(f"user:{name}")
+            return False
+        guard.succeeded(f"user:{name}")
+        return True
+
+    return check
+
+
+class SlowLogins:
+    """ASGI middleware: a login from an address that has failed too often (`LoginGuard`) gets
+    429 and the seconds to wait, before any password is checked; each failed login (Gradio
+    answers 400) counts against its address. The address is the connecting one: behind a
+    proxy, that is the proxy's."""
+
+    def __init__(self, app: Any, guard: LoginGuard) -> None:
+        self.app, self.guard = app, guard
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST" or \
+                not scope["path"].rstrip("/").endswith("/login"):
+            return await self.app(scope, receive, send)
+        key = f"address:{(scope.get('client') or ('?',))[0]}"
+        wait = self.guard.wait(key)
+        if wait > 0:
+            body = f"too many failed logins; try again in {int(wait) + 1} s".encode()
+            await send({"type": "http.response.start", "status": 429,
+                        "headers": [(b"content-type", b"text/plain"),
+                                    (b"retry-after", str(int(wait) + 1).encode()),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        async def watched(message: dict) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                self.guard.failed(key)
+            await send(message)
+
+        await self.app(scope, receive, watched)
 
 
 def _theme():
