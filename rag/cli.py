@@ -333,6 +333,7 @@ def _chat(args: argparse.Namespace) -> int:
     from rag.embed import embedder_for
     from rag.pipeline import RAG
     from rag.users.accounts import users_of
+    from rag.users.conversations import Conversations, conversations_path
 
     auth = os.environ.get("RAG_AUTH")  # "user:password" to require a login
     parse_auth(auth)  # a malformed value fails before the slow start-up
@@ -357,7 +358,8 @@ def _chat(args: argparse.Namespace) -> int:
     print(f"serving {len(rag.index.documents)} documents on http://{args.host}:{args.port}"
           f"{login}", flush=True)
     serve(rag, host=args.host, port=args.port, share=args.share, auth=auth,
-          concurrency=args.concurrency, upload=not args.no_upload, users=users)
+          concurrency=args.concurrency, upload=not args.no_upload, users=users,
+          conversations=Conversations(conversations_path(s)))
     return 0
 
 

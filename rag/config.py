@@ -83,6 +83,8 @@ class Settings:
     # People: the users file (`rag user add`); "" : no accounts (one login at most, RAG_AUTH).
     users_file: str = ""
     writers: tuple[str, ...] = ()  # groups that may add documents from the page (): everyone
+    # Saved conversations and feedback ("": conversations.sqlite in the index folder).
+    conversations_db: str = ""
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:

@@ -17,6 +17,7 @@ from rag.errors import RagError
 from rag.pipeline import RAG, check_history
 from rag.types import Answer, DocumentInfo, Reader
 from rag.users import LoginGuard, Users
+from rag.users.conversations import Conversations
 
 # The largest request body the page accepts: a question, its history and settings are a few
 # hundred kilobytes at most; anything bigger is refused before it is read.
@@ -144,16 +145,23 @@ def check_generator(rag: RAG, generator: str) -> None:
                        f"available: {', '.join(rag.generators())}")
 
 
-def build_app(rag: RAG, upload: bool = False, visitors: Visitors | None = None):
+def build_app(rag: RAG, upload: bool = False, visitors: Visitors | None = None,
+              conversations: Conversations | None = None):
     """The chat page as a `gr.Blocks`, not launched; `upload` adds the box that adds
-    documents; `visitors` says who may read what (None: everyone reads everything)."""
+    documents; `visitors` says who may read what (None: everyone reads everything);
+    `conversations` keeps each person's conversations and feedback (None: nothing is kept)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
     import gradio as gr
 
     who = visitors or Visitors()
+    saved = conversations
 
     def respond(message: str, history: list[dict[str, Any]], k: int, generator: str,
-                request: gr.Request) -> Iterator[tuple[str, str]]:
+                cid: str, turns: list[int | None], request: gr.Request
+                ) -> Iterator[tuple[Any, ...]]:
+        """Stream the answer; once it is complete, keep the turn in the conversation (a new
+        one on the first question). `turns` holds the kept turn of each answer shown."""
+        turns = list(turns or [])
         try:
             reader = who.reader(request.username)
             check_generator(rag, generator)
@@ -161,12 +169,26 @@ def build_app(rag: RAG, upload: bool = False, visitors: Visitors | None = None):
             for piece in rag.stream(message, user_turns(history), k=int(k), generator=generator,
                                     reader=reader):
                 if isinstance(piece, Answer):
-                    yield answer_html(piece), passages_html(piece.passages)
+                    html = answer_html(piece)
+                    if saved is None:
+                        yield html, passages_html(piece.passages), cid, turns + [None]
+                        return
+                    user = request.username or ""
+                    cid = cid or saved.start(user, message)
+                    turn = saved.add_turn(user, cid, message, html, piece.to_dict(),
+                                          piece.core, str(rag.index.version))
+                    yield html, passages_html(piece.passages), cid, turns + [turn]
                 else:
                     shown += piece
-                    yield f'<div class="rag-answer"><p>{escape(shown)}</p></div>', gr.skip()
+                    yield f'<div class="rag-answer"><p>{escape(shown)}</p></div>', \
+                        gr.skip(), gr.skip(), gr.skip()
         except RagError as e:  # the user's to fix (an empty question, say): say so in the chat
-            yield f'<p class="rag-abstain">{escape(str(e))}</p>', gr.skip()
+            yield f'<p class="rag-abstain">{escape(str(e))}</p>', gr.skip(), cid, \
+                turns + [None]
+
+    # Gradio hands a handler the request by its parameter's type; this module's annotations
+    # are strings it cannot resolve (`gr` is imported in here).
+    respond.__annotations__["request"] = gr.Request
 
     def answer_json(question: str, history: list[str] | None = None, k: int = 0,
                     generator: str = "", request: gr.Request = None) -> dict:
@@ -179,6 +201,7 @@ def build_app(rag: RAG, upload: bool = False, visitors: Visitors | None = None):
         except RagError as e:  # the client's to fix: its message, not a server traceback
             raise gr.Error(str(e)) from None
 
+    answer_json.__annotations__["request"] = gr.Request
     s = rag.settings
     with gr.Blocks(title="Ask the documents") as demo:
         gr.Markdown("## Ask the documents")
@@ -192,28 +215,43 @@ def build_app(rag: RAG, upload: bool = False, visitors: Visitors | None = None):
         names = rag.generators()
         gen = gr.Dropdown(names, value=s.generator if s.generator in names else names[0],
                           label="Answer generator", visible=len(names) > 1, render=False)
+        cid = gr.State("")  # the open conversation ("": a new one starts with a question)
+        turns = gr.State([])  # per answer shown: its kept turn (feedback names it)
+        listed = gr.Radio([], label="Conversations", elem_id="conversations", render=False)
         with gr.Row():
+            if saved is not None:
+                with gr.Column(scale=1, min_width=200):
+                    new = gr.Button("New conversation", size="sm", elem_id="new-conversation")
+                    listed.render()
+                    with gr.Accordion("Rename or delete", open=False):
+                        title = gr.Textbox(label="Title", elem_id="conversation-title")
+                        rename = gr.Button("Rename", size="sm", elem_id="rename")
+                        remove = gr.Button("Delete", size="sm", variant="stop",
+                                           elem_id="delete")
             with gr.Column(scale=3):
-                gr.ChatInterface(
+                chatbot = gr.Chatbot(height=520, latex_delimiters=[], sanitize_html=True,
+                                     elem_id="chat", buttons=["copy"])
+                chat = gr.ChatInterface(
                     respond,
-                    chatbot=gr.Chatbot(height=520, latex_delimiters=[], sanitize_html=True,
-                                       elem_id="chat", buttons=["copy"]),
+                    chatbot=chatbot,
                     textbox=gr.Textbox(placeholder="Ask a question about the documents…",
                                        max_length=s.max_question_chars, elem_id="question"),
-                    additional_inputs=[k, gen],
+                    additional_inputs=[k, gen, cid, turns],
                     additional_inputs_accordion="Settings",
-                    additional_outputs=[passages],
-                    examples=[[q, s.k, gen.value] for q in example_questions(rag, who.anyone)],
+                    additional_outputs=[passages, cid, turns],
+                    examples=[[q, s.k, gen.value, "", []]
+                              for q in example_questions(rag, who.anyone)],
                     api_name="chat",
                     fill_height=False,
                 )
+                if saved is not None:
+                    feedback = _feedback_box(gr, saved, chatbot, turns)
             with gr.Column(scale=2):
                 with gr.Accordion("Retrieved passages (last answer)", open=True):
                     passages.render()
-        # Gradio hands a handler the request by its parameter's type; this module's
-        # annotations are strings it cannot resolve (`gr` is imported in here).
-        for fn in (respond, answer_json):
-            fn.__annotations__["request"] = gr.Request
+        if saved is not None:
+            _conversation_events(gr, saved, chat, listed, cid, turns, new, title, rename,
+                                 remove, passages, feedback)
         gr.api(answer_json, api_name="answer")
         if upload:
             _upload_box(gr, rag, header, listing, who)
@@ -231,7 +269,116 @@ def build_app(rag: RAG, upload: bool = False, visitors: Visitors | None = None):
         fresh_header.__annotations__["request"] = gr.Request
 
         demo.load(fresh_header, outputs=[header, listing], api_name=False, queue=False)
+        if saved is not None:
+            def own_list(request: gr.Request):
+                return conversation_choices(saved, request.username or "", None)
+
+            own_list.__annotations__["request"] = gr.Request
+            demo.load(own_list, outputs=[listed], api_name=False, queue=False)
     return demo
+
+
+def conversation_choices(saved: Conversations, user: str, cid: str | None):
+    """The conversation list of `user` for the page, `cid` selected."""
+    import gradio as gr
+
+    return gr.update(choices=[(c.title, c.id) for c in saved.list(user)], value=cid)
+
+
+def _conversation_events(gr, saved: Conversations, chat, listed, cid, turns, new, title,
+                         rename, remove, passages, feedback) -> None:
+    """Open, start, rename and delete conversations; each call names the signed-in user, so
+    an id of someone else's conversation opens nothing."""
+
+    def reopen(chosen: str | None, request: gr.Request):
+        user = request.username or ""
+        if not chosen:
+            return [], "", [], gr.skip(), "", ""
+        try:
+            kept = saved.turns(user, chosen)
+        except RagError as e:
+            raise gr.Error(str(e)) from None
+        messages = [m for t in kept for m in ({"role": "user", "content": t.question},
+                                              {"role": "assistant", "content": t.shown})]
+        names = {c.id: c.title for c in saved.list(user)}
+        return messages, chosen, [t.id for t in kept], passages_html(()), names.get(chosen, ""), ""
+
+    def start_new():
+        return [], "", [], passages_html(()), "", gr.update(value=None), ""
+
+    def retitle(current: str, text: str, request: gr.Request):
+        user = request.username or ""
+        try:
+            saved.rename(user, current, text)
+        except RagError as e:
+            raise gr.Error(str(e)) from None
+        return conversation_choices(saved, user, current)
+
+    def forget(current: str, request: gr.Request):
+        user = request.username or ""
+        if current:
+            try:
+                saved.delete(user, current)
+            except RagError as e:
+                raise gr.Error(str(e)) from None
+        return [], "", [], conversation_choices(saved, user, None), ""
+
+    for fn in (reopen, retitle, forget):
+        fn.__annotations__["request"] = gr.Request
+    def relist(current: str, request: gr.Request):  # a conversation the first answer began
+        return conversation_choices(saved, request.username or "", current or None)
+
+    relist.__annotations__["request"] = gr.Request
+    cid.change(relist, [cid], [listed], api_name=False, queue=False)
+    listed.input(reopen, [listed], [chat.chatbot_value, cid, turns, passages, title, feedback],
+                 api_name=False)
+    new.click(start_new, None, [chat.chatbot_value, cid, turns, passages, title, listed,
+                                feedback], api_name=False)
+    rename.click(retitle, [cid, title], [listed], api_name=False)
+    remove.click(forget, [cid], [chat.chatbot_value, cid, turns, listed, title], api_name=False)
+
+
+def _feedback_box(gr, saved: Conversations, chatbot, turns):
+    """Thumbs on each answer, and for the last one "the right answer is ..." and "a cited
+    source is wrong"; all kept with the turn. Returns the status line."""
+
+    def thumb(data: gr.LikeData, kept: list[int | None], request: gr.Request) -> str:
+        index = data.index[0] if isinstance(data.index, list | tuple) else data.index
+        turn = kept[index // 2] if 0 <= index // 2 < len(kept) else None
+        if turn is None:
+            return "Only an answer can be rated."
+        if data.liked is None or data.liked == "":
+            return ""
+        saved.rate(request.username or "", turn, 1 if data.liked is True else -1)
+        return "Thanks: your rating is kept with the answer."
+
+    def send(right: str, correction: str, wrong_source: bool, kept: list[int | None],
+             request: gr.Request) -> str:
+        last = next((t for t in reversed(kept or []) if t is not None), None)
+        if last is None:
+            return "Ask a question first."
+        if not right and not correction.strip():
+            return "Say whether the answer was right, or what the right answer is."
+        rating = 1 if right == "right" and not correction.strip() else -1
+        try:
+            saved.rate(request.username or "", last, rating, correction, wrong_source)
+        except RagError as e:
+            return escape(str(e))
+        return "Thanks: your feedback is kept with the answer."
+
+    for fn in (thumb, send):
+        fn.__annotations__["request"] = gr.Request
+    thumb.__annotations__["data"] = gr.LikeData
+    with gr.Accordion("Feedback on the last answer", open=False):
+        right = gr.Radio(["right", "wrong"], label="The answer was", elem_id="rating")
+        correction = gr.Textbox(label="The right answer is … (optional)",
+                                elem_id="correction")
+        wrong_source = gr.Checkbox(label="A cited source is wrong", elem_id="wrong-source")
+        submit = gr.Button("Send feedback", size="sm", elem_id="send-feedback")
+        status = gr.Markdown(elem_id="feedback-status")
+    chatbot.like(thumb, [turns], [status], api_name=False)
+    submit.click(send, [right, correction, wrong_source, turns], [status], api_name=False)
+    return status
 
 
 def _upload_box(gr, rag: RAG, header, listing, who: Visitors) -> None:
@@ -397,11 +544,11 @@ def document_route(rag: RAG, who: Visitors | None = None):
 
 def serve(rag: RAG, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
           auth: str | None = None, concurrency: int = 4, upload: bool = True,
-          users: Users | None = None) -> None:
+          users: Users | None = None, conversations: Conversations | None = None) -> None:
     """Launch the page. With accounts in `users`, each person signs in as themselves and
     reads what their groups may; else `auth` ("user:password", e.g. from RAG_AUTH) is the one
-    login, if any. Load `rag` with `embedder_for(settings, threads=1)`: requests run side by
-    side, a core each."""
+    login, if any. `conversations` keeps each person's conversations and feedback. Load `rag`
+    with `embedder_for(settings, threads=1)`: requests run side by side, a core each."""
     from starlette.middleware import Middleware
 
     who = Visitors(users)
@@ -409,7 +556,7 @@ def serve(rag: RAG, host: str = "127.0.0.1", port: int = 7860, share: bool = Fal
     # Accounts, when there are any, replace the one RAG_AUTH login.
     credentials = login_check(users, guard) if who.accounts else parse_auth(auth)
     check_exposure(host, share, auth, who.accounts)
-    demo = build_app(rag, upload=upload, visitors=who)
+    demo = build_app(rag, upload=upload, visitors=who, conversations=conversations)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
     most = rag.settings.max_upload_mb * 1_000_000
     demo.launch(server_name=host, server_port=port, share=share, auth=credentials,
