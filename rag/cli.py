@@ -1,6 +1,6 @@
 """The `rag` command: build, watch, ask, chat, eval, import, bench, train-selector,
-train-verifier, train-reader, user. Lazy imports (`rag --help` loads no model); a user error is one
-line on stderr and exit 1, a usage error exit 2."""
+train-verifier, train-reader, user, feedback. Lazy imports (`rag --help` loads no model); a
+user error is one line on stderr and exit 1, a usage error exit 2."""
 
 from __future__ import annotations
 
@@ -204,6 +204,15 @@ def _parser() -> argparse.ArgumentParser:
     ug.add_argument("name")
     ug.add_argument("groups", metavar="A,B", help="the groups, comma-separated ('' for none)")
     u.set_defaults(run=_user)
+
+    f = sub.add_parser("feedback", help="what people said of answers on the chat page")
+    fsub = f.add_subparsers(dest="action", required=True, metavar="ACTION")
+    fe = fsub.add_parser("export", help="write the feedback as an evaluation set (JSONL)")
+    fe.add_argument("--out", required=True, metavar="FILE",
+                    help="the evaluation set; items that say too little go to "
+                         "FILE's name + '-incomplete.jsonl'")
+    fe.add_argument("--index", metavar="DIR", help="the index whose conversations to read")
+    f.set_defaults(run=_feedback)
     return p
 
 
@@ -470,6 +479,24 @@ def _user(args: argparse.Namespace) -> int:
             raise RagError(f"no user {args.name} in {users.path}")
         users.passwd(args.name, _new_password())
         print(f"changed the password of {args.name}")
+    return 0
+
+
+def _feedback(args: argparse.Namespace) -> int:
+    from rag.files import atomic_write
+    from rag.users.conversations import Conversations, conversations_path, export_feedback
+
+    s = _settings(args)
+    path = conversations_path(s)
+    if not path.is_file():
+        raise RagError(f"no conversations at {path}; the chat page keeps them there")
+    items, incomplete = export_feedback(Conversations(path).feedback())
+    out = Path(args.out)
+    rest = out.with_name(f"{out.stem}-incomplete.jsonl")
+    for target, rows in ((out, items), (rest, incomplete)):
+        atomic_write(target, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    print(f"wrote {len(items)} evaluation items to {out} and {len(incomplete)} that say too "
+          f"little to {rest}")
     return 0
 
 

@@ -176,3 +176,53 @@ def test_repeated_failed_logins_are_slowed_down(people_root):
             urllib.request.urlopen(s.url + "login", data=data, timeout=30)
         assert e.value.code == 429 and "too many failed logins" in e.value.read().decode()
         assert int(e.value.headers["Retry-After"]) >= 14
+
+
+def _login(browser, url: str, name: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.get_by_label("username").fill(name)
+    page.get_by_label("password").fill(PASSWORDS[name])
+    page.get_by_role("button", name="Login").click()
+    page.locator("#question textarea").wait_for(timeout=60_000)
+    return page
+
+
+def test_conversations_and_feedback_are_kept_per_person_across_a_restart(people_root):
+    from playwright.sync_api import sync_playwright
+
+    from rag.users.conversations import Conversations
+
+    from .test_chat_server import _ask
+
+    env = {"RAG_USERS_FILE": str(people_root / "users.json")}
+    question = "How many countries belong to the NATO alliance?"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        with rag_chat(people_root, people_root / "ix", **env) as s:
+            page = _login(browser, s.url, "hana")
+            text, _ = _ask(page, question, 1)
+            assert "32" in text
+            listed = page.locator("#conversations")
+            listed.get_by_text(question).wait_for(timeout=30_000)
+            page.get_by_text("Feedback on the last answer").click()
+            page.locator("#rating").get_by_text("wrong").click()
+            page.locator("#correction textarea").fill("thirty-two")
+            page.locator("#send-feedback").click()
+            page.locator("#feedback-status").get_by_text("Thanks").wait_for(timeout=30_000)
+        with rag_chat(people_root, people_root / "ix", **env) as s:
+            page = _login(browser, s.url, "hana")
+            page.locator("#conversations").get_by_text(question).click()
+            page.locator("[data-testid='bot']").first.wait_for(timeout=30_000)
+            assert "32" in page.locator("[data-testid='bot']").first.inner_text()
+            follow, _ = _ask(page, "Which two countries will the Prime Minister visit on "
+                                   "the way?", 2)
+            assert follow.strip()
+            other = _login(browser, s.url, "fred")
+            other.wait_for_timeout(1000)
+            assert question not in other.locator("#conversations").inner_text()
+        browser.close()
+    rows = Conversations(people_root / "ix" / "conversations.sqlite").feedback()
+    assert [(r["user"], r["rating"], r["correction"]) for r in rows] == [
+        ("hana", -1, "thirty-two")]
+    assert rows[0]["question"] == question and rows[0]["answer"]["citations"]
