@@ -60,17 +60,23 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="index documents (incremental; only changes are embedded)")
     b.add_argument("paths", nargs="*", metavar="PATH", help="folders or files (default: seeds/)")
     b.add_argument("--index", metavar="DIR", help="index folder (default: index/)")
+    b.add_argument("--collection", metavar="NAME",
+                   help="a collection of rag.toml (its corpus and index) instead of --index")
     b.add_argument("--rebuild", action="store_true", help="re-embed everything")
     b.set_defaults(run=_build)
 
     w = sub.add_parser("watch", help="keep the index in step with folders as files change")
     w.add_argument("paths", nargs="*", metavar="PATH", help="folders or files (default: seeds/)")
     w.add_argument("--index", metavar="DIR", help="index folder (default: index/)")
+    w.add_argument("--collection", metavar="NAME",
+                   help="a collection of rag.toml (its corpus and index) instead of --index")
     w.set_defaults(run=_watch)
 
     a = sub.add_parser("ask", help="answer one question with citations", parents=[llm])
     a.add_argument("question")
     a.add_argument("--index", metavar="DIR", help="index folder (default: index/)")
+    a.add_argument("--collection", metavar="NAME",
+                   help="a collection of rag.toml (its corpus and index) instead of --index")
     a.add_argument("-k", type=_k, metavar="N", help="passages to retrieve")
     a.add_argument("--history", action="append", metavar="TURN", default=[],
                    help="an earlier user turn, oldest first (repeatable)")
@@ -94,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="run evaluation sets and write a report", parents=[llm])
     e.add_argument("files", nargs="*", metavar="FILE", help="JSONL evaluation sets")
     e.add_argument("--index", metavar="DIR", help="index folder (default: index/)")
+    e.add_argument("--collection", metavar="NAME",
+                   help="a collection of rag.toml (its corpus and index) instead of --index")
     e.add_argument("--out", metavar="DIR", default="reports/eval",
                    help="report folder (default: reports/eval)")
     e.add_argument("-k", type=_k, metavar="N", help="passages given to the generator")
@@ -238,10 +246,15 @@ def _k(value: str) -> int:
 def _settings(args: argparse.Namespace):
     from rag.config import Settings
 
-    return Settings.load(index_dir=getattr(args, "index", None),
-                         generator=getattr(args, "generator", None),
-                         **{k: getattr(args, k, None)
-                            for k in ("llm_base_url", "llm_model", "llm_model_path")})
+    s = Settings.load(index_dir=getattr(args, "index", None),
+                      generator=getattr(args, "generator", None),
+                      **{k: getattr(args, k, None)
+                         for k in ("llm_base_url", "llm_model", "llm_model_path")})
+    if getattr(args, "collection", None):
+        if getattr(args, "index", None):
+            raise RagError("name a collection or an index folder, not both")
+        s = s.collection(args.collection)
+    return s
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -338,6 +351,7 @@ def inert(text: str) -> str:
 def _chat(args: argparse.Namespace) -> int:
     import os
 
+    from rag.app.library import Library
     from rag.app.page import check_exposure, parse_auth, serve
     from rag.embed import embedder_for
     from rag.pipeline import RAG
@@ -354,19 +368,28 @@ def _chat(args: argparse.Namespace) -> int:
         print(f"note: the accounts in {s.users_file} replace RAG_AUTH", file=sys.stderr)
     # Concurrent requests get a core each rather than fight over all of them; a watcher's
     # builds use every core (an embedder of their own, the same model).
-    rag = RAG.load(settings=s, embedder=embedder_for(s, threads=1),
-                   build_missing=args.index is None or args.watch)
-    rag.embedder.encode_query("warm up")  # load the model before the first visitor
-    rag.generator()  # and the configured generator (a local LLM takes a moment)
+    serving = embedder_for(s, threads=1)
+    named = {c.name: s.collection(c.name) for c in s.collections} if not args.index else {}
+    rags = {name: RAG.load(settings=cs, embedder=serving, build_missing=True)
+            for name, cs in named.items()} or \
+        {"": RAG.load(settings=s, embedder=serving, build_missing=args.index is None
+                      or args.watch)}
+    first = next(iter(rags.values()))
+    first.embedder.encode_query("warm up")  # load the model before the first visitor
+    first.generator()  # and the configured generator (a local LLM takes a moment)
     if args.watch:
         from rag.watch import watch_in_background
 
         # Each sync writes a new complete index; the page switches to it between questions.
-        watch_in_background(None, s, embedder_for(s))
+        for cs in named.values() or [s]:
+            watch_in_background(None, cs, embedder_for(s))
     login = " (login required)" if auth or accounts else ""
-    print(f"serving {len(rag.index.documents)} documents on http://{args.host}:{args.port}"
-          f"{login}", flush=True)
-    serve(rag, host=args.host, port=args.port, share=args.share, auth=auth,
+    documents = sum(len(r.index.documents) for r in rags.values())
+    where = f" in {len(rags)} collections" if named else ""
+    print(f"serving {documents} documents{where} on http://{args.host}:{args.port}{login}",
+          flush=True)
+    library = Library(rags, {c.name: c for c in s.collections}) if named else first
+    serve(library, host=args.host, port=args.port, share=args.share, auth=auth,
           concurrency=args.concurrency, upload=not args.no_upload, users=users,
           conversations=Conversations(conversations_path(s)))
     return 0

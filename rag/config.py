@@ -22,6 +22,42 @@ STORES = ("local", "milvus")
 
 
 @dataclass(frozen=True)
+class Collection:
+    """One named corpus a server answers from (`[collections.NAME]` in rag.toml): its own
+    folders, its own index, and the groups that may read it and add to it."""
+
+    name: str
+    corpus: tuple[str, ...]
+    index_dir: str
+    readers: tuple[str, ...] = ()  # (): every signed-in user
+    writers: tuple[str, ...] = ()  # (): every reader may add documents from the page
+
+    @classmethod
+    def of(cls, name: str, table: Any) -> Collection:
+        """From rag.toml's `[collections.NAME]` table, or ConfigError saying what is wrong."""
+        where = f"[collections.{name}]"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} must be a table with corpus and index_dir")
+        unknown = sorted(set(table) - {"corpus", "index_dir", "readers", "writers"})
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: corpus, "
+                              f"index_dir, readers, writers")
+        corpus = table.get("corpus")
+        corpus = [corpus] if isinstance(corpus, str) else corpus
+        if not corpus or not all(isinstance(c, str) for c in corpus):
+            raise ConfigError(f"{where} needs corpus = [\"folder\", ...]")
+        if not isinstance(table.get("index_dir"), str) or not table["index_dir"]:
+            raise ConfigError(f"{where} needs index_dir = \"folder\" (its own index)")
+        lists = {}
+        for key in ("readers", "writers"):
+            value = table.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(g, str) for g in value):
+                raise ConfigError(f"{where}: {key} must be a list of group names")
+            lists[key] = tuple(value)
+        return cls(name, tuple(corpus), table["index_dir"], **lists)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every knob of the pipeline (the README says how each default was chosen)."""
 
@@ -85,6 +121,8 @@ class Settings:
     writers: tuple[str, ...] = ()  # groups that may add documents from the page (): everyone
     # Saved conversations and feedback ("": conversations.sqlite in the index folder).
     conversations_db: str = ""
+    # Named corpora one `rag chat` serves (`[collections.NAME]`); none: the one index above.
+    collections: tuple[Collection, ...] = ()
 
     def __post_init__(self) -> None:
         if self.chunk_tokens < 16:
@@ -146,6 +184,16 @@ class Settings:
                               f"known: {', '.join(sorted(known))}")
         return cls(**{k: _coerce(k, v, known[k].default) for k, v in values.items()})
 
+    def collection(self, name: str) -> Settings:
+        """These settings for the collection `name` (its corpus, index and writers)."""
+        for c in self.collections:
+            if c.name == name:
+                return replace(self, corpus=c.corpus, index_dir=c.index_dir,
+                               writers=c.writers, milvus_collection=f"{self.milvus_collection}_"
+                               f"{name}", collections=())
+        known = ", ".join(c.name for c in self.collections) or "none are configured"
+        raise ConfigError(f"no collection {name!r} in the settings ({known})")
+
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed (None means keep)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -154,6 +202,12 @@ class Settings:
 def _coerce(name: str, value: Any, default: Any) -> Any:
     """Turn strings from the environment (and TOML lists) into the field's type."""
     try:
+        if name == "collections":
+            if isinstance(value, tuple):
+                return value
+            if not isinstance(value, dict):
+                raise ConfigError("collections must be tables: [collections.NAME]")
+            return tuple(Collection.of(str(k), v) for k, v in value.items())
         if default is None:  # optional numbers
             return None if value is None or value == "" else float(value)
         if isinstance(default, bool):

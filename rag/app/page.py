@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from rag.app.library import Library
 from rag.app.render import answer_html, escape, passages_html
 from rag.config import MAX_K
 from rag.errors import RagError
@@ -64,9 +65,6 @@ class Visitors:
     def anyone(self) -> Reader | None:
         """What every signed-in user may read (for what the page holds before a login)."""
         return Reader("") if self.accounts else None
-
-    def may_upload(self, reader: Reader | None, writers: tuple[str, ...]) -> bool:
-        return reader is None or not writers or not reader.groups.isdisjoint(writers)
 
 
 def readable(rag: RAG, reader: Reader | None) -> dict[str, DocumentInfo]:
@@ -145,36 +143,39 @@ def check_generator(rag: RAG, generator: str) -> None:
                        f"available: {', '.join(rag.generators())}")
 
 
-def build_app(rag: RAG, upload: bool = False, visitors: Visitors | None = None,
+def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | None = None,
               conversations: Conversations | None = None):
-    """The chat page as a `gr.Blocks`, not launched; `upload` adds the box that adds
-    documents; `visitors` says who may read what (None: everyone reads everything);
-    `conversations` keeps each person's conversations and feedback (None: nothing is kept)."""
+    """The chat page as a `gr.Blocks`, not launched: one index (`RAG`) or several collections
+    (`Library`, with a picker); `upload` adds the box that adds documents; `visitors` says who
+    may read what (None: everyone reads everything); `conversations` keeps each person's
+    conversations and feedback (None: nothing is kept)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
     import gradio as gr
 
+    lib = rag if isinstance(rag, Library) else Library.single(rag)
     who = visitors or Visitors()
     saved = conversations
 
     def respond(message: str, history: list[dict[str, Any]], k: int, generator: str,
-                cid: str, turns: list[int | None], request: gr.Request
+                collection: str, cid: str, turns: list[int | None], request: gr.Request
                 ) -> Iterator[tuple[Any, ...]]:
         """Stream the answer; once it is complete, keep the turn in the conversation (a new
         one on the first question). `turns` holds the kept turn of each answer shown."""
         turns = list(turns or [])
         try:
             reader = who.reader(request.username)
+            rag = lib.get(collection, reader)
             check_generator(rag, generator)
             shown = ""
             for piece in rag.stream(message, user_turns(history), k=int(k), generator=generator,
                                     reader=reader):
                 if isinstance(piece, Answer):
-                    html = answer_html(piece)
+                    html = answer_html(piece, collection)
                     if saved is None:
                         yield html, passages_html(piece.passages), cid, turns + [None]
                         return
                     user = request.username or ""
-                    cid = cid or saved.start(user, message)
+                    cid = cid or saved.start(user, message, collection or "")
                     turn = saved.add_turn(user, cid, message, html, piece.to_dict(),
                                           piece.core, str(rag.index.version))
                     yield html, passages_html(piece.passages), cid, turns + [turn]
@@ -191,10 +192,13 @@ def build_app(rag: RAG, upload: bool = False, visitors: Visitors | None = None,
     respond.__annotations__["request"] = gr.Request
 
     def answer_json(question: str, history: list[str] | None = None, k: int = 0,
-                    generator: str = "", request: gr.Request = None) -> dict:
-        """The Answer object (see README) for one question, with optional earlier user turns."""
+                    generator: str = "", collection: str = "",
+                    request: gr.Request = None) -> dict:
+        """The Answer object (see README) for one question, with optional earlier user turns,
+        from a collection (the first one the caller may read when not named)."""
         try:
             reader = who.reader(request.username if request else None)
+            rag = lib.get(collection, reader)
             turns = check_request(rag, question, history, k, generator)
             return rag.answer(question, turns, k=k or None, generator=generator or None,
                               reader=reader).to_dict()
@@ -202,17 +206,23 @@ def build_app(rag: RAG, upload: bool = False, visitors: Visitors | None = None,
             raise gr.Error(str(e)) from None
 
     answer_json.__annotations__["request"] = gr.Request
-    s = rag.settings
+    # Built once for every visitor: only what anyone signed in may read; each visitor's own
+    # view replaces it when the page loads.
+    shared = lib.names(who.anyone)
+    first = lib.rags[shared[0]] if shared else None
+    s = next(iter(lib.rags.values())).settings
     with gr.Blocks(title="Ask the documents") as demo:
         gr.Markdown("## Ask the documents")
-        # Built once for every visitor: only what anyone signed in may read; each visitor's
-        # own view replaces it when the page loads.
-        header = gr.Markdown(corpus_header(rag, who.anyone), elem_id="corpus")
+        picker = gr.Dropdown(shared, value=shared[0] if shared else None, label="Collection",
+                             visible=lib.named, elem_id="collection", render=lib.named)
+        header = gr.Markdown(corpus_header(first, who.anyone) if first else "",
+                             elem_id="corpus")
         with gr.Accordion("Indexed documents", open=False):
-            listing = gr.HTML(documents_table(rag, who.anyone), elem_id="documents")
+            listing = gr.HTML(documents_table(first, who.anyone) if first else "",
+                              elem_id="documents")
         passages = gr.HTML(passages_html(()), render=False, elem_id="passages")
         k = gr.Slider(1, 10, value=s.k, step=1, label="Passages to retrieve", render=False)
-        names = rag.generators()
+        names = (first or next(iter(lib.rags.values()))).generators()
         gen = gr.Dropdown(names, value=s.generator if s.generator in names else names[0],
                           label="Answer generator", visible=len(names) > 1, render=False)
         cid = gr.State("")  # the open conversation ("": a new one starts with a question)
@@ -236,11 +246,11 @@ def build_app(rag: RAG, upload: bool = False, visitors: Visitors | None = None,
                     chatbot=chatbot,
                     textbox=gr.Textbox(placeholder="Ask a question about the documents…",
                                        max_length=s.max_question_chars, elem_id="question"),
-                    additional_inputs=[k, gen, cid, turns],
+                    additional_inputs=[k, gen, picker, cid, turns],
                     additional_inputs_accordion="Settings",
                     additional_outputs=[passages, cid, turns],
-                    examples=[[q, s.k, gen.value, "", []]
-                              for q in example_questions(rag, who.anyone)],
+                    examples=[[q, s.k, gen.value, picker.value, "", []]
+                              for q in (example_questions(first, who.anyone) if first else [])],
                     api_name="chat",
                     fill_height=False,
                 )
@@ -251,24 +261,33 @@ def build_app(rag: RAG, upload: bool = False, visitors: Visitors | None = None,
                     passages.render()
         if saved is not None:
             _conversation_events(gr, saved, chat, listed, cid, turns, new, title, rename,
-                                 remove, passages, feedback)
+                                 remove, passages, feedback, picker)
         gr.api(answer_json, api_name="answer")
         if upload:
-            _upload_box(gr, rag, header, listing, who)
+            _upload_box(gr, lib, header, listing, who, picker)
         if who.accounts:
             gr.Button("Log out", link="/logout", size="sm", elem_id="logout")
 
-        def fresh_header(request: gr.Request) -> tuple[str, str]:
-            rag.refresh()  # a build since the page was served
+        def view(collection: str | None, request: gr.Request) -> tuple[Any, str, str]:
+            """The picker, header and document list as this visitor may see them."""
             try:
                 reader = who.reader(request.username)
+                mine = lib.names(reader)
+                chosen = collection if collection in mine else (mine[0] if mine else None)
+                rag = lib.get(chosen, reader)
             except RagError as e:
-                return escape(str(e)), ""
-            return corpus_header(rag, reader), documents_table(rag, reader)
+                return gr.update(choices=[], value=None), escape(str(e)), ""
+            rag.refresh()  # a build since the page was served
+            return (gr.update(choices=mine, value=chosen), corpus_header(rag, reader),
+                    documents_table(rag, reader))
 
-        fresh_header.__annotations__["request"] = gr.Request
-
-        demo.load(fresh_header, outputs=[header, listing], api_name=False, queue=False)
+        view.__annotations__["request"] = gr.Request
+        demo.load(view, [picker], [picker, header, listing], api_name=False, queue=False)
+        if lib.named:
+            picker.input(view, [picker], [picker, header, listing], api_name=False,
+                         queue=False).then(
+                lambda: ([], "", [], passages_html(())), None,
+                [chat.chatbot_value, cid, turns, passages], api_name=False, queue=False)
         if saved is not None:
             def own_list(request: gr.Request):
                 return conversation_choices(saved, request.username or "", None)
@@ -286,22 +305,23 @@ def conversation_choices(saved: Conversations, user: str, cid: str | None):
 
 
 def _conversation_events(gr, saved: Conversations, chat, listed, cid, turns, new, title,
-                         rename, remove, passages, feedback) -> None:
+                         rename, remove, passages, feedback, picker) -> None:
     """Open, start, rename and delete conversations; each call names the signed-in user, so
     an id of someone else's conversation opens nothing."""
 
     def reopen(chosen: str | None, request: gr.Request):
         user = request.username or ""
         if not chosen:
-            return [], "", [], gr.skip(), "", ""
+            return [], "", [], gr.skip(), "", "", gr.skip()
         try:
             kept = saved.turns(user, chosen)
         except RagError as e:
             raise gr.Error(str(e)) from None
         messages = [m for t in kept for m in ({"role": "user", "content": t.question},
                                               {"role": "assistant", "content": t.shown})]
-        names = {c.id: c.title for c in saved.list(user)}
-        return messages, chosen, [t.id for t in kept], passages_html(()), names.get(chosen, ""), ""
+        mine = {c.id: c for c in saved.list(user)}
+        return (messages, chosen, [t.id for t in kept], passages_html(()), mine[chosen].title,
+                "", mine[chosen].collection or gr.skip())
 
     def start_new():
         return [], "", [], passages_html(()), "", gr.update(value=None), ""
@@ -330,8 +350,8 @@ def _conversation_events(gr, saved: Conversations, chat, listed, cid, turns, new
 
     relist.__annotations__["request"] = gr.Request
     cid.change(relist, [cid], [listed], api_name=False, queue=False)
-    listed.input(reopen, [listed], [chat.chatbot_value, cid, turns, passages, title, feedback],
-                 api_name=False)
+    listed.input(reopen, [listed], [chat.chatbot_value, cid, turns, passages, title, feedback,
+                                     picker], api_name=False)
     new.click(start_new, None, [chat.chatbot_value, cid, turns, passages, title, listed,
                                 feedback], api_name=False)
     rename.click(retitle, [cid, title], [listed], api_name=False)
@@ -381,7 +401,7 @@ def _feedback_box(gr, saved: Conversations, chatbot, turns):
     return status
 
 
-def _upload_box(gr, rag: RAG, header, listing, who: Visitors) -> None:
+def _upload_box(gr, lib: Library, header, listing, who: Visitors, picker) -> None:
     """Drop or pick files; each is checked, saved into the corpus's uploads folder and indexed,
     with one result line per file."""
     from pathlib import Path
@@ -389,21 +409,25 @@ def _upload_box(gr, rag: RAG, header, listing, who: Visitors) -> None:
     from rag.app.upload import add_files
     from rag.ingest.formats import KINDS
 
-    def add(files: list[str] | None, request: gr.Request) -> Iterator[tuple[str, str, str]]:
+    def add(files: list[str] | None, collection: str, request: gr.Request
+            ) -> Iterator[tuple[str, str, str]]:
         if not files:
             yield "", gr.skip(), gr.skip()
             return
         try:
             reader = who.reader(request.username)
+            rag = lib.get(collection, reader)
         except RagError as e:
             yield escape(str(e)), gr.skip(), gr.skip()
             return
-        if not who.may_upload(reader, rag.settings.writers):
-            yield "Not indexed: adding documents needs one of the groups " \
-                  f"{escape(', '.join(rag.settings.writers))}", gr.skip(), gr.skip()
+        if not lib.may_write(collection or next(iter(lib.rags)), reader):
+            yield "Not indexed: you may not add documents to this collection", gr.skip(), \
+                gr.skip()
             return
         yield f"Indexing {len(files)} file(s)…", gr.skip(), gr.skip()
-        known = {info.sha256: d for d, info in rag.index.documents.items()}
+        # Only what the user may read: a copy of a document they may not read would otherwise
+        # be answered with its id.
+        known = {info.sha256: d for d, info in readable(rag, reader).items()}
         try:
             results = add_files([(Path(f).name, Path(f)) for f in files], rag.settings,
                                 rag.embedder, known)
@@ -418,9 +442,11 @@ def _upload_box(gr, rag: RAG, header, listing, who: Visitors) -> None:
     with gr.Accordion("Add documents", open=False):
         files = gr.File(file_count="multiple", file_types=sorted(KINDS),
                         label=f"PDF, Word, HTML, Markdown or text, up to "
-                              f"{rag.settings.max_upload_mb} MB each", elem_id="upload")
+                              f"{next(iter(lib.rags.values())).settings.max_upload_mb} MB each",
+                        elem_id="upload")
         status = gr.Markdown(elem_id="upload-status")
-    files.upload(add, inputs=files, outputs=[status, header, listing], api_name="upload")
+    files.upload(add, inputs=[files, picker], outputs=[status, header, listing],
+                 api_name="upload")
 
 
 def parse_auth(auth: str | None) -> tuple[str, str] | None:
@@ -496,7 +522,7 @@ async def _too_large(send: Any, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def document_route(rag: RAG, who: Visitors | None = None):
+def document_route(rag: RAG | Library, who: Visitors | None = None):
     """GET /document?id=DOC_ID: the original file of an indexed PDF, looked up by its id in
     the index (never by a path from the request), behind the page's login when there is one.
     Other formats are shown as passages on the page, not served: a saved web page opened from
@@ -507,7 +533,9 @@ def document_route(rag: RAG, who: Visitors | None = None):
     from fastapi.responses import PlainTextResponse, Response
     from fastapi.routing import APIRoute
 
-    def document(request: Request, id: str = ""):  # noqa: A002 - the query parameter's name
+    lib = rag if isinstance(rag, Library) else Library.single(rag)
+
+    def document(request: Request, id: str = "", collection: str = ""):  # noqa: A002
         app = request.app
         user = None
         if getattr(app, "auth", None):
@@ -520,7 +548,10 @@ def document_route(rag: RAG, who: Visitors | None = None):
             reader = (who or Visitors()).reader(user)
         except RagError:
             return PlainTextResponse("log in first", status_code=401)
-        info = rag.index.documents.get(id)
+        try:
+            info = lib.get(collection, reader).index.documents.get(id)
+        except RagError:
+            info = None
         # A document the user may not read is as absent as one that does not exist.
         if info is None or info.kind != "pdf" or (reader and not reader.may_read(info)):
             return PlainTextResponse("no such PDF in the index", status_code=404)
@@ -538,11 +569,11 @@ def document_route(rag: RAG, who: Visitors | None = None):
 
     # FastAPI reads the parameters' types; this module's annotations are strings it cannot
     # resolve from inside a function.
-    document.__annotations__.update(request=Request, id=str)
+    document.__annotations__.update(request=Request, id=str, collection=str)
     return APIRoute("/document", document, methods=["GET"])
 
 
-def serve(rag: RAG, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
+def serve(rag: RAG | Library, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
           auth: str | None = None, concurrency: int = 4, upload: bool = True,
           users: Users | None = None, conversations: Conversations | None = None) -> None:
     """Launch the page. With accounts in `users`, each person signs in as themselves and
@@ -558,7 +589,8 @@ def serve(rag: RAG, host: str = "127.0.0.1", port: int = 7860, share: bool = Fal
     check_exposure(host, share, auth, who.accounts)
     demo = build_app(rag, upload=upload, visitors=who, conversations=conversations)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
-    most = rag.settings.max_upload_mb * 1_000_000
+    settings = rag.settings if isinstance(rag, RAG) else next(iter(rag.rags.values())).settings
+    most = settings.max_upload_mb * 1_000_000
     demo.launch(server_name=host, server_port=port, share=share, auth=credentials,
                 css=CSS, theme=_theme(), show_error=False, footer_links=["api"],
                 max_file_size=most if upload else 1,

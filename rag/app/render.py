@@ -59,7 +59,7 @@ def _safe_url(url: str | None) -> str | None:
     return url if url and re.match(r"^https?://[^\s\"'<>]+$", url) else None
 
 
-def answer_html(ans: Answer) -> str:
+def answer_html(ans: Answer, collection: str = "") -> str:
     """The answer with superscript markers (a sentence no cited passage supports is marked),
     then its numbered sources (collapsible passages), and a note when an LLM handed over."""
     note = (f'<p class="rag-note">The language model could not answer ({escape(ans.fallback)});'
@@ -69,7 +69,7 @@ def answer_html(ans: Answer) -> str:
     hedge = f'<p class="rag-tentative">{escape(TENTATIVE_TEXT)}</p>' \
         if ans.band == "tentative" else ""
     body = " ".join(_sentence_html(x) for x in ans.sentences)
-    sources = "".join(citation_html(c) for c in ans.citations)
+    sources = "".join(citation_html(c, collection) for c in ans.citations)
     return (f'<div class="rag-answer">{hedge}<p>{body}</p>{note}'
             f'<div class="rag-sources"><b>Sources</b>{sources}</div></div>')
 
@@ -82,11 +82,12 @@ def _sentence_html(x: Sentence) -> str:
             f'{escape(x.text)}</span>{marks}<span class="rag-flag"> ⚠ unsupported</span>')
 
 
-def citation_html(c: Citation) -> str:
+def citation_html(c: Citation, collection: str = "") -> str:
     """One source: number, title, date, link, the quote, and the passage with it highlighted."""
     head = f"[{c.n}] <b>{escape(c.title)}</b>"
     if c.page is not None:  # a PDF: open it at the cited page
-        href = html.escape(f"document?id={quote(c.doc_id)}#page={c.page}", quote=True)
+        within = f"&collection={quote(collection)}" if collection else ""
+        href = html.escape(f"document?id={quote(c.doc_id)}{within}#page={c.page}", quote=True)
         head += (f' · <a class="rag-where" href="{href}" target="_blank" '
                  f'rel="noopener noreferrer">{escape(locator(c))}</a>')
     elif locator(c):

@@ -30,7 +30,7 @@ TITLE_CHARS = 80
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY, user TEXT NOT NULL, title TEXT NOT NULL,
-    created REAL NOT NULL, updated REAL NOT NULL);
+    collection TEXT NOT NULL DEFAULT '', created REAL NOT NULL, updated REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS conversations_by_user ON conversations (user, updated);
 CREATE TABLE IF NOT EXISTS turns (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -51,6 +51,7 @@ class Conversation:
     id: str
     title: str
     updated: float
+    collection: str = ""  # the collection it asks ("" : the one index)
 
 
 @dataclass(frozen=True)
@@ -97,20 +98,21 @@ class Conversations:
             db.close()
 
     # -- conversations ------------------------------------------------------------------------
-    def start(self, user: str, title: str) -> str:
-        """A new conversation of `user`, titled by its first question."""
+    def start(self, user: str, title: str, collection: str = "") -> str:
+        """A new conversation of `user` with a collection, titled by its first question."""
         cid = uuid.uuid4().hex
         now = time.time()
         with self._db() as db:
-            db.execute("INSERT INTO conversations VALUES (?, ?, ?, ?, ?)",
-                       (cid, user, _title(title), now, now))
+            db.execute("INSERT INTO conversations (id, user, title, collection, created, "
+                       "updated) VALUES (?, ?, ?, ?, ?, ?)",
+                       (cid, user, _title(title), collection, now, now))
         return cid
 
     def list(self, user: str) -> list[Conversation]:
         """`user`'s conversations, the latest first."""
         with self._db() as db:
-            rows = db.execute("SELECT id, title, updated FROM conversations WHERE user = ? "
-                              "ORDER BY updated DESC, id", (user,)).fetchall()
+            rows = db.execute("SELECT id, title, updated, collection FROM conversations "
+                              "WHERE user = ? ORDER BY updated DESC, id", (user,)).fetchall()
         return [Conversation(*r) for r in rows]
 
     def turns(self, user: str, cid: str) -> list[Turn]:

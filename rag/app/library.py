@@ -1,0 +1,62 @@
+"""The collections one page serves: a loaded `RAG` per collection, and who may read each and
+add documents to it. Without configured collections the page serves its one index as the
+collection "" (no picker)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rag.config import Collection
+from rag.errors import RagError
+from rag.pipeline import RAG
+from rag.types import Reader
+
+
+class Library:
+    def __init__(self, rags: Mapping[str, RAG], specs: Mapping[str, Collection] | None = None
+                 ) -> None:
+        if not rags:
+            raise RagError("no collection to serve")
+        self.rags = dict(rags)
+        self.specs = dict(specs or {})
+
+    @classmethod
+    def single(cls, rag: RAG) -> Library:
+        return cls({"": rag})
+
+    @property
+    def named(self) -> bool:
+        """Whether there are collections to choose from (a picker on the page)."""
+        return list(self.rags) != [""]
+
+    def names(self, reader: Reader | None) -> list[str]:
+        """The collections `reader` may read, in configured order (all of them for None)."""
+        return [n for n in self.rags if self.may_read(n, reader)]
+
+    def may_read(self, name: str, reader: Reader | None) -> bool:
+        spec = self.specs.get(name)
+        return name in self.rags and (reader is None or reader.everything or spec is None
+                                      or not spec.readers
+                                      or not reader.groups.isdisjoint(spec.readers))
+
+    def get(self, name: str | None, reader: Reader | None) -> RAG:
+        """The collection `name` ("" or None: the first `reader` may read), or RagError:
+        one they may not read is as absent as one that does not exist."""
+        if not name:
+            names = self.names(reader)
+            if not names:
+                raise RagError("you may read no collection here; ask for a group that may")
+            name = names[0]
+        if not self.may_read(name, reader):
+            raise RagError(f"no collection {name!r} here")
+        return self.rags[name]
+
+    def may_write(self, name: str, reader: Reader | None) -> bool:
+        """Whether `reader` may add documents to the collection (its writers, else whoever
+        may read it; without collections, the `writers` setting)."""
+        if reader is None or reader.everything:
+            return True
+        spec = self.specs.get(name)
+        writers = spec.writers if spec is not None else self.rags[name].settings.writers
+        return self.may_read(name, reader) and (not writers
+                                                or not reader.groups.isdisjoint(writers))
