@@ -280,14 +280,15 @@ class Served:
 
 
 @contextmanager
-def rag_chat(root: Path, index: Path, *args: str, **env: str) -> Iterator[Served]:
-    """Run `rag chat` on a free loopback port until the block ends."""
+def rag_chat(root: Path, index: Path | None, *args: str, **env: str) -> Iterator[Served]:
+    """Run `rag chat` on a free loopback port until the block ends (without `index`: the
+    collections of `root`'s rag.toml)."""
     port = free_port()
     log_path = root / f"server-{port}.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rag", "chat", "--index", str(index), "--port", str(port),
-             *args], cwd=root, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "rag", "chat", *(["--index", str(index)] if index else []),
+             "--port", str(port), *args], cwd=root, stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", **env})
         url = f"http://127.0.0.1:{port}/"
         try:
