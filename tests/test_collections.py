@@ -108,6 +108,13 @@ def test_one_server_answers_from_each_collection_a_person_may_read(two_collectio
         default = fred.predict(question="What raise does every hospital porter get?",
                                api_name="/answer")
         assert "seven percent" not in json.dumps(default)  # the news collection answered
+        from gradio_client import handle_file
+
+        (root / "new.txt").write_text("Night porters get a meal allowance of twelve dollars.\n")
+        result, _, _ = hana.predict(files=[handle_file(str(root / "new.txt"))],
+                                    collection="hr", api_name="/upload")
+        assert "may not add documents to this collection" in result  # hr-leads only
+        assert not (root / "hr" / "uploads").exists()
         from playwright.sync_api import sync_playwright
 
         from .test_people_server import ARGS, CHROMIUM

@@ -226,3 +226,17 @@ def test_conversations_and_feedback_are_kept_per_person_across_a_restart(people_
     assert [(r["user"], r["rating"], r["correction"]) for r in rows] == [
         ("hana", -1, "thirty-two")]
     assert rows[0]["question"] == question and rows[0]["answer"]["citations"]
+
+
+def test_an_upload_never_names_a_document_the_uploader_may_not_read(people_root, served,
+                                                                     tmp_path):
+    from gradio_client import handle_file
+
+    copy = tmp_path / "memo-copy.txt"
+    copy.write_text(HR_TEXT)  # the bytes of hr/pay-memo.txt, which fred may not read
+    result, _, _ = _client(served.url, "fred").predict(files=[handle_file(str(copy))],
+                                                       api_name="/upload")
+    assert "memo&#45;copy&#46;txt: indexed" in result and "hr/" not in result, result
+    result, _, _ = _client(served.url, "hana").predict(files=[handle_file(str(copy))],
+                                                       api_name="/upload")
+    assert "already indexed as" in result  # hana may read both copies: she is told

@@ -213,8 +213,11 @@ def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | Non
     s = next(iter(lib.rags.values())).settings
     with gr.Blocks(title="Ask the documents") as demo:
         gr.Markdown("## Ask the documents")
+        # Any name passes Gradio's own check (a person's choices are set when the page
+        # loads); `lib.get` decides what they may read.
         picker = gr.Dropdown(shared, value=shared[0] if shared else None, label="Collection",
-                             visible=lib.named, elem_id="collection", render=lib.named)
+                             visible=lib.named, elem_id="collection", render=lib.named,
+                             allow_custom_value=True)
         header = gr.Markdown(corpus_header(first, who.anyone) if first else "",
                              elem_id="corpus")
         with gr.Accordion("Indexed documents", open=False):
