@@ -352,7 +352,8 @@ def _chat(args: argparse.Namespace) -> int:
     import os
 
     from rag.app.library import Library
-    from rag.app.page import check_exposure, parse_auth, serve
+    from rag.app.page import serve
+    from rag.app.people import check_exposure, parse_auth
     from rag.embed import embedder_for
     from rag.pipeline import RAG
     from rag.users.accounts import users_of

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.app.page import parse_auth, user_turns
+from rag.app.page import user_turns
+from rag.app.people import parse_auth
 from rag.app.render import answer_html, escape, passages_html
 from rag.errors import RagError
 from rag.types import Answer, Chunk, Citation, Passage, Sentence, render_sentences

@@ -6,12 +6,19 @@ and Markdown; Gradio's own sanitizer stays on as a second line of defence.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from rag.app.history import conversation_choices, conversation_events, feedback_box
 from rag.app.library import Library
+from rag.app.people import (
+    SlowLogins,
+    Visitors,
+    check_exposure,
+    login_check,
+    parse_auth,
+)
 from rag.app.render import answer_html, escape, passages_html
 from rag.config import MAX_K
 from rag.errors import RagError
@@ -37,34 +44,6 @@ CSS = """
 .rag-passages td { vertical-align: top; padding: 2px 6px; }
 mark { background: #fde68a; color: inherit; }
 """
-
-
-class Visitors:
-    """Who is asking. With accounts in a users file, each request's signed-in user and the
-    groups they are in; otherwise (no login, or the one RAG_AUTH login) everyone reads every
-    document. What the page shows before anyone signs in is what every user may read."""
-
-    def __init__(self, users: Users | None = None) -> None:
-        self.users = users
-
-    @property
-    def accounts(self) -> bool:
-        return self.users is not None and bool(self.users.all())
-
-    def reader(self, username: str | None) -> Reader | None:
-        """The Reader of a request's user (None: no accounts, everything is readable)."""
-        if not self.accounts:
-            return None
-        assert self.users is not None
-        user = self.users.get(username or "")
-        if user is None:  # removed since signing in
-            raise RagError("this account no longer exists; sign in again")
-        return user.reader
-
-    @property
-    def anyone(self) -> Reader | None:
-        """What every signed-in user may read (for what the page holds before a login)."""
-        return Reader("") if self.accounts else None
 
 
 def readable(rag: RAG, reader: Reader | None) -> dict[str, DocumentInfo]:
@@ -258,12 +237,12 @@ def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | Non
                     fill_height=False,
                 )
                 if saved is not None:
-                    feedback = _feedback_box(gr, saved, chatbot, turns)
+                    feedback = feedback_box(gr, saved, chatbot, turns)
             with gr.Column(scale=2):
                 with gr.Accordion("Retrieved passages (last answer)", open=True):
                     passages.render()
         if saved is not None:
-            _conversation_events(gr, saved, chat, listed, cid, turns, new, title, rename,
+            conversation_events(gr, saved, chat, listed, cid, turns, new, title, rename,
                                  remove, passages, feedback, picker)
         gr.api(answer_json, api_name="answer")
         if upload:
@@ -298,110 +277,6 @@ def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | Non
             own_list.__annotations__["request"] = gr.Request
             demo.load(own_list, outputs=[listed], api_name=False, queue=False)
     return demo
-
-
-def conversation_choices(saved: Conversations, user: str, cid: str | None):
-    """The conversation list of `user` for the page, `cid` selected."""
-    import gradio as gr
-
-    return gr.update(choices=[(c.title, c.id) for c in saved.list(user)], value=cid)
-
-
-def _conversation_events(gr, saved: Conversations, chat, listed, cid, turns, new, title,
-                         rename, remove, passages, feedback, picker) -> None:
-    """Open, start, rename and delete conversations; each call names the signed-in user, so
-    an id of someone else's conversation opens nothing."""
-
-    def reopen(chosen: str | None, request: gr.Request):
-        user = request.username or ""
-        if not chosen:
-            return [], "", [], gr.skip(), "", "", gr.skip()
-        try:
-            kept = saved.turns(user, chosen)
-        except RagError as e:
-            raise gr.Error(str(e)) from None
-        messages = [m for t in kept for m in ({"role": "user", "content": t.question},
-                                              {"role": "assistant", "content": t.shown})]
-        mine = {c.id: c for c in saved.list(user)}
-        return (messages, chosen, [t.id for t in kept], passages_html(()), mine[chosen].title,
-                "", mine[chosen].collection or gr.skip())
-
-    def start_new():
-        return [], "", [], passages_html(()), "", gr.update(value=None), ""
-
-    def retitle(current: str, text: str, request: gr.Request):
-        user = request.username or ""
-        try:
-            saved.rename(user, current, text)
-        except RagError as e:
-            raise gr.Error(str(e)) from None
-        return conversation_choices(saved, user, current)
-
-    def forget(current: str, request: gr.Request):
-        user = request.username or ""
-        if current:
-            try:
-                saved.delete(user, current)
-            except RagError as e:
-                raise gr.Error(str(e)) from None
-        return [], "", [], conversation_choices(saved, user, None), ""
-
-    for fn in (reopen, retitle, forget):
-        fn.__annotations__["request"] = gr.Request
-    def relist(current: str, request: gr.Request):  # a conversation the first answer began
-        return conversation_choices(saved, request.username or "", current or None)
-
-    relist.__annotations__["request"] = gr.Request
-    cid.change(relist, [cid], [listed], api_name=False, queue=False)
-    listed.input(reopen, [listed], [chat.chatbot_value, cid, turns, passages, title, feedback,
-                                     picker], api_name=False)
-    new.click(start_new, None, [chat.chatbot_value, cid, turns, passages, title, listed,
-                                feedback], api_name=False)
-    rename.click(retitle, [cid, title], [listed], api_name=False)
-    remove.click(forget, [cid], [chat.chatbot_value, cid, turns, listed, title], api_name=False)
-
-
-def _feedback_box(gr, saved: Conversations, chatbot, turns):
-    """Thumbs on each answer, and for the last one "the right answer is ..." and "a cited
-    source is wrong"; all kept with the turn. Returns the status line."""
-
-    def thumb(data: gr.LikeData, kept: list[int | None], request: gr.Request) -> str:
-        index = data.index[0] if isinstance(data.index, list | tuple) else data.index
-        turn = kept[index // 2] if 0 <= index // 2 < len(kept) else None
-        if turn is None:
-            return "Only an answer can be rated."
-        if data.liked is None or data.liked == "":
-            return ""
-        saved.rate(request.username or "", turn, 1 if data.liked is True else -1)
-        return "Thanks: your rating is kept with the answer."
-
-    def send(right: str, correction: str, wrong_source: bool, kept: list[int | None],
-             request: gr.Request) -> str:
-        last = next((t for t in reversed(kept or []) if t is not None), None)
-        if last is None:
-            return "Ask a question first."
-        if not right and not correction.strip():
-            return "Say whether the answer was right, or what the right answer is."
-        rating = 1 if right == "right" and not correction.strip() else -1
-        try:
-            saved.rate(request.username or "", last, rating, correction, wrong_source)
-        except RagError as e:
-            return escape(str(e))
-        return "Thanks: your feedback is kept with the answer."
-
-    for fn in (thumb, send):
-        fn.__annotations__["request"] = gr.Request
-    thumb.__annotations__["data"] = gr.LikeData
-    with gr.Accordion("Feedback on the last answer", open=False):
-        right = gr.Radio(["right", "wrong"], label="The answer was", elem_id="rating")
-        correction = gr.Textbox(label="The right answer is … (optional)",
-                                elem_id="correction")
-        wrong_source = gr.Checkbox(label="A cited source is wrong", elem_id="wrong-source")
-        submit = gr.Button("Send feedback", size="sm", elem_id="send-feedback")
-        status = gr.Markdown(elem_id="feedback-status")
-    chatbot.like(thumb, [turns], [status], api_name=False)
-    submit.click(send, [right, correction, wrong_source, turns], [status], api_name=False)
-    return status
 
 
 def _upload_box(gr, lib: Library, header, listing, who: Visitors, picker) -> None:
@@ -450,35 +325,6 @@ def _upload_box(gr, lib: Library, header, listing, who: Visitors, picker) -> Non
         status = gr.Markdown(elem_id="upload-status")
     files.upload(add, inputs=[files, picker], outputs=[status, header, listing],
                  api_name="upload")
-
-
-def parse_auth(auth: str | None) -> tuple[str, str] | None:
-    """`"user:password"` (as in RAG_AUTH) to credentials; None when no login is wanted."""
-    if auth is None:
-        return None
-    user, sep, password = auth.partition(":")
-    if not (sep and user and password):
-        raise RagError("RAG_AUTH must look like user:password")
-    return user, password
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is reachable from this machine only."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a name: it may resolve to anything
-        return False
-
-
-def check_exposure(host: str, share: bool, auth: str | None, accounts: bool = False) -> None:
-    """Refuse to serve beyond this machine without a login."""
-    if (share or not is_loopback(host)) and not (auth or accounts):
-        where = "through a share link" if share else f"on {host}"
-        raise RagError(f"serving {where} makes the documents reachable from other machines; "
-                       f"add users (`rag user add`) or set RAG_AUTH=user:password to require "
-                       f"a login")
 
 
 class LimitBody:
@@ -601,53 +447,6 @@ def serve(rag: RAG | Library, host: str = "127.0.0.1", port: int = 7860, share: 
                     Middleware(LimitBody, uploads=most + 100_000 if upload else 0),
                     Middleware(SlowLogins, guard=guard)],
                     "routes": [document_route(rag, who)]})
-
-
-def login_check(users: Users, guard: LoginGuard):
-    """Gradio's login check: the password of a user who is not waiting out failed attempts."""
-
-    def check(name: str, password: str) -> bool:
-        if guard.wait(f"user:{name}") > 0:
-            return False  # not counted: a wait is not a guess
-        if users.check(name, password) is None:
-            guard.failed(f"user:{name}")
-            return False
-        guard.succeeded(f"user:{name}")
-        return True
-
-    return check
-
-
-class SlowLogins:
-    """ASGI middleware: a login from an address that has failed too often (`LoginGuard`) gets
-    429 and the seconds to wait, before any password is checked; each failed login (Gradio
-    answers 400) counts against its address. The address is the connecting one: behind a
-    proxy, that is the proxy's."""
-
-    def __init__(self, app: Any, guard: LoginGuard) -> None:
-        self.app, self.guard = app, guard
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST" or \
-                not scope["path"].rstrip("/").endswith("/login"):
-            return await self.app(scope, receive, send)
-        key = f"address:{(scope.get('client') or ('?',))[0]}"
-        wait = self.guard.wait(key)
-        if wait > 0:
-            body = f"too many failed logins; try again in {int(wait) + 1} s".encode()
-            await send({"type": "http.response.start", "status": 429,
-                        "headers": [(b"content-type", b"text/plain"),
-                                    (b"retry-after", str(int(wait) + 1).encode()),
-                                    (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
-            return
-
-        async def watched(message: dict) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 400:
-                self.guard.failed(key)
-            await send(message)
-
-        await self.app(scope, receive, watched)
 
 
 def _theme():

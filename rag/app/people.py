@@ -1,0 +1,116 @@
+"""Who is visiting the page: the signed-in person and their groups (`Visitors`), the login
+check against the users file, the guard against guessing, and the rule that nobody serves
+documents beyond this machine without a login."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from rag.errors import RagError
+from rag.types import Reader
+from rag.users import LoginGuard, Users
+
+
+class Visitors:
+    """Who is asking. With accounts in a users file, each request's signed-in user and the
+    groups they are in; otherwise (no login, or the one RAG_AUTH login) everyone reads every
+    document. What the page shows before anyone signs in is what every user may read."""
+
+    def __init__(self, users: Users | None = None) -> None:
+        self.users = users
+
+    @property
+    def accounts(self) -> bool:
+        return self.users is not None and bool(self.users.all())
+
+    def reader(self, username: str | None) -> Reader | None:
+        """The Reader of a request's user (None: no accounts, everything is readable)."""
+        if not self.accounts:
+            return None
+        assert self.users is not None
+        user = self.users.get(username or "")
+        if user is None:  # removed since signing in
+            raise RagError("this account no longer exists; sign in again")
+        return user.reader
+
+    @property
+    def anyone(self) -> Reader | None:
+        """What every signed-in user may read (for what the page holds before a login)."""
+        return Reader("") if self.accounts else None
+
+
+def parse_auth(auth: str | None) -> tuple[str, str] | None:
+    """`"user:password"` (as in RAG_AUTH) to credentials; None when no login is wanted."""
+    if auth is None:
+        return None
+    user, sep, password = auth.partition(":")
+    if not (sep and user and password):
+        raise RagError("RAG_AUTH must look like user:password")
+    return user, password
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve to anything
+        return False
+
+
+def check_exposure(host: str, share: bool, auth: str | None, accounts: bool = False) -> None:
+    """Refuse to serve beyond this machine without a login."""
+    if (share or not is_loopback(host)) and not (auth or accounts):
+        where = "through a share link" if share else f"on {host}"
+        raise RagError(f"serving {where} makes the documents reachable from other machines; "
+                       f"add users (`rag user add`) or set RAG_AUTH=user:password to require "
+                       f"a login")
+
+
+def login_check(users: Users, guard: LoginGuard):
+    """Gradio's login check: the password of a user who is not waiting out failed attempts."""
+
+    def check(name: str, password: str) -> bool:
+        if guard.wait(f"user:{name}") > 0:
+            return False  # not counted: a wait is not a guess
+        if users.check(name, password) is None:
+            guard.failed(f"user:{name}")
+            return False
+        guard.succeeded(f"user:{name}")
+        return True
+
+    return check
+
+
+class SlowLogins:
+    """ASGI middleware: a login from an address that has failed too often (`LoginGuard`) gets
+    429 and the seconds to wait, before any password is checked; each failed login (Gradio
+    answers 400) counts against its address. The address is the connecting one: behind a
+    proxy, that is the proxy's."""
+
+    def __init__(self, app: Any, guard: LoginGuard) -> None:
+        self.app, self.guard = app, guard
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST" or \
+                not scope["path"].rstrip("/").endswith("/login"):
+            return await self.app(scope, receive, send)
+        key = f"address:{(scope.get('client') or ('?',))[0]}"
+        wait = self.guard.wait(key)
+        if wait > 0:
+            body = f"too many failed logins; try again in {int(wait) + 1} s".encode()
+            await send({"type": "http.response.start", "status": 429,
+                        "headers": [(b"content-type", b"text/plain"),
+                                    (b"retry-after", str(int(wait) + 1).encode()),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        async def watched(message: dict) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                self.guard.failed(key)
+            await send(message)
+
+        await self.app(scope, receive, watched)
