@@ -11,6 +11,7 @@ from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import RagError
 from rag.ingest.formats import kind_of
+from rag.ingest.load import RULES
 from rag.pipeline import build, corpus_of
 from rag.store import SyncReport
 
@@ -20,8 +21,11 @@ DEBOUNCE_MS = 800  # changes arriving together (an editor's save, a copied folde
 
 
 def _relevant(change: object, path: str) -> bool:
-    """Files the index would read; editors' temporary and hidden files are not."""
+    """Files the index would read, and access rules; editors' temporary and hidden files are
+    not."""
     p = Path(path)
+    if p.name == RULES:  # a folder's access rule: its documents are re-labelled
+        return not any(part.startswith(".") for part in p.parent.parts)
     return not any(part.startswith(".") for part in p.parts) and (
         kind_of(p) is not None or p.is_dir() or not p.exists())
 

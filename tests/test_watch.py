@@ -58,3 +58,22 @@ def test_changes_are_synced_and_questions_meanwhile_see_old_or_new(corpus, tmp_p
     finally:
         stop.set()
     assert seen == {"338 kilometres", "340 kilometres"}
+
+
+def test_a_changed_access_rule_is_synced_without_re_embedding(corpus, tmp_path, fake_embedder):
+    from rag.types import Reader
+
+    s = Settings(index_dir=str(tmp_path / "ix"), chunk_tokens=40, chunk_overlap=8)
+    reports = []
+    stop = watch_in_background([corpus], s, fake_embedder, on_sync=reports.append)
+    try:
+        _wait_for(lambda: reports)
+        before = fake_embedder.embedded
+        (corpus / "sub" / ".access.toml").write_text('groups = ["beekeepers"]\n')
+        _wait_for(lambda: any(r.relabeled == ["sub/bees.txt"] for r in reports))
+        assert fake_embedder.embedded == before
+        rag = RAG(Index.load(s.index_dir, fake_embedder, chunker(s)), fake_embedder, s)
+        assert "sub/bees.txt" not in {p.chunk.doc_id for p in rag.search(
+            "bees pollinate", k=10, reader=Reader("ann"))}
+    finally:
+        stop.set()
