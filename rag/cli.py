@@ -1,5 +1,5 @@
 """The `rag` command: build, watch, ask, chat, eval, import, bench, train-selector,
-train-verifier, train-reader, user, feedback. Lazy imports (`rag --help` loads no model); a
+train-verifier, train-reader, user, key, feedback. Lazy imports (`rag --help` loads no model); a
 user error is one line on stderr and exit 1, a usage error exit 2."""
 
 from __future__ import annotations
@@ -93,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="questions answered at once (default: 4)")
     c.add_argument("--no-upload", action="store_true",
                    help="no box for adding documents on the page")
+    c.add_argument("--no-page", action="store_true",
+                   help="serve the API alone (OpenAI-compatible /v1 and REST /api), no page")
     c.add_argument("--watch", action="store_true",
                    help="re-sync the corpus (the `corpus` setting) as its files change")
     c.set_defaults(run=_chat)
@@ -212,6 +214,15 @@ def _parser() -> argparse.ArgumentParser:
     ug.add_argument("name")
     ug.add_argument("groups", metavar="A,B", help="the groups, comma-separated ('' for none)")
     u.set_defaults(run=_user)
+
+    ky = sub.add_parser("key", help="API keys: each acts as its user (the users_file setting)")
+    ksub = ky.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ka = ksub.add_parser("add", help="a new key for a user, printed once")
+    ka.add_argument("--user", required=True, metavar="NAME")
+    ksub.add_parser("list", help="every key: its id, user and when it was made")
+    kr = ksub.add_parser("revoke", help="revoke a key by its id")
+    kr.add_argument("id")
+    ky.set_defaults(run=_key)
 
     f = sub.add_parser("feedback", help="what people said of answers on the chat page")
     fsub = f.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -389,11 +400,25 @@ def _chat(args: argparse.Namespace) -> int:
     where = f" in {len(rags)} collections" if named else ""
     print(f"serving {documents} documents{where} on http://{args.host}:{args.port}{login}",
           flush=True)
-    library = Library(rags, {c.name: c for c in s.collections}) if named else first
+    library = Library(rags, {c.name: c for c in s.collections}) if named \
+        else Library.single(first)
     serve(library, host=args.host, port=args.port, share=args.share, auth=auth,
           concurrency=args.concurrency, upload=not args.no_upload, users=users,
-          conversations=Conversations(conversations_path(s)))
+          conversations=Conversations(conversations_path(s)), page=not args.no_page,
+          routes=_api_routes(library, users, None if accounts else auth, args.concurrency))
     return 0
+
+
+def _api_routes(library, users, auth: str | None, concurrency: int) -> list:
+    """The OpenAI-compatible and REST routes, served beside the page or alone."""
+    from starlette.routing import Mount
+
+    from rag.api import Gate, chat, rest
+    from rag.app.people import parse_auth
+
+    login = parse_auth(auth)
+    gate = Gate(library, users, password=login[1] if login else None, concurrency=concurrency)
+    return [*chat.routes(gate), Mount("/api", app=rest.app(gate))]
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -478,13 +503,7 @@ def _train_selector(args: argparse.Namespace) -> int:
 
 
 def _user(args: argparse.Namespace) -> int:
-    from rag.users.accounts import users_of
-
-    s = _settings(args)
-    users = users_of(s.users_file)
-    if users is None:
-        raise RagError("no users file is configured; set users_file in rag.toml or "
-                       "RAG_USERS_FILE=PATH")
+    users = _accounts(args)
     if args.action == "list":
         for user in sorted(users.all().values(), key=lambda u: u.name):
             print(f"{user.name}\t{','.join(sorted(user.groups))}")
@@ -503,6 +522,31 @@ def _user(args: argparse.Namespace) -> int:
             raise RagError(f"no user {args.name} in {users.path}")
         users.passwd(args.name, _new_password())
         print(f"changed the password of {args.name}")
+    return 0
+
+
+def _accounts(args: argparse.Namespace):
+    from rag.users.accounts import users_of
+
+    users = users_of(_settings(args).users_file)
+    if users is None:
+        raise RagError("no users file is configured; set users_file in rag.toml or "
+                       "RAG_USERS_FILE=PATH")
+    return users
+
+
+def _key(args: argparse.Namespace) -> int:
+    users = _accounts(args)
+    if args.action == "add":
+        key, secret = users.add_key(args.user)
+        print(secret)
+        print(f"key {key.id} for {args.user}: shown this once, keep it secret", file=sys.stderr)
+    elif args.action == "list":
+        for user in sorted(users.all().values(), key=lambda u: u.name):
+            for k in user.keys:
+                print(f"{k.id}\t{user.name}\t{k.created}")
+    else:
+        print(f"revoked key {args.id} of {users.revoke_key(args.id)}")
     return 0
 
 

@@ -6,6 +6,7 @@ and Markdown; Gradio's own sanitizer stays on as a second line of defence.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -341,8 +342,9 @@ class LimitBody:
         limit = self.uploads if self.uploads and scope["path"].endswith("/upload") \
             else self.max_bytes
         declared = dict(scope.get("headers") or ()).get(b"content-length")
+        api = scope["path"].startswith(("/v1/", "/api/"))
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            return await _too_large(send, limit)
+            return await _too_large(send, limit, api)
         seen = 0
 
         async def counted() -> dict:
@@ -356,17 +358,21 @@ class LimitBody:
         try:
             await self.app(scope, counted, send)
         except _TooLarge:
-            await _too_large(send, limit)
+            await _too_large(send, limit, api)
 
 
 class _TooLarge(Exception):
     pass
 
 
-async def _too_large(send: Any, limit: int) -> None:
-    body = f"request body over {limit:,} bytes".encode()
+async def _too_large(send: Any, limit: int, api: bool = False) -> None:
+    """413; for the API in OpenAI's error shape."""
+    message = f"request body over {limit:,} bytes"
+    body = json.dumps({"error": {"message": message, "type": "invalid_request_error",
+                                 "param": None, "code": "request_too_large"}}).encode() \
+        if api else message.encode()
     await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"text/plain"),
+                "headers": [(b"content-type", b"application/json" if api else b"text/plain"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
@@ -424,11 +430,13 @@ def document_route(rag: RAG | Library, who: Visitors | None = None):
 
 def serve(rag: RAG | Library, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
           auth: str | None = None, concurrency: int = 4, upload: bool = True,
-          users: Users | None = None, conversations: Conversations | None = None) -> None:
+          users: Users | None = None, conversations: Conversations | None = None,
+          routes: Sequence[Any] = (), page: bool = True) -> None:
     """Launch the page. With accounts in `users`, each person signs in as themselves and
     reads what their groups may; else `auth` ("user:password", e.g. from RAG_AUTH) is the one
-    login, if any. `conversations` keeps each person's conversations and feedback. Load `rag`
-    with `embedder_for(settings, threads=1)`: requests run side by side, a core each."""
+    login, if any. `conversations` keeps each person's conversations and feedback; `routes`
+    are served beside the page (the API), or alone without `page`. Load `rag` with
+    `embedder_for(settings, threads=1)`: requests run side by side, a core each."""
     from starlette.middleware import Middleware
 
     who = Visitors(users)
@@ -436,6 +444,13 @@ def serve(rag: RAG | Library, host: str = "127.0.0.1", port: int = 7860, share: 
     # Accounts, when there are any, replace the one RAG_AUTH login.
     credentials = login_check(users, guard) if who.accounts else parse_auth(auth)
     check_exposure(host, share, auth, who.accounts)
+    if not page:  # the API alone: no Gradio app at all
+        import uvicorn
+        from starlette.applications import Starlette
+
+        uvicorn.run(Starlette(routes=list(routes), middleware=[Middleware(LimitBody)]),
+                    host=host, port=port, log_level="warning")
+        return
     demo = build_app(rag, upload=upload, visitors=who, conversations=conversations)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
     settings = rag.settings if isinstance(rag, RAG) else next(iter(rag.rags.values())).settings
@@ -446,7 +461,7 @@ def serve(rag: RAG | Library, host: str = "127.0.0.1", port: int = 7860, share: 
                 app_kwargs={"middleware": [
                     Middleware(LimitBody, uploads=most + 100_000 if upload else 0),
                     Middleware(SlowLogins, guard=guard)],
-                    "routes": [document_route(rag, who)]})
+                    "routes": [document_route(rag, who), *routes]})
 
 
 def _theme():

@@ -1,5 +1,6 @@
 """An `Answer` for people, one renderer per surface format: `answer_text` and `sources_text`
-for a terminal (`rag ask`), `answer_html` and its parts for the chat page. `Answer.answer` (the
+for a terminal (`rag ask`), `answer_markdown` for chat apps (the OpenAI-compatible API),
+`answer_html` and its parts for the chat page. `Answer.answer` (the
 sentences with inline `[n]` markers, `rag.types.render_sentences`) is the data form JSON and
 Python callers get.
 
@@ -46,6 +47,31 @@ def sources_text(ans: Answer) -> list[str]:
         place = ", ".join(x for x in (c.doc_id, locator(c)) if x)
         lines.append(f"    > {' '.join(c.quote.split())}  ({place})")
     return lines
+
+
+# -- a chat app (the OpenAI-compatible API) ---------------------------------------------------
+
+_MD = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()<>#+!|~"})
+
+
+def answer_markdown(ans: Answer) -> str:
+    """The answer for any chat app: the hedge of a tentative answer, the sentences with their
+    `[n]` markers, then a "Sources" list (title, page or section, date, link). Document text
+    is escaped for Markdown; only http(s) urls become links. An abstention is the fixed reply
+    alone."""
+    if ans.abstained or not ans.citations:
+        return ans.answer
+    hedge = TENTATIVE_TEXT + "\n\n" if ans.band == "tentative" else ""
+    text = " ".join(x.text.translate(_MD) + "".join(f" [{n}]" for n in x.citations)
+                    for x in ans.sentences) or ans.answer.translate(_MD)
+    lines = [hedge + text, "", "**Sources**", ""]
+    for c in ans.citations:
+        where = ", ".join(x for x in (locator(c), c.date or "") if x)
+        url = _safe_url(c.url)
+        quote = " ".join(c.quote.split()).translate(_MD)
+        lines.append(f"{c.n}. {c.title.translate(_MD)}" + (f" ({where})" if where else "")
+                     + (f" — <{url}>" if url else "") + f" — “{quote}”")
+    return "\n".join(lines)
 
 
 # -- the chat page -----------------------------------------------------------------------------

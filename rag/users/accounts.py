@@ -1,10 +1,15 @@
 """The users file and logins.
 
 The file (setting `users_file`, or `RAG_USERS_FILE`) is JSON: `{"users": {NAME: {"password":
-HASH, "groups": [...]}}}`, written whole (a temporary file renamed over it) with mode 0600.
-A password is kept as a salted scrypt hash (stdlib `hashlib.scrypt`, n=2^14, r=8, p=1; 16
-random bytes of salt): `scrypt$16384$8$1$SALT$HASH` in base64. The file is read again when it
-changes, so `rag user ...` takes effect on a running server at the next request.
+HASH, "groups": [...], "keys": [{"id": ID, "sha256": HASH, "created": ISO}]}}}`, written whole
+(a temporary file renamed over it) with mode 0600. A password is kept as a salted scrypt hash
+(stdlib `hashlib.scrypt`, n=2^14, r=8, p=1; 16 random bytes of salt): `scrypt$16384$8$1$SALT$HASH`
+in base64. The file is read again when it changes, so `rag user ...` takes effect on a running
+server at the next request.
+
+An API key (`rag key add --user NAME`) acts as its user. It is 32 random bytes, shown once;
+the file keeps its SHA-256 (a key is too random to guess, so no slow hash is needed) and a short
+id to name it by.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rag.errors import RagError
@@ -63,10 +68,18 @@ _DUMMY = hash_password(secrets.token_hex(8))  # checked for unknown names: the s
 
 
 @dataclass(frozen=True)
+class Key:
+    id: str
+    sha256: str = field(repr=False)
+    created: str = ""
+
+
+@dataclass(frozen=True)
 class User:
     name: str
     groups: frozenset[str] = frozenset()
     password: str = field(default="", repr=False)  # the hash
+    keys: tuple[Key, ...] = ()
 
     @property
     def reader(self) -> Reader:
@@ -98,7 +111,9 @@ class Users:
     def _read(self) -> dict[str, User]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            return {name: User(name, frozenset(u.get("groups", ())), u["password"])
+            return {name: User(name, frozenset(u.get("groups", ())), u["password"],
+                               tuple(Key(k["id"], k["sha256"], k.get("created", ""))
+                                     for k in u.get("keys", ())))
                     for name, u in data["users"].items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise RagError(f"the users file {self.path} is damaged ({type(e).__name__}: {e}); "
@@ -112,6 +127,18 @@ class Users:
         user = self.get(name) if isinstance(name, str) else None
         ok = verify_password(password, user.password if user else _DUMMY)
         return user if ok and user is not None else None
+
+    def by_key(self, key: str) -> User | None:
+        """The user an API key belongs to, or None (every stored key is compared)."""
+        if not isinstance(key, str) or not key:
+            return None
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+        found = None
+        for user in self.all().values():
+            for k in user.keys:
+                if hmac.compare_digest(k.sha256, digest):
+                    found = user
+        return found
 
     # -- changes (the command line) ----------------------------------------------------------
     def add(self, name: str, password: str, groups: Iterable[str] = ()) -> User:
@@ -134,18 +161,44 @@ class Users:
         users = self.all()
         if name not in users:
             raise RagError(f"no user {name} in {self.path}")
-        users[name] = User(name, users[name].groups, hash_password(_password(password)))
+        users[name] = replace(users[name], password=hash_password(_password(password)))
         self._write(users)
 
     def set_groups(self, name: str, groups: Iterable[str]) -> None:
         users = self.all()
         if name not in users:
             raise RagError(f"no user {name} in {self.path}")
-        users[name] = User(name, _groups(groups), users[name].password)
+        users[name] = replace(users[name], groups=_groups(groups))
         self._write(users)
 
+    def add_key(self, name: str) -> tuple[Key, str]:
+        """A new API key for `name`: its record and the key itself (shown once)."""
+        users = self.all()
+        if name not in users:
+            raise RagError(f"no user {name} in {self.path}")
+        secret = "rag-" + secrets.token_urlsafe(32)
+        key = Key(secrets.token_hex(4), hashlib.sha256(secret.encode()).hexdigest(),
+                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        users[name] = replace(users[name], keys=(*users[name].keys, key))
+        self._write(users)
+        return key, secret
+
+    def revoke_key(self, key_id: str) -> str:
+        """Revoke the key `key_id`; returns whose it was."""
+        users = self.all()
+        for user in users.values():
+            if any(k.id == key_id for k in user.keys):
+                users[user.name] = replace(user, keys=tuple(k for k in user.keys
+                                                            if k.id != key_id))
+                self._write(users)
+                return user.name
+        raise RagError(f"no key {key_id} in {self.path}; `rag key list` shows them")
+
     def _write(self, users: dict[str, User]) -> None:
-        data = {"users": {u.name: {"password": u.password, "groups": sorted(u.groups)}
+        data = {"users": {u.name: {"password": u.password, "groups": sorted(u.groups),
+                                   **({"keys": [{"id": k.id, "sha256": k.sha256,
+                                                 "created": k.created} for k in u.keys]}
+                                      if u.keys else {})}
                           for u in sorted(users.values(), key=lambda u: u.name)}}
         try:
             atomic_write(self.path, json.dumps(data, indent=1) + "\n", mode=0o600)

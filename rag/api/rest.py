@@ -1,0 +1,104 @@
+"""A small REST face, mounted at `/api`: `POST /api/answer` (the Answer object), `GET
+/api/documents` and `GET /api/collections` (what the caller may read), with an OpenAPI schema
+at `/api/openapi.json` and a page describing it at `/api/docs` (no web fonts or scripts from
+elsewhere: it works offline). Same keys and errors as the chat endpoint."""
+
+import html
+from typing import Any
+
+from fastapi import FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from rag.api import ApiError, Gate
+from rag.config import MAX_K
+from rag.errors import RagError
+
+
+class AnswerRequest(BaseModel):
+    question: str = Field(description="the question")
+    history: list[str] = Field(default=[], description="earlier user turns, oldest first")
+    k: int = Field(default=0, ge=0, le=MAX_K, description="passages to read (0: the default)")
+    generator: str = Field(default="", description="extractive, or a configured LLM")
+    collection: str = Field(default="", description="the collection ('': the first you may "
+                                                    "read)")
+
+
+def app(gate: Gate) -> FastAPI:
+    api = FastAPI(title="rag", version="1", openapi_url="/openapi.json", docs_url=None,
+                  redoc_url=None, description="Cited answers from the documents you may read.")
+
+    @api.exception_handler(ApiError)
+    async def api_error(request: Request, e: ApiError) -> JSONResponse:
+        return JSONResponse(e.body(), status_code=e.status)
+
+    @api.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, e: RequestValidationError) -> JSONResponse:
+        first = e.errors()[0] if e.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ())[1:])
+        return JSONResponse(ApiError(400, f"{where}: {first.get('msg', 'invalid')}",
+                                     param=where or None).body(), status_code=400)
+
+    def reader(authorization: str | None):
+        return gate.caller(authorization)
+
+    @api.post("/answer", summary="Answer a question from the documents, with citations")
+    async def answer(ask: AnswerRequest, authorization: str | None = Header(default=None)
+                     ) -> dict[str, Any]:
+        who = reader(authorization)
+        try:
+            rag = gate.library.get(ask.collection, who)
+        except RagError as e:
+            raise ApiError(404, str(e), param="collection") from None
+        gate.enter()
+        try:
+            def run() -> dict[str, Any]:
+                with gate.slot():
+                    return rag.answer(ask.question, ask.history, k=ask.k or None,
+                                      generator=ask.generator or None, reader=who).to_dict()
+            try:
+                return await run_in_threadpool(run)
+            except RagError as e:
+                raise ApiError(400, str(e)) from None
+        finally:
+            gate.leave()
+
+    @api.get("/documents", summary="The documents you may read in a collection")
+    async def documents(collection: str = "", authorization: str | None = Header(default=None)
+                        ) -> list[dict[str, Any]]:
+        who = reader(authorization)
+        try:
+            rag = gate.library.get(collection, who)
+        except RagError as e:
+            raise ApiError(404, str(e), param="collection") from None
+        return [{"doc_id": d, "title": info.title, "kind": info.kind, "pages": info.pages,
+                 "chunks": len(info.chunks), "date": info.date, "url": info.url,
+                 "indexed_at": info.indexed_at}
+                for d, info in sorted(rag.index.documents.items())
+                if who is None or who.may_read(info)]
+
+    @api.get("/collections", summary="The collections you may read")
+    async def collections(authorization: str | None = Header(default=None)
+                          ) -> list[dict[str, Any]]:
+        who = reader(authorization)
+        return [{"name": name or "rag", "documents": sum(
+            1 for info in gate.library.rags[name].index.documents.values()
+            if who is None or who.may_read(info))} for name in gate.library.names(who)]
+
+    @api.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        schema = api.openapi()
+        rows = "".join(
+            f"<tr><td><code>{html.escape(method.upper())} /api{html.escape(path)}</code></td>"
+            f"<td>{html.escape(op.get('summary', ''))}</td></tr>"
+            for path, ops in schema["paths"].items() for method, op in ops.items())
+        return HTMLResponse(
+            "<!doctype html><title>rag API</title><h1>rag API</h1>"
+            "<p>Send <code>Authorization: Bearer KEY</code>. The schema: "
+            "<a href='openapi.json'>openapi.json</a>. OpenAI-compatible chat: "
+            "<code>GET /v1/models</code>, <code>POST /v1/chat/completions</code>.</p>"
+            f"<table>{rows}</table>")
+
+    return api
