@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -299,6 +300,8 @@ def rag_chat(root: Path, index: Path | None, *args: str, **env: str) -> Iterator
                 try:
                     if urllib.request.urlopen(url, timeout=2).status == 200:
                         break
+                except urllib.error.HTTPError:
+                    break  # it answers (the API alone has no page at /)
                 except OSError:
                     pass
                 if time.monotonic() > deadline:
