@@ -248,3 +248,10 @@ def test_a_saturated_server_says_429_and_its_limit():
     assert e.value.status == 429 and e.value.body()["error"]["type"] == "rate_limit_error"
     gate.leave()
     gate.enter()  # room again
+
+
+def test_with_the_one_rag_auth_login_its_password_is_the_key(api_root):
+    with rag_chat(api_root, api_root / "ix", "--no-page", RAG_AUTH="reader:s3cret-pass") as s:
+        assert httpx.get(s.url + "v1/models").status_code == 401
+        ok = httpx.get(s.url + "v1/models", headers={"Authorization": "Bearer s3cret-pass"})
+        assert ok.status_code == 200 and ok.json()["data"][0]["id"] == "rag"
