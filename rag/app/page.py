@@ -31,6 +31,7 @@ from rag.users.conversations import Conversations
 # The largest request body the page accepts: a question, its history and settings are a few
 # hundred kilobytes at most; anything bigger is refused before it is read.
 MAX_REQUEST_BYTES = 1_000_000
+GRADIO_EVENTS_KEPT = 100  # Gradio's per-event records (a monitoring view this page does not use)
 
 CSS = """
 .rag-answer sup { font-size: 0.75em; color: var(--color-accent); }
@@ -439,6 +440,10 @@ def serve(rag: RAG | Library, host: str = "127.0.0.1", port: int = 7860, share: 
     `embedder_for(settings, threads=1)`: requests run side by side, a core each."""
     from starlette.middleware import Middleware
 
+    # Gradio keeps a record of its last 10,000 events for a monitoring view and recomputes a
+    # summary over all of them after each one: the page's process grew 400 -> 443 MB over
+    # 1,000 answers through its queue; with 100 kept, 392 -> 400 MB (RELIABILITY.md, "Load").
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", str(GRADIO_EVENTS_KEPT))
     who = Visitors(users)
     guard = LoginGuard()
     # Accounts, when there are any, replace the one RAG_AUTH login.
