@@ -62,8 +62,9 @@ def test_many_clients_at_once_each_get_their_own_right_answer(seed_index: Path, 
                 if not ok:
                     wrong.append(f"{question!r} -> {ans['answer']!r}")
                 done += 1
-                # Memory once a tenth of the questions are answered, and at the end.
-                if done == max(1, CLIENTS * QUESTIONS // 10):
+                # Memory once a tenth of the questions are answered, after 1,000, and at the
+                # end.
+                if done in (max(1, CLIENTS * QUESTIONS // 10), 1000):
                     memory[done] = _rss_mb(served.proc.pid)
 
         t0 = time.monotonic()
@@ -78,5 +79,5 @@ def test_many_clients_at_once_each_get_their_own_right_answer(seed_index: Path, 
     print(f"\n{CLIENTS} clients x {QUESTIONS} questions: {done} answers in {wall:.1f} s "
           f"({done / wall:.1f}/s), latency p50 {statistics.median(latencies) * 1e3:.0f} ms, "
           f"p95 {q[18] * 1e3:.0f} ms, max {max(latencies) * 1e3:.0f} ms; server RSS "
-          f"{memory[first]:.0f} MB after {first}, {memory[last]:.0f} MB after {last}")
+          + ", ".join(f"{mb:.0f} MB after {n}" for n, mb in sorted(memory.items())))
     assert memory[last] <= 1.10 * memory[first], memory
