@@ -3,7 +3,7 @@
 from rag.errors import RagError
 from rag.pipeline import RAG, answer, build
 from rag.query import Query
-from rag.types import Answer, Chunk, Citation, Document, Filters, Passage, Sentence
+from rag.types import Answer, Chunk, Citation, Document, Filters, Passage, Reader, Sentence
 
 __all__ = ["RAG", "Answer", "Chunk", "Citation", "Document", "Filters", "Passage", "Query",
-           "RagError", "Sentence", "answer", "build"]
+           "RagError", "Reader", "Sentence", "answer", "build"]
