@@ -344,3 +344,31 @@ def milvus_uri(tmp_path_factory):
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(10)
+
+
+# A team's corpus: the seeds, open to everyone, and an `hr/` folder only group hr may read;
+# hana is in hr, fred in finance.
+HR_TEXT = ("Memo on pay. The salary review gives every hospital porter a raise of "
+           "seven percent from March.\n")
+HR_QUESTION = "What raise does every hospital porter get from the salary review?"
+PASSWORDS = {"hana": "hana-s3cret", "fred": "fred-s3cret"}
+
+
+def team_corpus(root: Path, extra=None) -> Path:
+    """The team's corpus in `root/docs` (`extra(hr_folder)` adds files before the build),
+    indexed into `root/ix` with the real model, and its users in `root/users.json`."""
+    from rag.pipeline import build
+    from rag.users import Users
+
+    corpus = root / "docs"
+    shutil.copytree(SEEDS, corpus)
+    (corpus / "hr").mkdir()
+    (corpus / "hr" / ".access.toml").write_text('groups = ["hr"]\n')
+    (corpus / "hr" / "pay-memo.txt").write_text(HR_TEXT)
+    if extra is not None:
+        extra(corpus / "hr")
+    build([corpus], settings=Settings(index_dir=str(root / "ix")))
+    users = Users(root / "users.json")
+    users.add("hana", PASSWORDS["hana"], ["hr"])
+    users.add("fred", PASSWORDS["fred"], ["finance"])
+    return root

@@ -5,7 +5,6 @@ read), with API keys acting as their users."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -14,15 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag.config import Settings
-
-from .conftest import ROOT, SEEDS, rag_chat
+from .conftest import HR_QUESTION, ROOT, rag_chat, team_corpus
 
 pytestmark = pytest.mark.slow
 
-HR_TEXT = ("Memo on pay. The salary review gives every hospital porter a raise of "
-           "seven percent from March.\n")
-HR_QUESTION = "What raise does every hospital porter get from the salary review?"
 
 
 def _key(root: Path, user: str) -> str:
@@ -36,20 +30,7 @@ def _key(root: Path, user: str) -> str:
 
 @pytest.fixture(scope="module")
 def api_root(tmp_path_factory) -> Path:
-    from rag.pipeline import build
-    from rag.users import Users
-
-    root = tmp_path_factory.mktemp("api")
-    corpus = root / "docs"
-    shutil.copytree(SEEDS, corpus)
-    (corpus / "hr").mkdir()
-    (corpus / "hr" / ".access.toml").write_text('groups = ["hr"]\n')
-    (corpus / "hr" / "pay-memo.txt").write_text(HR_TEXT)
-    build([corpus], settings=Settings(index_dir=str(root / "ix")))
-    users = Users(root / "users.json")
-    users.add("hana", "hana-s3cret", ["hr"])
-    users.add("fred", "fred-s3cret", ["finance"])
-    return root
+    return team_corpus(tmp_path_factory.mktemp("api"))
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ reaches them, through any door."""
 from __future__ import annotations
 
 import json
-import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -14,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import Settings
 from rag.users import Users
 
-from .conftest import SEEDS, rag_chat
+from .conftest import HR_QUESTION, HR_TEXT, PASSWORDS, rag_chat, team_corpus
 from .documents import make_pdf
 
 pytestmark = pytest.mark.slow
@@ -25,31 +23,15 @@ pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-HR_TEXT = ("Memo on pay. The salary review gives every hospital porter a raise of "
-           "seven percent from March.\n")
-HR_QUESTION = "What raise does every hospital porter get from the salary review?"
-PASSWORDS = {"hana": "hana-s3cret", "fred": "fred-s3cret"}
+
 
 
 @pytest.fixture(scope="module")
 def people_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The seeds (open to everyone) and an `hr/` folder only group hr may read; hana is in
-    hr, fred in finance."""
-    from rag.pipeline import build
-
-    root = tmp_path_factory.mktemp("people")
-    corpus = root / "docs"
-    shutil.copytree(SEEDS, corpus)
-    (corpus / "hr").mkdir()
-    (corpus / "hr" / ".access.toml").write_text('groups = ["hr"]\n')
-    (corpus / "hr" / "pay-memo.txt").write_text(HR_TEXT)
-    make_pdf(corpus / "hr" / "porters.pdf", ["Porter rosters: night shifts rotate weekly."],
-             title="Porter rosters")
-    build([corpus], settings=Settings(index_dir=str(root / "ix")))
-    users = Users(root / "users.json")
-    users.add("hana", PASSWORDS["hana"], ["hr"])
-    users.add("fred", PASSWORDS["fred"], ["finance"])
-    return root
+    """The team's corpus (conftest) with a PDF in `hr/` as well."""
+    return team_corpus(tmp_path_factory.mktemp("people"), lambda hr: make_pdf(
+        hr / "porters.pdf", ["Porter rosters: night shifts rotate weekly."],
+        title="Porter rosters"))
 
 
 @pytest.fixture(scope="module")

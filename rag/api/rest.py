@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from rag.api import ApiError, Gate
+from rag.app.library import readable
 from rag.config import MAX_K
 from rag.errors import RagError
 
@@ -41,13 +42,10 @@ def app(gate: Gate) -> FastAPI:
         return JSONResponse(ApiError(400, f"{where}: {first.get('msg', 'invalid')}",
                                      param=where or None).body(), status_code=400)
 
-    def reader(authorization: str | None):
-        return gate.caller(authorization)
-
     @api.post("/answer", summary="Answer a question from the documents, with citations")
     async def answer(ask: AnswerRequest, authorization: str | None = Header(default=None)
                      ) -> dict[str, Any]:
-        who = reader(authorization)
+        who = gate.caller(authorization)
         try:
             rag = gate.library.get(ask.collection, who)
         except RagError as e:
@@ -68,7 +66,7 @@ def app(gate: Gate) -> FastAPI:
     @api.get("/documents", summary="The documents you may read in a collection")
     async def documents(collection: str = "", authorization: str | None = Header(default=None)
                         ) -> list[dict[str, Any]]:
-        who = reader(authorization)
+        who = gate.caller(authorization)
         try:
             rag = gate.library.get(collection, who)
         except RagError as e:
@@ -76,16 +74,14 @@ def app(gate: Gate) -> FastAPI:
         return [{"doc_id": d, "title": info.title, "kind": info.kind, "pages": info.pages,
                  "chunks": len(info.chunks), "date": info.date, "url": info.url,
                  "indexed_at": info.indexed_at}
-                for d, info in sorted(rag.index.documents.items())
-                if who is None or who.may_read(info)]
+                for d, info in sorted(readable(rag, who).items())]
 
     @api.get("/collections", summary="The collections you may read")
     async def collections(authorization: str | None = Header(default=None)
                           ) -> list[dict[str, Any]]:
-        who = reader(authorization)
-        return [{"name": name or "rag", "documents": sum(
-            1 for info in gate.library.rags[name].index.documents.values()
-            if who is None or who.may_read(info))} for name in gate.library.names(who)]
+        who = gate.caller(authorization)
+        return [{"name": name or "rag", "documents": len(readable(gate.library.rags[name], who))}
+                for name in gate.library.names(who)]
 
     @api.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

@@ -9,7 +9,13 @@ from collections.abc import Mapping
 from rag.config import Collection
 from rag.errors import RagError
 from rag.pipeline import RAG
-from rag.types import Reader
+from rag.types import DocumentInfo, Reader
+
+
+def readable(rag: RAG, reader: Reader | None) -> dict[str, DocumentInfo]:
+    """The documents of `rag`'s index that `reader` may read (all of them for None)."""
+    return {d: info for d, info in rag.index.documents.items()
+            if reader is None or reader.may_read(info)}
 
 
 class Library:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rag.app.history import conversation_choices, conversation_events, feedback_box
-from rag.app.library import Library
+from rag.app.library import Library, readable
 from rag.app.people import (
     SlowLogins,
     Visitors,
@@ -24,7 +24,7 @@ from rag.app.render import answer_html, escape, passages_html
 from rag.config import MAX_K
 from rag.errors import RagError
 from rag.pipeline import RAG, check_history
-from rag.types import Answer, DocumentInfo, Reader
+from rag.types import Answer, Reader
 from rag.users import LoginGuard, Users
 from rag.users.conversations import Conversations
 
@@ -46,12 +46,6 @@ CSS = """
 .rag-passages td { vertical-align: top; padding: 2px 6px; }
 mark { background: #fde68a; color: inherit; }
 """
-
-
-def readable(rag: RAG, reader: Reader | None) -> dict[str, DocumentInfo]:
-    """The indexed documents `reader` may read (all of them for None)."""
-    return {d: info for d, info in rag.index.documents.items()
-            if reader is None or reader.may_read(info)}
 
 
 def corpus_header(rag: RAG, reader: Reader | None = None) -> str:

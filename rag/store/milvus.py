@@ -23,6 +23,7 @@ import time
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -269,8 +270,8 @@ class EngineIndex:
         for row in rows.values():
             self.df.update(row.get("df", {}))
         documents = {doc_id: DocumentInfo.from_dict(row) for doc_id, row in rows.items()}
-        self.n_chunks = sum(len(info.chunks) for info in documents.values())
-        self.info = IndexInfo(documents, self.n_chunks, meta["built_at"],
+        self.info = IndexInfo(documents, sum(len(info.chunks) for info in documents.values()),
+                              meta["built_at"],
                               meta["embedding"]["model"], meta["embedding"]["dim"],
                               tuple(meta.get("corpus") or ()), "milvus")
         # Sentence spans and vectors of recently retrieved chunks, for the answer selector.
@@ -288,7 +289,7 @@ class EngineIndex:
         return self.store.open(embedder, chunker)
 
     def idf(self, term: str) -> float:
-        return bm25_idf(self.n_chunks, self.df.get(term, 0))
+        return bm25_idf(self.info.chunks, self.df.get(term, 0))
 
     def sentences_of(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray] | None:
         """Sentence spans and vectors of a chunk this index returned lately, or None."""
@@ -394,11 +395,9 @@ def _sentence_rows(segments: Sequence[tuple[Chunk, list[tuple[int, int]]]],
 def _moved_row(row: dict[str, Any], doc: Document) -> dict[str, Any]:
     """A stored chunk row under `doc`'s id (same text and vectors; title and date follow the
     document)."""
-    chunk = {**row["chunk"], "doc_id": doc.doc_id}
-    chunk["chunk_id"] = f"{doc.doc_id}#{chunk['n']}"
-    return {"chunk_id": chunk["chunk_id"], "doc_id": doc.doc_id, "terms": row["terms"],
-            "dense": row["dense"], "title_lc": doc.title.lower()[:MAX_TEXT],
-            "date": (doc.date or "")[:10], "chunk": chunk, "sentences": row["sentences"]}
+    c = Chunk(**row["chunk"])
+    c = replace(c, chunk_id=f"{doc.doc_id}#{c.n}", doc_id=doc.doc_id)
+    return _chunk_row(c, row["terms"].split(" "), row["dense"], doc, row["sentences"])
 
 
 def _doc_row(doc_id: str, info: dict[str, Any]) -> dict[str, Any]:
