@@ -374,7 +374,12 @@ def _chat(args: argparse.Namespace) -> int:
     parse_auth(auth)  # a malformed value fails before the slow start-up
     s = _settings(args)
     users = users_of(s.users_file)
-    accounts = bool(users and users.all())
+    # A configured users file means accounts for the life of the server, whatever becomes of
+    # the file: read it now so a damaged one stops the start, not the first visitor.
+    accounts = users is not None
+    if users is not None and not users.all():
+        print(f"note: {users.path} holds no accounts yet: nobody can sign in until "
+              f"`rag user add NAME`", file=sys.stderr)
     check_exposure(args.host, args.share, auth, accounts)
     if accounts and auth:
         print(f"note: the accounts in {s.users_file} replace RAG_AUTH", file=sys.stderr)
@@ -386,6 +391,16 @@ def _chat(args: argparse.Namespace) -> int:
             for name, cs in named.items()} or \
         {"": RAG.load(settings=s, embedder=serving, build_missing=args.index is None
                       or args.watch)}
+    if not args.no_upload:  # uploads saved by a server stopped while indexing them
+        from rag.app.upload import index_pending
+
+        for rag in rags.values():
+            pending = index_pending(rag.settings, embedder_for(rag.settings),
+                                    rag.index.documents)
+            if pending:
+                print(f"indexed {len(pending)} upload(s) saved but not indexed: "
+                      f"{', '.join(pending[:5])}", file=sys.stderr)
+                rag.refresh()
     first = next(iter(rags.values()))
     first.embedder.encode_query("warm up")  # load the model before the first visitor
     first.generator()  # and the configured generator (a local LLM takes a moment)

@@ -119,6 +119,9 @@ class Settings:
     # People: the users file (`rag user add`); "" : no accounts (one login at most, RAG_AUTH).
     users_file: str = ""
     writers: tuple[str, ...] = ()  # groups that may add documents from the page (): everyone
+    # Web pages of other origins that may read answers (`https://app.example.org`); none by
+    # default: a browser lets no other page read this server's responses.
+    cors_origins: tuple[str, ...] = ()
     # Saved conversations and feedback ("": conversations.sqlite in the index folder).
     conversations_db: str = ""
     # Named corpora one `rag chat` serves (`[collections.NAME]`); none: the one index above.
@@ -218,7 +221,8 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
             return bool(value)
         if isinstance(default, tuple):
             if isinstance(value, str):
-                sep = "|" if name == "examples" else os.pathsep
+                # URLs hold colons: origins are separated by commas
+                sep = {"examples": "|", "cors_origins": ","}.get(name, os.pathsep)
                 return tuple(p for p in value.split(sep) if p)
             return tuple(str(v) for v in value)
         return type(default)(value)

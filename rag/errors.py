@@ -29,3 +29,7 @@ class ConfigError(RagError):
 
 class LLMError(RagError):
     """The language model server failed, timed out or could not be reached."""
+
+
+class AccessError(RagError):
+    """Who is asking cannot be established (accounts that cannot be read): nobody is let in."""

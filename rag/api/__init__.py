@@ -4,20 +4,31 @@ OpenAPI schema (`/api/...`, in `rest.py`), on the page's port or alone (`rag cha
 
 Who is calling: with accounts, `Authorization: Bearer KEY` (a key from `rag key add` acts as its
 user, under the same access rules as the page); with the one RAG_AUTH login, its password as the
-bearer token; with neither (a loopback-only server), anyone. Errors come in OpenAI's JSON shape.
+bearer token; with neither (a loopback-only server), anyone. A server started with a users file
+keeps to accounts while it runs: emptied or removed, nobody's key is good (401); unreadable,
+every call gets 503 until it is restored. Errors come in OpenAI's JSON shape.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from rag.app.library import Library
+from rag.errors import RagError
 from rag.types import Reader
 from rag.users import Users
+
+log = logging.getLogger("rag")
 
 WAITING = 64  # requests that may wait for a worker beyond those being answered (as the page)
 
@@ -36,6 +47,45 @@ class ApiError(Exception):
                           "code": self.code}}
 
 
+class Json(JSONResponse):
+    """A JSON response that cannot fail to encode: text that is not valid Unicode (a lone
+    surrogate echoed from a request) is escaped, not a 500."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":")).encode("utf-8", "backslashreplace")
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body, or 400: not JSON, nested too deep, or holding text that is
+    not valid Unicode."""
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "the body is not JSON (or is nested too deeply)") from None
+    stack = [body]
+    while stack:  # iterative: a deep body must not exhaust the stack here either
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and not _unicode(item):
+            raise ApiError(400, "the body holds text that is not valid Unicode (a lone "
+                                "surrogate)")
+    return body
+
+
+def _unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @dataclass
 class Gate:
     """Who may call, and how many calls may be under way at once."""
@@ -47,22 +97,26 @@ class Gate:
     _busy: int = field(default=0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _slots: threading.Semaphore = field(init=False, repr=False)
+    accounts: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self._slots = threading.Semaphore(self.concurrency)  # answers computed at once
-
-    @property
-    def accounts(self) -> bool:
-        return self.users is not None and bool(self.users.all())
+        # Decided once: a users file that vanishes later lets nobody in, never everybody.
+        self.accounts = self.users is not None
 
     def caller(self, authorization: str | None) -> Reader | None:
         """The Reader of the request's bearer key (None: everything is readable), or 401."""
         token = ""
         if authorization and authorization[:7].lower() == "bearer ":
             token = authorization[7:].strip()
-        if self.accounts:
-            assert self.users is not None
-            user = self.users.by_key(token)
+        if self.users is not None:
+            try:
+                user = self.users.by_key(token)
+            except RagError as e:  # a damaged users file: closed to everyone
+                log.error("refused an API call: %s", e)
+                raise ApiError(503, "accounts cannot be read on this server; nobody is let in "
+                                    "until an administrator restores the users file",
+                               "server_error", code="accounts_unavailable") from None
             if user is None:
                 raise ApiError(401, "a valid API key is needed: Authorization: Bearer KEY "
                                     "(`rag key add --user NAME` makes one)",

@@ -18,10 +18,10 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from rag.api import ApiError, Gate
+from rag.api import ApiError, Gate, Json, read_json
 from rag.app.render import answer_markdown
 from rag.config import MAX_K
 from rag.errors import RagError
@@ -34,8 +34,8 @@ PIECE_WORDS = 4  # words per streamed chunk
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
-def error(e: ApiError) -> JSONResponse:
-    return JSONResponse(e.body(), status_code=e.status)
+def error(e: ApiError) -> Response:
+    return Json(e.body(), status_code=e.status)
 
 
 def model_names(gate: Gate, reader: Reader | None) -> list[str]:
@@ -81,16 +81,16 @@ def parse(body: Any) -> dict[str, Any]:
     if not asked or not asked[-1].strip():
         raise ApiError(400, "the last user message is the question; there is none",
                        param="messages")
-    k = body.get("k", 0)
+    k = body.get("k") or 0
     if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= MAX_K:
         raise ApiError(400, f"k must be a whole number from 1 to {MAX_K}", param="k")
     for name in ("model", "generator"):
         if body.get(name) is not None and not isinstance(body[name], str):
             raise ApiError(400, f"{name} must be a string", param=name)
-    if not isinstance(body.get("stream", False), bool):
-        raise ApiError(400, "stream must be true or false", param="stream")
+    if not isinstance(body.get("stream") or False, bool):  # null is false, as OpenAI reads it
+        raise ApiError(400, "stream must be true, false or null", param="stream")
     return {"question": asked[-1], "history": asked[:-1], "model": body.get("model") or "",
-            "stream": body.get("stream", False), "k": k or None,
+            "stream": body.get("stream") or False, "k": k or None,
             "generator": body.get("generator") or None}
 
 
@@ -155,18 +155,14 @@ def routes(gate: Gate) -> list[Route]:
             reader = gate.caller(request.headers.get("authorization"))
         except ApiError as e:
             return error(e)
-        return JSONResponse({"object": "list", "data": [
+        return Json({"object": "list", "data": [
             {"id": name, "object": "model", "created": 0, "owned_by": "rag"}
             for name in model_names(gate, reader)]})
 
     async def completions(request: Request) -> Response:
         try:
             reader = gate.caller(request.headers.get("authorization"))
-            try:
-                body = await request.json()
-            except ValueError:
-                raise ApiError(400, "the body is not JSON") from None
-            ask = parse(body)
+            ask = parse(await read_json(request))
             name = collection_of(gate, ask["model"], reader)
             rag = gate.library.get(name, reader)
             model = ask["model"] or (name or model_names(gate, reader)[0])
@@ -189,7 +185,7 @@ def routes(gate: Gate) -> list[Route]:
             return error(e)
         finally:
             gate.leave()
-        return JSONResponse(completion(ans, model, ask["question"]))
+        return Json(completion(ans, model, ask["question"]))
 
     return [Route("/v1/models", models, methods=["GET"]),
             Route("/v1/chat/completions", completions, methods=["POST"])]

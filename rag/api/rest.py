@@ -11,8 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.api import ApiError, Gate
+from rag.api import ApiError, Gate, Json
 from rag.app.library import readable
 from rag.config import MAX_K
 from rag.errors import RagError
@@ -29,17 +30,23 @@ class AnswerRequest(BaseModel):
 
 def app(gate: Gate) -> FastAPI:
     api = FastAPI(title="rag", version="1", openapi_url="/openapi.json", docs_url=None,
-                  redoc_url=None, description="Cited answers from the documents you may read.")
+                  redoc_url=None, description="Cited answers from the documents you may read.",
+                  default_response_class=Json)
 
     @api.exception_handler(ApiError)
     async def api_error(request: Request, e: ApiError) -> JSONResponse:
-        return JSONResponse(e.body(), status_code=e.status)
+        return Json(e.body(), status_code=e.status)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own refusals (a body it cannot parse, an unknown path) in OpenAI's shape
+        return Json(ApiError(e.status_code, str(e.detail)).body(), status_code=e.status_code)
 
     @api.exception_handler(RequestValidationError)
     async def bad_request(request: Request, e: RequestValidationError) -> JSONResponse:
         first = e.errors()[0] if e.errors() else {}
         where = ".".join(str(x) for x in first.get("loc", ())[1:])
-        return JSONResponse(ApiError(400, f"{where}: {first.get('msg', 'invalid')}",
+        return Json(ApiError(400, f"{where}: {first.get('msg', 'invalid')}",
                                      param=where or None).body(), status_code=400)
 
     @api.post("/answer", summary="Answer a question from the documents, with citations")
@@ -75,6 +82,41 @@ def app(gate: Gate) -> FastAPI:
                  "chunks": len(info.chunks), "date": info.date, "url": info.url,
                  "indexed_at": info.indexed_at}
                 for d, info in sorted(readable(rag, who).items())]
+
+    from fastapi.responses import Response
+
+    @api.get("/documents/{doc_id:path}", response_class=Response,
+             summary="The original file of an indexed PDF you may read (a citation's link)",
+             responses={200: {"content": {"application/pdf": {}}}})
+    async def document(doc_id: str, collection: str = "",
+                       authorization: str | None = Header(default=None)) -> Response:
+        import hashlib
+
+        who = gate.caller(authorization)
+        try:  # looked up by its id in the index, never by a path from the request
+            info = gate.library.get(collection, who).index.documents.get(doc_id)
+        except RagError:
+            info = None
+        # One the caller may not read is as absent as one that does not exist. Other formats
+        # are not served: a saved web page opened from this origin could run its scripts here.
+        if info is None or info.kind != "pdf" or (who is not None and not who.may_read(info)):
+            raise ApiError(404, "no such PDF in the index", param="doc_id")
+
+        def read() -> bytes:
+            with open(info.path, "rb") as f:
+                return f.read()
+
+        try:
+            raw = await run_in_threadpool(read)
+        except OSError:
+            raise ApiError(404, "the file is gone; rebuild the index", param="doc_id") from None
+        if hashlib.sha256(raw).hexdigest() != info.sha256:
+            raise ApiError(409, "the file changed since it was indexed; rebuild the index",
+                           param="doc_id")
+        return Response(raw, media_type="application/pdf",  # the bytes just checked
+                        headers={"Content-Disposition": "inline",
+                                 "X-Content-Type-Options": "nosniff",
+                                 "Content-Security-Policy": "sandbox"})
 
     @api.get("/collections", summary="The collections you may read")
     async def collections(authorization: str | None = Header(default=None)

@@ -3,6 +3,9 @@ thumbs on answers and the feedback form. Every call names the signed-in user."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from rag.app.people import refused
 from rag.app.render import escape, passages_html
 from rag.errors import RagError
 from rag.users.conversations import Conversations
@@ -16,18 +19,20 @@ def conversation_choices(saved: Conversations, user: str, cid: str | None):
 
 
 def conversation_events(gr, saved: Conversations, chat, listed, cid, turns, new, title,
-                         rename, remove, passages, feedback, picker) -> None:
+                         rename, remove, passages, feedback, picker,
+                         person: Callable[[str | None], str] = lambda name: name or "") -> None:
     """Open, start, rename and delete conversations; each call names the signed-in user, so
-    an id of someone else's conversation opens nothing."""
+    an id of someone else's conversation opens nothing. `person` is the request's user name,
+    or RagError when that account is gone (its saved answers are closed to it too)."""
 
     def reopen(chosen: str | None, request: gr.Request):
-        user = request.username or ""
         if not chosen:
             return [], "", [], gr.skip(), "", "", gr.skip()
         try:
+            user = person(request.username)
             kept = saved.turns(user, chosen)
         except RagError as e:
-            raise gr.Error(str(e)) from None
+            raise refused(gr, e) from None
         messages = [m for t in kept for m in ({"role": "user", "content": t.question},
                                               {"role": "assistant", "content": t.shown})]
         mine = {c.id: c for c in saved.list(user)}
@@ -38,26 +43,30 @@ def conversation_events(gr, saved: Conversations, chat, listed, cid, turns, new,
         return [], "", [], passages_html(()), "", gr.update(value=None), ""
 
     def retitle(current: str, text: str, request: gr.Request):
-        user = request.username or ""
         try:
+            user = person(request.username)
             saved.rename(user, current, text)
         except RagError as e:
-            raise gr.Error(str(e)) from None
+            raise refused(gr, e) from None
         return conversation_choices(saved, user, current)
 
     def forget(current: str, request: gr.Request):
-        user = request.username or ""
-        if current:
-            try:
+        try:
+            user = person(request.username)
+            if current:
                 saved.delete(user, current)
-            except RagError as e:
-                raise gr.Error(str(e)) from None
+        except RagError as e:
+            raise refused(gr, e) from None
         return [], "", [], conversation_choices(saved, user, None), ""
 
     for fn in (reopen, retitle, forget):
         fn.__annotations__["request"] = gr.Request
     def relist(current: str, request: gr.Request):  # a conversation the first answer began
-        return conversation_choices(saved, request.username or "", current or None)
+        try:
+            user = person(request.username)
+        except RagError:
+            return gr.update(choices=[], value=None)
+        return conversation_choices(saved, user, current or None)
 
     relist.__annotations__["request"] = gr.Request
     cid.change(relist, [cid], [listed], api_name=False, queue=False)

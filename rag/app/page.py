@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from rag.app.guards import HungUp, cors
 from rag.app.history import conversation_choices, conversation_events, feedback_box
 from rag.app.library import Library, readable
 from rag.app.people import (
@@ -19,6 +20,7 @@ from rag.app.people import (
     check_exposure,
     login_check,
     parse_auth,
+    refused,
 )
 from rag.app.render import answer_html, escape, passages_html
 from rag.config import MAX_K
@@ -131,6 +133,11 @@ def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | Non
     who = visitors or Visitors()
     saved = conversations
 
+    def person(name: str | None) -> str:
+        """The request's user name, once their account is known to exist (or RagError)."""
+        who.reader(name)
+        return name or ""
+
     def respond(message: str, history: list[dict[str, Any]], k: int, generator: str,
                 collection: str, cid: str, turns: list[int | None], request: gr.Request
                 ) -> Iterator[tuple[Any, ...]]:
@@ -178,7 +185,7 @@ def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | Non
             return rag.answer(question, turns, k=k or None, generator=generator or None,
                               reader=reader).to_dict()
         except RagError as e:  # the client's to fix: its message, not a server traceback
-            raise gr.Error(str(e)) from None
+            raise refused(gr, e) from None
 
     answer_json.__annotations__["request"] = gr.Request
     # Built once for every visitor: only what anyone signed in may read; each visitor's own
@@ -239,10 +246,9 @@ def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | Non
                     passages.render()
         if saved is not None:
             conversation_events(gr, saved, chat, listed, cid, turns, new, title, rename,
-                                 remove, passages, feedback, picker)
+                                 remove, passages, feedback, picker, person=person)
         gr.api(answer_json, api_name="answer")
-        if upload:
-            _upload_box(gr, lib, header, listing, who, picker)
+        audience = _upload_box(gr, lib, header, listing, who, picker) if upload else None
         if who.accounts:
             gr.Button("Log out", link="/logout", size="sm", elem_id="logout")
 
@@ -266,51 +272,101 @@ def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | Non
                          queue=False).then(
                 lambda: ([], "", [], passages_html(())), None,
                 [chat.chatbot_value, cid, turns, passages], api_name=False, queue=False)
+        if audience is not None and who.accounts:
+            def own_groups(request: gr.Request):
+                try:
+                    reader = who.reader(request.username)
+                except RagError:
+                    return gr.update(choices=[], value=[])
+                return gr.update(choices=audience_choices(reader), value=sorted(reader.groups))
+
+            own_groups.__annotations__["request"] = gr.Request
+            demo.load(own_groups, outputs=[audience], api_name=False, queue=False)
         if saved is not None:
             def own_list(request: gr.Request):
-                return conversation_choices(saved, request.username or "", None)
+                try:
+                    return conversation_choices(saved, person(request.username), None)
+                except RagError:
+                    return gr.update(choices=[], value=None)
 
             own_list.__annotations__["request"] = gr.Request
             demo.load(own_list, outputs=[listed], api_name=False, queue=False)
     return demo
 
 
-def _upload_box(gr, lib: Library, header, listing, who: Visitors, picker) -> None:
+EVERYONE = "everyone who may read this collection"
+
+
+def audience_choices(reader: Reader | None) -> list[str]:
+    """Who an upload may be opened to: each of the uploader's groups, or the collection's
+    readers (a person with no group must choose that on purpose)."""
+    return [*sorted(reader.groups), EVERYONE] if reader is not None else []
+
+
+def chosen_audience(chosen: Any, reader: Reader | None) -> tuple[str, ...] | None:
+    """The groups an upload is for (None: the collection's readers), or RagError when the
+    choice names a group the uploader is not in; nothing chosen means all their groups."""
+    if reader is None or reader.everything:
+        return None  # no accounts: every document is everyone's
+    picked = [chosen] if isinstance(chosen, str) else list(chosen or [])
+    if not all(isinstance(g, str) for g in picked):
+        raise RagError("the audience must be a list of group names")
+    if EVERYONE in picked:
+        return None
+    if not set(picked) <= reader.groups:
+        raise RagError("an upload may be opened only to groups you are in: "
+                       + (", ".join(sorted(reader.groups)) or "you are in none"))
+    groups = tuple(sorted(picked or reader.groups))
+    if not groups:
+        raise RagError(f"you are in no group: choose “{EVERYONE}” to add documents here")
+    return groups
+
+
+def _upload_box(gr, lib: Library, header, listing, who: Visitors, picker) -> Any:
     """Drop or pick files; each is checked, saved into the corpus's uploads folder and indexed,
-    with one result line per file."""
+    with one result line per file. With accounts, an upload is readable by the uploader's
+    groups unless they choose otherwise (returns that control)."""
     from pathlib import Path
 
     from rag.app.upload import add_files
     from rag.ingest.formats import KINDS
 
-    def add(files: list[str] | None, collection: str, request: gr.Request
+    def add(files: list[str] | None, collection: str, audience: Any, request: gr.Request
             ) -> Iterator[tuple[str, str, str]]:
         if not files:
             yield "", gr.skip(), gr.skip()
             return
         try:
-            reader = who.reader(request.username)
-            rag = lib.get(collection, reader)
-        except RagError as e:
-            yield escape(str(e)), gr.skip(), gr.skip()
-            return
-        if not lib.may_write(collection or next(iter(lib.rags)), reader):
-            yield "Not indexed: you may not add documents to this collection", gr.skip(), \
-                gr.skip()
-            return
-        yield f"Indexing {len(files)} file(s)…", gr.skip(), gr.skip()
-        # Only what the user may read: a copy of a document they may not read would otherwise
-        # be answered with its id.
-        known = {info.sha256: d for d, info in readable(rag, reader).items()}
-        try:
-            results = add_files([(Path(f).name, Path(f)) for f in files], rag.settings,
-                                rag.embedder, known)
-        except RagError as e:
-            yield f"Not indexed: {escape(str(e))}", gr.skip(), gr.skip()
-            return
-        rag.refresh()
-        yield ("\n".join(f"- {escape(name)}: {escape(result)}" for name, result in results),
-               corpus_header(rag, reader), documents_table(rag, reader))
+            try:
+                reader = who.reader(request.username)
+                rag = lib.get(collection, reader)
+                groups = chosen_audience(audience, reader)
+            except RagError as e:
+                yield f"Not indexed: {escape(str(e))}", gr.skip(), gr.skip()
+                return
+            if not lib.may_write(collection or next(iter(lib.rags)), reader):
+                yield "Not indexed: you may not add documents to this collection", \
+                    gr.skip(), gr.skip()
+                return
+            yield f"Indexing {len(files)} file(s)…", gr.skip(), gr.skip()
+            # Only what the user may read: a copy of a document they may not read would
+            # otherwise be answered with its id.
+            known = {info.sha256: d for d, info in readable(rag, reader).items()}
+            try:
+                results = add_files([(Path(f).name, Path(f)) for f in files], rag.settings,
+                                    rag.embedder, known, groups)
+            except RagError as e:
+                yield f"Not indexed: {escape(str(e))}", gr.skip(), gr.skip()
+                return
+            rag.refresh()
+            yield ("\n".join(f"- {escape(name)}: {escape(result)}"
+                              for name, result in results),
+                   corpus_header(rag, reader), documents_table(rag, reader))
+        finally:
+            # Gradio serves its temporary copy to anyone who knows the path: the saved file
+            # is the only copy kept.
+            for f in files or []:
+                Path(f).unlink(missing_ok=True)
 
     add.__annotations__["request"] = gr.Request
     with gr.Accordion("Add documents", open=False):
@@ -318,9 +374,16 @@ def _upload_box(gr, lib: Library, header, listing, who: Visitors, picker) -> Non
                         label=f"PDF, Word, HTML, Markdown or text, up to "
                               f"{next(iter(lib.rags.values())).settings.max_upload_mb} MB each",
                         elem_id="upload")
+        # Set per person when the page loads: their groups, or everyone.
+        # Any value passes Gradio's own check (an API client never loads the page);
+        # `chosen_audience` decides.
+        audience = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True,
+                               label="Who may read it (nothing chosen: all your groups)",
+                               elem_id="audience", visible=who.accounts)
         status = gr.Markdown(elem_id="upload-status")
-    files.upload(add, inputs=[files, picker], outputs=[status, header, listing],
+    files.upload(add, inputs=[files, picker, audience], outputs=[status, header, listing],
                  api_name="upload")
+    return audience
 
 
 class LimitBody:
@@ -443,21 +506,25 @@ def serve(rag: RAG | Library, host: str = "127.0.0.1", port: int = 7860, share: 
     # Accounts, when there are any, replace the one RAG_AUTH login.
     credentials = login_check(users, guard) if who.accounts else parse_auth(auth)
     check_exposure(host, share, auth, who.accounts)
+    settings = rag.settings if isinstance(rag, RAG) else next(iter(rag.rags.values())).settings
+    # Outermost first: hang-ups end quietly; cross-origin reads only where configured.
+    guards = [Middleware(HungUp), cors(settings.cors_origins)]
     if not page:  # the API alone: no Gradio app at all
         import uvicorn
         from starlette.applications import Starlette
 
-        uvicorn.run(Starlette(routes=list(routes), middleware=[Middleware(LimitBody)]),
+        uvicorn.run(Starlette(routes=list(routes),
+                              middleware=[*guards, Middleware(LimitBody)]),
                     host=host, port=port, log_level="warning")
         return
     demo = build_app(rag, upload=upload, visitors=who, conversations=conversations)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
-    settings = rag.settings if isinstance(rag, RAG) else next(iter(rag.rags.values())).settings
     most = settings.max_upload_mb * 1_000_000
     demo.launch(server_name=host, server_port=port, share=share, auth=credentials,
                 css=CSS, theme=_theme(), show_error=False, footer_links=["api"],
                 max_file_size=most if upload else 1,
                 app_kwargs={"middleware": [
+                    *guards,
                     Middleware(LimitBody, uploads=most + 100_000 if upload else 0),
                     Middleware(SlowLogins, guard=guard)],
                     "routes": [document_route(rag, who), *routes]})

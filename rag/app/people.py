@@ -5,32 +5,35 @@ documents beyond this machine without a login."""
 from __future__ import annotations
 
 import ipaddress
+import logging
 from typing import Any
 
-from rag.errors import RagError
+from rag.errors import AccessError, RagError
 from rag.types import Reader
-from rag.users import LoginGuard, Users
+from rag.users import LoginGuard, User, Users
+
+log = logging.getLogger("rag")
 
 
 class Visitors:
-    """Who is asking. With accounts in a users file, each request's signed-in user and the
-    groups they are in; otherwise (no login, or the one RAG_AUTH login) everyone reads every
-    document. What the page shows before anyone signs in is what every user may read."""
+    """Who is asking. With accounts (a users file configured), each request's signed-in user
+    and the groups they are in; otherwise (no login, or the one RAG_AUTH login) everyone reads
+    every document. What the page shows before anyone signs in is what every user may read.
+
+    Whether there are accounts is decided once, from the configuration: a users file that is
+    emptied, removed or damaged while the server runs lets nobody in, never everybody."""
 
     def __init__(self, users: Users | None = None) -> None:
         self.users = users
-
-    @property
-    def accounts(self) -> bool:
-        return self.users is not None and bool(self.users.all())
+        self.accounts = users is not None
 
     def reader(self, username: str | None) -> Reader | None:
-        """The Reader of a request's user (None: no accounts, everything is readable)."""
-        if not self.accounts:
+        """The Reader of a request's user (None: no accounts, everything is readable), or
+        RagError: an unknown user, or accounts that cannot be read."""
+        if self.users is None:
             return None
-        assert self.users is not None
-        user = self.users.get(username or "")
-        if user is None:  # removed since signing in
+        user = signed_in(self.users, username or "")
+        if user is None:  # removed since signing in, or the file emptied or removed
             raise RagError("this account no longer exists; sign in again")
         return user.reader
 
@@ -38,6 +41,24 @@ class Visitors:
     def anyone(self) -> Reader | None:
         """What every signed-in user may read (for what the page holds before a login)."""
         return Reader("") if self.accounts else None
+
+
+def signed_in(users: Users, name: str) -> User | None:
+    """The account `name`, or None; a users file that cannot be read is logged and lets
+    nobody in (AccessError), whatever the request."""
+    try:
+        return users.get(name)
+    except RagError as e:
+        log.error("refused a request: %s", e)
+        raise AccessError(f"accounts cannot be read on this server; nobody is let in until "
+                          f"an administrator restores {users.path.name}") from None
+
+
+def refused(gr: Any, e: Exception) -> Exception:
+    """A visitor's mistake (a collection that is not there, a bad `k`) as Gradio's error for
+    them, logged in one line instead of Gradio's traceback."""
+    log.info("refused a page request: %s", e)
+    return gr.Error(str(e), print_exception=False)
 
 
 def parse_auth(auth: str | None) -> tuple[str, str] | None:
@@ -75,7 +96,12 @@ def login_check(users: Users, guard: LoginGuard):
     def check(name: str, password: str) -> bool:
         if guard.wait(f"user:{name}") > 0:
             return False  # not counted: a wait is not a guess
-        if users.check(name, password) is None:
+        try:
+            user = users.check(name, password)
+        except RagError as e:  # a damaged users file: nobody signs in
+            log.error("refused a login: %s", e)
+            return False
+        if user is None:
             guard.failed(f"user:{name}")
             return False
         guard.succeeded(f"user:{name}")

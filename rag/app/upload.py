@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from rag.config import Settings
@@ -14,8 +15,10 @@ from rag.embed import Embedder
 from rag.errors import RagError
 from rag.files import atomic_write
 from rag.ingest.formats import KINDS, Unreadable, extract, kind_of
+from rag.ingest.load import RULES
 from rag.pipeline import corpus_of, sync_corpus
 from rag.store import indexed_documents
+from rag.users.accounts import check_name
 
 LOCK_WAIT = 120.0  # seconds to wait for a build already writing the index
 
@@ -39,12 +42,36 @@ def safe_name(name: str) -> str:
     return base[:200] or "upload"
 
 
+def audience_folder(folder: Path, audience: Iterable[str] | None) -> Path:
+    """Where an upload readable by the groups `audience` goes: a folder of the uploads
+    folder per audience, its `.access.toml` naming them, so every later build keeps the rule;
+    None: the uploads folder itself (whoever may read the collection)."""
+    if audience is None:
+        return folder
+    groups = sorted({check_name(g, "group name") for g in audience})
+    if not groups:
+        raise RagError("choose who may read the upload: at least one of your groups")
+    name = "+".join(groups)  # '+' is in no group name
+    if len(name) > 100:
+        name = "groups-" + hashlib.sha256(name.encode()).hexdigest()[:12]
+    target = folder / name
+    rule = target / RULES
+    text = "groups = [" + ", ".join(f'"{g}"' for g in groups) + "]\n"
+    if not rule.is_file() or rule.read_text(encoding="utf-8") != text:
+        atomic_write(rule, text)  # the rule first: the file is never there without it
+    return target
+
+
 def add_files(files: Sequence[tuple[str, Path]], settings: Settings, embedder: Embedder,
-              known: dict[str, str]) -> list[tuple[str, str]]:
+              known: dict[str, str], audience: Iterable[str] | None = None
+              ) -> list[tuple[str, str]]:
     """Save and index `files` ((name the user gave, where the bytes are)); `known` maps the
-    content hash of each indexed document to its id. Returns (name, result) per file."""
+    content hash of each indexed document the uploader may read to its id; `audience`, the
+    groups that may read the uploads (None: whoever may read the collection). Returns
+    (name, result) per file; a file saved under another name says so."""
     corpus = corpus_of(settings)  # read once: each call reads the index's manifest
-    folder = uploads_folder(settings, corpus)
+    uploads = uploads_folder(settings, corpus)
+    folder = audience_folder(uploads, audience)
     results: dict[str, str] = {}
     saved: dict[str, str] = {}  # doc id -> name given
     limit = settings.max_upload_mb * 1_000_000
@@ -75,22 +102,67 @@ def add_files(files: Sequence[tuple[str, Path]], settings: Settings, embedder: E
         if not got.text.strip():
             results[name] = "skipped: no text"
             continue
-        target = _free_path(folder, name)
-        try:
-            _save(target, raw)
-        except OSError as e:  # a full disk, say: nothing half-written is left behind
-            results[name] = f"not saved: {e.strerror or e}"
-            continue
-        known[digest] = _doc_id(target, corpus)
+        with _SAVING:  # one upload at a time looks for its twin and saves
+            target = _twin(folder, raw, digest)
+            if target is None:
+                target = _free_path(folder, name)
+                try:
+                    _save(target, raw)
+                except OSError as e:  # a full disk, say: nothing half-written is left behind
+                    results[name] = f"not saved: {e.strerror or e}"
+                    continue
+        known[digest] = _doc_id(target, corpus, uploads)
         saved[known[digest]] = name
-        results[name] = "saved"
+        results[name] = "saved" if target.name == name else f"saved as {target.name}"
     if saved:
-        _sync(settings, embedder, corpus, folder)
+        _sync(settings, embedder, corpus, uploads)
         documents = indexed_documents(settings)
         for doc_id, name in saved.items():
             info = documents.get(doc_id)
-            results[name] = f"indexed, {len(info.chunks) if info else 0} chunks"
+            as_ = "" if Path(doc_id).name == name else f" as {Path(doc_id).name}"
+            results[name] = f"indexed{as_}, {len(info.chunks) if info else 0} chunks"
     return list(results.items())
+
+
+# Uploads in this process look for an earlier copy of their bytes and save one at a time, so
+# the same file sent twice while the first is still being indexed is saved and indexed once.
+_SAVING = threading.Lock()
+
+
+def _twin(folder: Path, raw: bytes, digest: str) -> Path | None:
+    """A file in `folder` holding exactly `raw` (saved by an upload whose indexing has not
+    finished, or was stopped), or None."""
+    if not folder.is_dir():
+        return None
+    for p in folder.iterdir():
+        if p.is_file() and not p.name.startswith(".") and p.stat().st_size == len(raw) \
+                and hashlib.sha256(p.read_bytes()).hexdigest() == digest:
+            return p
+    return None
+
+
+def index_pending(settings: Settings, embedder: Embedder, documents: Iterable[str]
+                  ) -> list[str]:
+    """Index the uploads a stopped server saved but did not index (`documents`: the ids the
+    index holds); returns their names."""
+    pending = unindexed_uploads(settings, documents)
+    if pending:
+        corpus = corpus_of(settings)
+        _sync(settings, embedder, corpus, uploads_folder(settings, corpus))
+    return [p.name for p in pending]
+
+
+def unindexed_uploads(settings: Settings, documents: Iterable[str]) -> list[Path]:
+    """Files in the uploads folder that the index does not hold (an upload whose indexing
+    was stopped); hidden files aside."""
+    corpus = corpus_of(settings)
+    folder = uploads_folder(settings, corpus)
+    if not folder.is_dir():
+        return []
+    held = set(documents)
+    return [p for p in sorted(folder.rglob("*")) if p.is_file() and kind_of(p) is not None
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+            and _doc_id(p, corpus, folder) not in held]
 
 
 def _free_path(folder: Path, name: str) -> Path:
@@ -107,8 +179,10 @@ def _save(target: Path, raw: bytes) -> None:
     atomic_write(target, raw)
 
 
-def _doc_id(path: Path, corpus: list[str]) -> str:
-    for root in map(Path, corpus):
+def _doc_id(path: Path, corpus: list[str], uploads: Path | None = None) -> str:
+    """The id a build gives `path`: its place under the corpus folder holding it, else under
+    the uploads folder (which joins the corpus when it lies outside)."""
+    for root in [*map(Path, corpus), *([uploads] if uploads else [])]:
         if root.is_dir() and path.resolve().is_relative_to(root.resolve()):
             return path.resolve().relative_to(root.resolve()).as_posix()
     return path.name

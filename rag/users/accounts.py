@@ -5,7 +5,8 @@ HASH, "groups": [...], "keys": [{"id": ID, "sha256": HASH, "created": ISO}]}}}`,
 (a temporary file renamed over it) with mode 0600. A password is kept as a salted scrypt hash
 (stdlib `hashlib.scrypt`, n=2^14, r=8, p=1; 16 random bytes of salt): `scrypt$16384$8$1$SALT$HASH`
 in base64. The file is read again when it changes, so `rag user ...` takes effect on a running
-server at the next request.
+server at the next request. A server started with a users file keeps to accounts: a file
+emptied, removed or damaged while it runs lets nobody in (fail closed).
 
 An API key (`rag key add --user NAME`) acts as its user. It is 32 random bytes, shown once;
 the file keeps its SHA-256 (a key is too random to guess, so no slow hash is needed) and a short
@@ -100,9 +101,12 @@ class Users:
         with self._lock:
             try:
                 st = self.path.stat()
-            except FileNotFoundError:
+            except FileNotFoundError:  # no accounts yet (or the file removed): nobody
                 self._seen, self._users = None, {}
                 return {}
+            except OSError as e:
+                raise RagError(f"the users file {self.path} cannot be read "
+                               f"({e.strerror or e})") from None
             if self._seen != (st.st_mtime, st.st_size):
                 self._users = self._read()
                 self._seen = (st.st_mtime, st.st_size)
@@ -111,13 +115,18 @@ class Users:
     def _read(self) -> dict[str, User]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
+            for u in data["users"].values():  # a group list of anything else reads wrongly
+                if not isinstance(u.get("groups", []), list) or \
+                        not all(isinstance(g, str) for g in u.get("groups", [])):
+                    raise TypeError("groups must be a list of names")
             return {name: User(name, frozenset(u.get("groups", ())), u["password"],
                                tuple(Key(k["id"], k["sha256"], k.get("created", ""))
                                      for k in u.get("keys", ())))
                     for name, u in data["users"].items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-            raise RagError(f"the users file {self.path} is damaged ({type(e).__name__}: {e}); "
-                           f"restore it or remove it") from None
+            raise RagError(f"the users file {self.path} is damaged ({type(e).__name__}: "
+                           f"{str(e)[:200]}); restore it from a backup (a server with accounts "
+                           f"lets nobody in until then)") from None
 
     def get(self, name: str) -> User | None:
         return self.all().get(name)
