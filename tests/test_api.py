@@ -5,6 +5,7 @@ read), with API keys acting as their users."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -28,9 +29,16 @@ def _key(root: Path, user: str) -> str:
     return p.stdout.strip()
 
 
+def _weta(hr: Path) -> None:
+    from .documents import make_pdf
+
+    make_pdf(hr / "weta.pdf", ["The giant weta is an insect that lives on Little Barrier "
+                               "Island.", "A giant weta can weigh 70 grams."])
+
+
 @pytest.fixture(scope="module")
 def api_root(tmp_path_factory) -> Path:
-    return team_corpus(tmp_path_factory.mktemp("api"))
+    return team_corpus(tmp_path_factory.mktemp("api"), _weta)  # hr/weta.pdf: hana's alone
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +196,35 @@ def test_the_rest_face_and_its_schema(api):
     schema = httpx.get(url + "api/openapi.json").json()
     assert {"/answer", "/documents", "/collections"} <= set(schema["paths"])
     assert "openapi.json" in httpx.get(url + "api/docs").text
+
+
+def test_a_pdf_citation_links_to_the_file_the_key_may_open(api_root, api):
+    """The content reads as plain text, and its PDF link opens the cited file with the
+    caller's key (`GET /api/documents/ID`), and for no one who may not read it."""
+    url, keys = api
+    hana, fred = ({"Authorization": f"Bearer {keys[who]}"} for who in ("hana", "fred"))
+    quoted = _ask(_client(url, keys["hana"]), "Which countries' counterparts will join Luxon "
+                                              "in the Indo-Pacific Four meeting?")
+    content = quoted.choices[0].message.content
+    assert "(beehive-pm-heads-to-us-for-nato.txt, 2024-07-02)" in content
+    assert "\\" not in content and "““" not in content and "””" not in content
+    r = _ask(_client(url, keys["hana"]), "How much can a giant weta weigh?")
+    content, cite = r.choices[0].message.content, r.model_extra["citations"][0]
+    assert "70 grams" in content and (cite["doc_id"], cite["page"]) == ("hr/weta.pdf", 2)
+    link = re.search(r"\(hr/weta\.pdf, \[p\. 2\]\((\S+?)\)", content).group(1)
+    assert link.endswith("/api/documents/hr/weta.pdf#page=2"), content
+    pdf = httpx.get(httpx.URL(url).join(link), headers=hana)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content == (api_root / "docs" / "hr" / "weta.pdf").read_bytes()
+    assert (pdf.headers["content-disposition"], pdf.headers["x-content-type-options"],
+            pdf.headers["content-security-policy"]) == ("inline", "nosniff", "sandbox")
+    missing = httpx.get(url + "api/documents/hr/nothing.pdf", headers=hana)
+    hidden = httpx.get(url + "api/documents/hr/weta.pdf", headers=fred)
+    assert hidden.status_code == missing.status_code == 404 and hidden.json() == missing.json()
+    for other in ("hr/pay-memo.txt", "%2E%2E%2Fusers.json", "..%2F..%2Fetc%2Fpasswd",
+                  str(api_root / "docs" / "hr" / "weta.pdf"), "hr/weta.pdf?collection=x"):
+        assert httpx.get(url + "api/documents/" + other, headers=hana).status_code == 404
+    assert httpx.get(url + "api/documents/hr/weta.pdf").status_code == 401
 
 
 def test_a_revoked_key_stops_working(api_root, api):

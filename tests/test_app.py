@@ -1,14 +1,18 @@
 """Rendering of answers for the page: markers, sources, highlighting, escaping, abstention."""
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rag.app.page import user_turns
 from rag.app.people import parse_auth
-from rag.app.render import answer_html, escape, passages_html
+from rag.app.render import answer_html, answer_markdown, escape, passages_html
 from rag.errors import RagError
 from rag.types import Answer, Chunk, Citation, Passage, Sentence, render_sentences
+
+from .conftest import EVAL_SET
 
 HOSTILE = ('<script>alert(1)</script> <img src=x onerror="alert(2)"> '
            '[click](javascript:alert(3)) $$x$$ **bold**')
@@ -165,3 +169,143 @@ def test_no_markup_from_a_document_ever_reaches_the_page(text, title, quote, url
                 assert not name.startswith("on"), (name, markup)
                 if name == "href":
                     assert value and value.startswith(("http://", "https://")), markup
+
+
+# -- the content chat apps and plain-text clients get (`answer_markdown`) ---------------------
+
+def _markdown(text: str = "The quote here.", **cite) -> str:
+    return answer_markdown(_answer(text=text, citations=[_citation(**cite)]))
+
+
+def _rendered(md: str) -> str:
+    """What a Markdown chat app shows: CommonMark with raw HTML allowed, plus GFM's tables
+    and strikethrough."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).render(md)
+
+
+def _shown(markup: str) -> str:
+    """The text a reader sees in rendered markup."""
+    from html.parser import HTMLParser
+
+    seen: list[str] = []
+
+    class Collect(HTMLParser):
+        def handle_data(self, data):
+            seen.append(data)
+
+    Collect().feed(markup)
+    return "".join(seen)
+
+
+def test_plain_text_reads_as_written():
+    text = ("Luxon joins the Indo-Pacific 4 (IP-4) meeting (confidential), 9-12 July: a 10.5% "
+            "rise! Costs $5 + GST {approx.} = 2 x 3 | a - b; C:\\Users, snake_case, 5 * 3, "
+            "~5 km, see [2], a < b > c, R&D, #1 #hashtag.")
+    out = _markdown(text, title="Budget (draft) - v2.1", quote=text)
+    assert "\\(" not in out and "\\)" not in out and "\\." not in out and "\\-" not in out
+    assert out.count("\\") == 2  # C:\Users, twice, as written
+    assert out.startswith(text + " [1]\n")
+    assert out.endswith("1. Budget (draft) - v2.1 (a.txt, 2024-07-02) — "
+                        f"<https://example.org/a> — “{text}”")
+    assert _shown(_rendered(out)).startswith(text + " [1]")
+
+
+@pytest.mark.parametrize("quote, shown", [
+    ("“At NATO, we will meet.”", "“At NATO, we will meet.”"),
+    ('"Nevertheless, we did respond.', '"Nevertheless, we did respond."'),
+    ("Patman says “no”.", "“Patman says “no”.”"),
+    ("“The US is our partner,” Mr Luxon says.", "“The US is our partner,” Mr Luxon says."),
+    ("we should have no illusions about that.”", "“we should have no illusions about that.”"),
+    ("We met.", "“We met.”")])
+def test_a_quote_with_its_own_quote_marks_is_not_doubled(quote, shown):
+    out = _markdown(quote=quote)
+    assert out.endswith(" — " + shown)
+    assert not any(twice in out for twice in ("““", "””", '""', "“\"", "\"”"))
+
+
+def test_every_source_names_its_document_and_where_in_it():
+    ans = Answer("q?", "One. [1] Two. [2]", False, (
+        _citation(doc_id="handbook/pay.docx", url=None, title="Rates of pay for hospital "
+                  "staff in the 2024 salary review, with the tables of every grade and…",
+                  section="Pay › Porters", date=None),
+        _citation(n=2, doc_id="scans/rota.pdf", title="Rota", url=None, page=3)),
+        sentences=(Sentence("One.", (1,)), Sentence("Two.", (2,))))
+    first, second = answer_markdown(ans).splitlines()[-2:]
+    assert first.startswith("1. Rates of pay for hospital staff in the 2024 salary review, with "
+                            "the tables of every grade and… (handbook/pay.docx, § Pay › Porters)"
+                            " — “")
+    assert second.startswith("2. Rota (scans/rota.pdf, [p. 3](/api/documents/scans/rota.pdf"
+                             "#page=3), 2024-07-02) — “")
+
+
+def test_a_pdf_citation_links_to_the_file_through_the_api():
+    ans = _answer(citations=[_citation(doc_id="hr/Pay memo (2024).pdf", page=2, url=None)])
+    link = "/api/documents/hr/Pay%20memo%20%282024%29.pdf"
+    assert f"[p. 2]({link}#page=2)" in answer_markdown(ans)
+    out = answer_markdown(ans, "http://10.0.0.5:7860/", "hr team")
+    assert f"[p. 2](http://10.0.0.5:7860{link}?collection=hr%20team#page=2)" in out
+    assert f'<a href="http://10.0.0.5:7860{link}?collection=hr%20team#page=2">p. 2</a>' \
+        in _rendered(out)
+    for odd in ("javascript:alert(1)//", 'http://x/") onclick="', "http://x y/"):
+        assert f"[p. 2]({link}#page=2)" in answer_markdown(ans, odd)  # relative instead
+
+
+@pytest.mark.parametrize("start", ["# Heading", "###### Heading", "> quoted", "- item", "+ item",
+                                   "* item", "1. item", "2024) item", "```js", "~~~", "<div>x",
+                                   "<!-- x -->", "[a]: javascript:alert(1)", "    code"])
+def test_what_starts_a_block_in_markdown_starts_nothing(start):
+    """The answer's first sentence and each source's title begin a block."""
+    out = _rendered(_markdown(f"{start} then text.", title=f"{start} title"))
+    assert out.startswith("<p>") and f"{start.strip()} then text." in _shown(out)
+    assert [tag for tag, _ in _tags(out)] == ["p", "p", "strong", "ol", "li", "a"]
+
+
+def test_links_images_html_and_emphasis_from_a_document_stay_inert():
+    hostile = ("[x](javascript:alert(1)) [y][1] ![i](http://e.example/i.png) "
+               "<img src=x onerror=alert(2)> <https://e.example> *bold* __strong__ _it_ "
+               "`code` ~~gone~~ &lt;b&gt; a\nnew line\n\n# heading")
+    out = _markdown(hostile + ".", title=hostile, quote=hostile, section=hostile, date=hostile,
+                    doc_id="d/" + hostile, url="javascript:alert(3)")
+    rendered = _rendered(out)
+    assert [tag for tag, _ in _tags(rendered)] == ["p", "p", "strong", "ol", "li"]
+    flat = " ".join(hostile.split())
+    assert _shown(rendered).count(flat) == 6  # the sentence, title, id, section, date, quote
+    assert out.count("\n") == 4  # no line but ours
+
+
+# Any text, and text made of what Markdown reads as syntax.
+_plain = st.text(st.characters(codec="utf-8", exclude_characters="\0")
+                 | st.sampled_from(list("*_`[]()<>!#&;=~\\-+.:|/\"“” \nax1")), max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=_plain, title=_plain, quote=_plain)
+def test_markdown_shows_exactly_the_document_text_and_nothing_more(text, title, quote):
+    """Whatever a document holds, a Markdown renderer shows it as written (whitespace
+    collapsed) and makes no element of it."""
+    flat = " ".join(text.split())
+    out = _markdown(text, title=title, quote=quote)
+    rendered = _rendered(out)
+    assert [tag for tag, _ in _tags(rendered)] == ["p", "p", "strong", "ol", "li", "a"]
+    assert _shown(rendered).startswith(f"{flat} [1]" if flat else "[1]")
+    assert " ".join(title.split()) in _shown(rendered)
+    assert " ".join(quote.split()) in _shown(rendered)
+
+
+@pytest.mark.slow
+def test_seed_answers_read_as_plain_text(seed_rag):
+    """Through the real model, every seed question: no backslash, no doubled quote mark,
+    every source named by its document."""
+    items = [json.loads(line) for line in EVAL_SET.read_text(encoding="utf-8").splitlines()]
+    ip4 = "Which Japanese and South Korean leaders' meeting will Luxon take part in?"
+    shown = []
+    for item in [*items, {"question": ip4}]:
+        ans = seed_rag.answer(item["question"], item.get("history", []))
+        out = answer_markdown(ans)
+        assert "\\" not in out, out
+        assert not any(twice in out for twice in ("““", "””", '""', "“\"", "\"”")), out
+        assert all(f"{c.n}. " in out and f"({c.doc_id}" in out for c in ans.citations), out
+        shown.append(out)
+    assert "Indo-Pacific 4 (IP-4) meeting" in shown[-1]

@@ -155,11 +155,24 @@ def test_terminal_rendering_flags_unsupported_sentences():
 def test_document_control_sequences_never_reach_a_terminal(monkeypatch):
     from rag import cli
 
-    hostile = "Title\x1b]0;owned\x07 red\x1b[31m text\x9b2J\ttab\nline"
-    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
-    assert cli.inert(hostile) == "Title]0;owned red[31m text2J\ttab\nline"
-    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
-    assert cli.inert(hostile) == hostile  # a pipe or file gets the text unchanged
+    hostile = ("Title\x1b]0;owned\x07 red\x1b[31m text\x9b2J\x1b[2J\ttab\nline"
+               "\x1b]8;;http://e.example\x1b\\link\x1b]8;;\x1b\\\x1bc")
+    for tty in (True, False):  # a pipe often ends in a terminal too (`| less -R`)
+        monkeypatch.setattr(sys.stdout, "isatty", lambda tty=tty: tty)
+        assert cli.inert(hostile) == "Title red text\ttab\nlinelink"
+
+
+def test_rag_ask_prints_no_escape_sequence_from_a_document(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "kea.txt").write_text(
+        "The kea\x1b]0;owned\x07 is an alpine parrot\x1b[2J of New Zealand.\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    subprocess.run([sys.executable, "-m", "rag", "build", "docs", "--index", "ix"],
+                   cwd=tmp_path, env=env, check=True, capture_output=True)
+    out = subprocess.run([sys.executable, "-m", "rag", "ask", "What is the kea?", "--index",
+                          "ix"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and "alpine parrot" in out.stdout, out.stderr
+    assert "\x1b" not in out.stdout and "\x07" not in out.stdout
 
 
 def test_a_bad_k_says_what_is_wrong(capsys):

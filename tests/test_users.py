@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from rag.config import Settings
 from rag.errors import RagError
 from rag.users import LoginGuard, Users
 from rag.users.accounts import hash_password, verify_password
@@ -108,3 +109,28 @@ def test_the_guard_makes_each_guess_after_five_wait_longer():
     for _ in range(4):
         guard.failed("address:10.0.0.1")
     assert guard.wait("address:10.0.0.1") == 0
+
+
+def test_paths_in_a_rag_toml_elsewhere_are_read_from_its_folder(tmp_path, monkeypatch):
+    """`rag user list` run in another folder reads the users file beside the rag.toml."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "rag.toml").write_text('users_file = "people.json"\nindex_dir = "ix"\n'
+                                   'corpus = ["docs", "/abs/elsewhere"]\n'
+                                   'llm_model_path = "smollm2"\n'
+                                   '[collections.hr]\ncorpus = ["hr"]\nindex_dir = "hr-ix"\n')
+    Users(site / "people.json").add("ada", "ada-s3cret-pw", ["hr"])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    s = Settings.load(site / "rag.toml")
+    assert s.users_file == str(site / "people.json") and s.index_dir == str(site / "ix")
+    assert s.corpus == (str(site / "docs"), "/abs/elsewhere")
+    assert s.llm_model_path == "smollm2"  # a bundled model's name stays a name
+    assert s.collection("hr").corpus == (str(site / "hr"),)
+    out = subprocess.run([sys.executable, "-m", "rag", "user", "list"], cwd=elsewhere,
+                         env={"RAG_CONFIG": str(site / "rag.toml"), "PATH": "/usr/bin"},
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "ada" in out.stdout, out.stderr
+    monkeypatch.chdir(site)  # beside it, paths stay as written
+    assert Settings.load(site / "rag.toml").users_file == "people.json"

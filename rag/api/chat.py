@@ -108,8 +108,9 @@ def _extras(ans: Answer) -> dict[str, Any]:
             "confidence": round(ans.confidence, 4)}
 
 
-def completion(ans: Answer, model: str, question: str) -> dict[str, Any]:
-    content = answer_markdown(ans)
+def completion(ans: Answer, model: str, question: str, base_url: str = "",
+               collection: str = "") -> dict[str, Any]:
+    content = answer_markdown(ans, base_url, collection)
     prompt, reply = count_tokens(question), count_tokens(content)
     return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
             "created": int(time.time()), "model": model,
@@ -127,8 +128,8 @@ def _chunk(cid: str, created: int, model: str, delta: dict[str, Any],
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def events(gate: Gate, rag: RAG, ask: dict[str, Any], reader: Reader | None, model: str
-           ) -> Iterator[str]:
+def events(gate: Gate, rag: RAG, ask: dict[str, Any], reader: Reader | None, model: str,
+           base_url: str = "", collection: str = "") -> Iterator[str]:
     """The stream: role, the checked answer in pieces, the citations, [DONE]."""
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     try:
@@ -138,7 +139,7 @@ def events(gate: Gate, rag: RAG, ask: dict[str, Any], reader: Reader | None, mod
         except ApiError as e:
             yield f"data: {json.dumps(e.body())}\n\n"
             return
-        words = answer_markdown(ans).split(" ")
+        words = answer_markdown(ans, base_url, collection).split(" ")
         for i in range(0, len(words), PIECE_WORDS):
             piece = " ".join(words[i:i + PIECE_WORDS]) + (" " if i + PIECE_WORDS < len(words)
                                                          else "")
@@ -175,8 +176,9 @@ def routes(gate: Gate) -> list[Route]:
             return error(e)
         except RagError as e:  # no collection the caller may read
             return error(ApiError(404, str(e), param="model", code="model_not_found"))
+        base = str(request.base_url)  # document links a key can open
         if ask["stream"]:
-            return StreamingResponse(events(gate, rag, ask, reader, model),
+            return StreamingResponse(events(gate, rag, ask, reader, model, base, name),
                                      media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
         try:
@@ -185,7 +187,7 @@ def routes(gate: Gate) -> list[Route]:
             return error(e)
         finally:
             gate.leave()
-        return Json(completion(ans, model, ask["question"]))
+        return Json(completion(ans, model, ask["question"], base, name))
 
     return [Route("/v1/models", models, methods=["GET"]),
             Route("/v1/chat/completions", completions, methods=["POST"])]

