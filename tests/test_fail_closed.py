@@ -248,3 +248,24 @@ def test_no_web_page_of_another_origin_may_read_answers(root, served):
         assert r.headers.get("access-control-allow-origin") == "https://b.example"
         r = httpx.get(other.url + "v1/models", headers={"Origin": "http://localhost:3000"})
         assert "access-control-allow-origin" not in r.headers
+
+
+def test_an_upload_saved_by_a_stopped_server_is_indexed_at_the_next_start(tmp_path):
+    """A server killed while indexing an upload leaves the file saved; the next `rag chat`
+    indexes it before serving."""
+    import shutil
+
+    from rag.config import Settings
+    from rag.pipeline import build
+
+    from .conftest import SEEDS
+
+    shutil.copytree(SEEDS, tmp_path / "docs")
+    build([tmp_path / "docs"], settings=Settings(index_dir=str(tmp_path / "ix")))
+    (tmp_path / "docs" / "uploads").mkdir()
+    (tmp_path / "docs" / "uploads" / "kiwi.txt").write_text(
+        "Kiwi notes. The kiwi lays the largest egg relative to its body of any bird.\n")
+    with rag_chat(tmp_path, tmp_path / "ix", "--no-page") as s:
+        r = _chat(s.url, None, "Which bird lays the largest egg relative to its body?")
+        assert r.status_code == 200 and "kiwi" in r.json()["choices"][0]["message"]["content"]
+        assert "indexed 1 upload(s) saved but not indexed: kiwi.txt" in s.log.read_text()
