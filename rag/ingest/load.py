@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from rag.errors import CorpusError
-from rag.ingest.formats import KINDS, Unreadable, extract, kind_of
+from rag.ingest.formats import KINDS, Unreadable, extract
 from rag.ingest.formats.blocks import ATTRIBUTES, COMMENT, SEPARATOR, title_like
-from rag.types import Document
+from rag.ingest.formats.limits import check_size
+from rag.types import Document, DocumentInfo, Limits
 
 log = logging.getLogger("rag")
 
@@ -29,13 +31,23 @@ TITLE_CHARS = 80
 RULES = ".access.toml"  # a folder's access rule (hidden: never indexed itself)
 
 
-def load_documents(paths: Iterable[str | Path], ocr: bool = True) -> list[Document]:
+def load_documents(paths: Iterable[str | Path], ocr: bool = True,
+                   limits: Limits | None = None,
+                   known: Mapping[str, DocumentInfo] | None = None,
+                   refused: dict[str, list] | None = None) -> list[Document]:
     """Load every supported file under `paths` (folders recurse; hidden entries are skipped);
-    `ocr` reads scanned PDF pages with Tesseract.
+    `ocr` reads scanned PDF pages with Tesseract; `limits` bound what each file may cost.
 
-    A file that is binary, not UTF-8 or empty is skipped with a warning naming it; the rest load.
+    A file that is binary, not UTF-8, empty, over a limit or that its parser fails on is
+    skipped with a warning naming it; the rest load.
     Files of other types are counted and their types named in one line.
     Raises CorpusError when a path does not exist or nothing loadable is found.
+
+    A file whose size and modification time match its record in `known` (what the index
+    holds) is not read again: it comes back `unread`, from the record. `refused` (path ->
+    [size, mtime_ns, why]) is what earlier loads skipped: an unchanged file there is skipped
+    again unread, and the dict is replaced by what this load skipped. One slow or hostile
+    file costs its time once, not at every sync.
     """
     paths = list(paths)
     docs: dict[str, Document] = {}
@@ -43,16 +55,35 @@ def load_documents(paths: Iterable[str | Path], ocr: bool = True) -> list[Docume
     other: Counter[str] = Counter()
     ocr_pages = ocr_files = 0
     rules = FolderRules()
+    now_refused: dict[str, list] = {}
     for root in map(Path, paths):
         if not root.exists():
             raise CorpusError(f"corpus path {root} does not exist")
         top = root if root.is_dir() else root.parent
         for path, doc_id in _files(root, other):
             seen_any = True
-            doc = load_file(path, doc_id, ocr, rules.groups(path.parent, top))
-            if doc is None:
+            access = rules.groups(path.parent, top)
+            try:
+                st = path.stat()
+            except OSError:
+                st = None
+            doc = _unchanged(doc_id, (known or {}).get(doc_id), path, st, access)
+            where = str(path.resolve())
+            before = (refused or {}).get(where)
+            if doc is None and st is not None and before is not None \
+                    and before[:2] == [st.st_size, st.st_mtime_ns]:
+                log.warning("skipped %s: %s (unchanged since)", path, before[2])
+                now_refused[where] = before
                 continue
-            if doc.meta.get("ocr_pages"):
+            if doc is None:
+                got = _read(path, doc_id, ocr, access, limits)
+                if isinstance(got, str):
+                    log.warning("skipped %s: %s", path, got)
+                    if st is not None and not got.startswith("cannot read it"):
+                        now_refused[where] = [st.st_size, st.st_mtime_ns, got]
+                    continue
+                doc = got
+            if doc.meta.get("ocr_pages") and not doc.unread:
                 ocr_pages += doc.meta["ocr_pages"]
                 ocr_files += 1
             if doc_id in docs:
@@ -67,6 +98,9 @@ def load_documents(paths: Iterable[str | Path], ocr: bool = True) -> list[Docume
     if ocr_pages:
         log.info("read %d page%s by OCR in %d PDF%s", ocr_pages, "s" * (ocr_pages != 1),
                  ocr_files, "s" * (ocr_files != 1))
+    if refused is not None:
+        refused.clear()
+        refused.update(now_refused)
     if not docs:
         what = "no readable documents" if seen_any else \
             f"no document files ({' '.join(sorted(SUFFIXES))})"
@@ -137,31 +171,38 @@ def _groups(value: object) -> tuple[str, ...] | None:
 
 
 def load_file(path: Path, doc_id: str, ocr: bool = True,
-              access: tuple[str, ...] | None = None) -> Document | None:
+              access: tuple[str, ...] | None = None,
+              limits: Limits | None = None) -> Document | None:
     """One file to a Document, or None (with a warning naming it and why) when it cannot be
-    indexed. `access` is its folder's rule; front matter `access` overrides it."""
+    indexed. `access` is its folder's rule; front matter `access` overrides it. `limits`
+    (default: `Limits()`) bound what the file may cost."""
+    got = _read(path, doc_id, ocr, access, limits)
+    if isinstance(got, str):
+        log.warning("skipped %s: %s", path, got)
+        return None
+    return got
+
+
+def _read(path: Path, doc_id: str, ocr: bool, access: tuple[str, ...] | None,
+          limits: Limits | None) -> Document | str:
+    """One file to a Document, or why it cannot be indexed."""
+    limits = limits or Limits()
     try:
+        st = path.stat()
+        check_size(st.st_size, limits)  # before the file is in memory
         raw = path.read_bytes()
+        # Any parser's error on one odd file is Unreadable: it must not stop the build.
+        got = extract(path, raw, ocr=ocr, limits=limits)
     except OSError as e:  # one unreadable file must not stop the whole build
-        log.warning("skipped %s: cannot read it (%s)", path, e.strerror or e)
-        return None
-    try:
-        got = extract(path, raw, ocr=ocr)
+        return f"cannot read it ({e.strerror or e})"
     except Unreadable as e:
-        log.warning("skipped %s: %s", path, e)
-        return None
-    except Exception as e:  # a parser's bug on one odd file must not stop the build
-        log.warning("skipped %s: could not read it as %s (%s: %s)", path, kind_of(path),
-                    type(e).__name__, str(e).splitlines()[0][:120] if str(e) else "")
-        return None
+        return str(e)
     if not got.text.strip():
-        log.warning("skipped %s: no text", path)
-        return None
+        return "no text"
     if "access" in got.meta:
         access = _groups(got.meta["access"])
         if access is None:  # never open a document whose rule is unreadable
-            log.warning("skipped %s: front matter access must be a list of group names", path)
-            return None
+            return "front matter access must be a list of group names"
     return Document(
         doc_id=doc_id,
         text=got.text,
@@ -177,7 +218,24 @@ def load_file(path: Path, doc_id: str, ocr: bool = True,
         tables=got.tables,
         rows=got.rows,
         access=access,
+        size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
     )
+
+
+def _unchanged(doc_id: str, info: DocumentInfo | None, path: Path, st: os.stat_result | None,
+               access: tuple[str, ...] | None) -> Document | None:
+    """The indexed record of a file whose size and modification time have not changed, as an
+    `unread` Document (its folder's rule read afresh), else None."""
+    if info is None or st is None or info.size is None or info.path != str(path.resolve()) \
+            or (info.size, info.mtime_ns) != (st.st_size, st.st_mtime_ns):
+        return None
+    if "access" in info.meta:  # front matter, kept in the record
+        access = _groups(info.meta["access"])
+    return Document(doc_id=doc_id, text="", title=info.title, sha256=info.sha256,
+                    path=info.path, date=info.date, url=info.url, meta=dict(info.meta),
+                    kind=info.kind, pages=tuple(range(info.pages or 0)), access=access,
+                    size=info.size, mtime_ns=info.mtime_ns, unread=True)
 
 
 _MONTHS = ("january february march april may june july august september october november "

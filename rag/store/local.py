@@ -36,7 +36,7 @@ import numpy as np
 
 from rag.config import VECTOR_INDEXES
 from rag.embed import Embedder
-from rag.errors import IndexMismatchError, IndexMissingError, RagError
+from rag.errors import IndexMismatchError, IndexMissingError, RagError, UnreadError
 from rag.files import atomic_write, fsync, write_synced
 from rag.ingest.chunk import Chunker
 from rag.store.base import (
@@ -319,7 +319,12 @@ def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunk
         if old is not None and old.kind != kind:
             report.rebuilt_because = report.rebuilt_because or f"vector index now {kind}"
         corpus = list(corpus)
-        if report.wrote or old is None or old.manifest.get("corpus") != corpus:
+        # Files touched but unchanged are recorded anew, so the next sync need not read them.
+        restat = old is not None and any(
+            not d.unread and (d.size, d.mtime_ns) != (old.documents[d.doc_id].size,
+                                                      old.documents[d.doc_id].mtime_ns)
+            for d in docs if d.doc_id in old.documents)
+        if report.wrote or restat or old is None or old.manifest.get("corpus") != corpus:
             _write(root, docs, plan, embedder, chunker, old.documents if old else {}, kind,
                    sentence_vectors, report.timings, corpus)
         report.seconds = time.perf_counter() - t0
@@ -359,6 +364,8 @@ def _plan(docs: Sequence[Document], old: Index | None, chunker: Chunker, report:
                 plan.spans.append(spans)
                 plan.sentence_vectors.append(svecs)
         else:
+            if doc.unread:  # taken from a record this index no longer has: read it first
+                raise UnreadError(f"{doc.doc_id} must be read to be indexed again")
             if len(doc.text) >= BIG_DOCUMENT:
                 shown.note(f"chunking {doc.doc_id} ({len(doc.text) / 1e6:,.1f} million "
                            f"characters)")

@@ -31,7 +31,13 @@ import numpy as np
 
 from rag.config import Settings
 from rag.embed import Embedder
-from rag.errors import ConfigError, IndexMismatchError, IndexMissingError, RagError
+from rag.errors import (
+    ConfigError,
+    IndexMismatchError,
+    IndexMissingError,
+    RagError,
+    UnreadError,
+)
 from rag.ingest.chunk import Chunker
 from rag.store.base import (
     TERMS,
@@ -102,6 +108,8 @@ class MilvusStore:
         source = plan_sync(docs, {d: DocumentInfo.from_dict(i) for d, i in old.items()}, report)
         new = {d.doc_id: d for d in docs}
         todo = [d for d in docs if d.doc_id not in source]
+        if any(d.unread for d in todo):  # taken from a record the store no longer has
+            raise UnreadError("documents taken unread must be read to be indexed again")
         copies = {d: src for d, src in source.items() if d != src}  # renamed or copied
         t = time.perf_counter()
         segments = [seg for d in todo for seg in chunker.segment(d)]

@@ -9,6 +9,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rag.ingest.formats.limits import Budget
+
 SEPARATOR = " › "  # between the headings of a section path
 CELL = " | "  # between the cells of a table row
 
@@ -24,7 +26,8 @@ def inline(text: str) -> str:
 
 @dataclass
 class Blocks:
-    """Text written block by block; `sections` and `tables` say where each starts."""
+    """Text written block by block; `sections` and `tables` say where each starts. Every
+    block offered (empty ones too) and every character written is spent from `budget`."""
 
     parts: list[str] = field(default_factory=list)
     size: int = 0
@@ -33,9 +36,11 @@ class Blocks:
     preformatted: list[tuple[int, int]] = field(default_factory=list)  # preformatted blocks
     rows: list[tuple[int, ...]] = field(default_factory=list)  # per table: source row numbers
     path: list[tuple[int, str]] = field(default_factory=list)  # (level, heading), top down
+    budget: Budget = field(default_factory=Budget, repr=False, compare=False)
 
     def _put(self, text: str) -> int:
         """Append a block after a blank line; returns where it starts."""
+        self.budget.spend(0, len(text) + 2 * bool(self.parts))
         if self.parts:
             self.parts.append("\n\n")
             self.size += 2
@@ -45,6 +50,7 @@ class Blocks:
         return at
 
     def heading(self, level: int, text: str) -> None:
+        self.budget.spend()
         text = ATTRIBUTES.sub("", " ".join(text.split()))
         if not text:
             return
@@ -54,12 +60,14 @@ class Blocks:
 
     def paragraph(self, text: str) -> None:
         """Running text: whitespace is a space, hard breaks (newlines) are kept."""
+        self.budget.spend()
         text = inline(text)
         if text:
             self._put(text)
 
     def code(self, text: str) -> None:
         """Preformatted text, its lines as they are (trailing blank lines dropped)."""
+        self.budget.spend()
         text = "\n".join(ln.rstrip() for ln in text.strip("\n").split("\n"))
         if text.strip():
             at = self._put(text)
@@ -70,6 +78,7 @@ class Blocks:
         """Rows of cells, one line each; the first `header_rows` are indexed with every chunk
         of the rest. `numbers` are the rows' numbers in their sheet, for citations. A table
         without body rows is a paragraph per row."""
+        self.budget.spend(max(len(rows), 1))
         kept = [(i, CELL.join(" ".join(c.split()) for c in row)) for i, row in enumerate(rows)
                 if any(c.strip() for c in row)]
         lines = [ln for _, ln in kept]

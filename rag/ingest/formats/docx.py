@@ -9,9 +9,10 @@ import re
 
 from rag.ingest.formats import Extracted, Unreadable
 from rag.ingest.formats.blocks import Blocks
+from rag.ingest.formats.limits import Budget, check_archive
 
 
-def extract_docx(raw: bytes) -> Extracted:
+def extract_docx(raw: bytes, budget: Budget | None = None) -> Extracted:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
     from docx.table import Table
@@ -19,20 +20,35 @@ def extract_docx(raw: bytes) -> Extracted:
 
     if not raw.startswith(b"PK"):
         raise Unreadable("not a Word document (not a zip package), though named .docx")
+    out = Blocks(budget=budget or Budget())
+    check_archive(raw, out.budget.limits, "Word document")
     try:
         d = docx.Document(io.BytesIO(raw))
     except (PackageNotFoundError, KeyError, ValueError) as e:
         raise Unreadable(f"not a readable Word document ({e})") from None
-    out = Blocks()
+    # A style's name costs a scan of every style (a millisecond): once per style, and not
+    # for an empty paragraph, or a million of them take a quarter of an hour.
+    levels: dict[str | None, int] = {}
     for item in d.iter_inner_content():
         if isinstance(item, Paragraph):
-            level = _heading_level(item.style.name if item.style is not None else "")
-            if level:
-                out.heading(level, item.text)
+            text = item.text
+            if not text.strip():
+                out.budget.spend()
+                continue
+            style = item._p.style  # the style's id
+            if style not in levels:
+                levels[style] = _heading_level(item.style.name if item.style is not None
+                                               else "")
+            if levels[style]:
+                out.heading(levels[style], text)
             else:
-                out.paragraph(item.text)
+                out.paragraph(text)
         elif isinstance(item, Table):
-            out.table([[c.text for c in row.cells] for row in item.rows])
+            rows = []
+            for row in item.rows:
+                out.budget.check(len(rows))
+                rows.append([c.text for c in row.cells])
+            out.table(rows)
     text = out.text()
     if not text.strip():
         raise Unreadable("no text")
@@ -48,4 +64,3 @@ def _heading_level(style: str) -> int:
         return 1
     m = re.fullmatch(r"Heading (\d)", style)
     return min(int(m.group(1)), 6) if m else 0
-

@@ -10,14 +10,17 @@ import zipfile
 
 from rag.ingest.formats import Extracted, Unreadable
 from rag.ingest.formats.blocks import Blocks
+from rag.ingest.formats.limits import Budget, check_archive
 
 
-def extract_epub(raw: bytes) -> Extracted:
+def extract_epub(raw: bytes, budget: Budget | None = None) -> Extracted:
     import ebooklib
     from ebooklib import epub
 
     if not raw.startswith(b"PK"):
         raise Unreadable("not an EPUB (not a zip package)")
+    out = Blocks(budget=budget or Budget())
+    check_archive(raw, out.budget.limits, "EPUB")
     try:
         book = epub.read_epub(io.BytesIO(raw), options={"ignore_ncx": True})
     except (zipfile.BadZipFile, KeyError, ValueError, AttributeError, OSError,
@@ -27,8 +30,8 @@ def extract_epub(raw: bytes) -> Extracted:
         raise Unreadable("encrypted EPUB (DRM)")
     from rag.ingest.formats.html import page_blocks
 
-    out = Blocks()
     for idref, _linear in book.spine:
+        out.budget.check()
         item = book.get_item_with_id(idref)
         if item is None or item.get_type() != ebooklib.ITEM_DOCUMENT:
             continue

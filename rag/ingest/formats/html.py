@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from rag.ingest.formats import Extracted, Unreadable
 from rag.ingest.formats.blocks import Blocks
+from rag.ingest.formats.limits import Budget
 from rag.ingest.formats.text import decode
 
 BLOCKS = {"p", "head", "list", "item", "table", "code", "quote", "div", "main", "doc"}
 
 
-def extract_html(raw: bytes) -> Extracted:
+def extract_html(raw: bytes, budget: Budget | None = None) -> Extracted:
     html = decode(raw)
     if "<" not in html[:4096]:
         raise Unreadable("not HTML (no tags), though named .html")
-    b = html_blocks(html)
+    b = html_blocks(html, Blocks(budget=budget or Budget()))
     if not b.text().strip():
         raise Unreadable("no main text found in the page")
     import trafilatura
@@ -71,6 +72,7 @@ def page_blocks(html: str, out: Blocks) -> Blocks:
 
 def _elements(el, out: Blocks) -> None:
     for child in el:
+        out.budget.check()
         tag = child.tag if isinstance(child.tag, str) else ""
         tag = tag.rsplit("}", 1)[-1].lower()
         if not tag or tag in SKIP_TAGS:
@@ -80,8 +82,10 @@ def _elements(el, out: Blocks) -> None:
         elif tag == "pre":
             out.code(child.text_content())
         elif tag == "table":
-            rows = [[c.text_content() for c in tr if c.tag in ("td", "th")]
-                    for tr in child.iter("tr")]
+            rows = []
+            for tr in child.iter("tr"):
+                out.budget.check(len(rows))
+                rows.append([c.text_content() for c in tr if c.tag in ("td", "th")])
             heads = sum(1 for tr in child.iter("tr")
                         if len(tr) and all(c.tag == "th" for c in tr if c.tag in ("td", "th")))
             out.table(rows, min(heads, 1) or 1)
@@ -100,6 +104,7 @@ def _elements(el, out: Blocks) -> None:
 
 def _walk(el, out: Blocks) -> None:
     for child in el:
+        out.budget.check()
         tag = child.tag
         if tag == "head":
             rend = child.get("rend") or "h2"
@@ -108,7 +113,10 @@ def _walk(el, out: Blocks) -> None:
         elif tag == "code":
             out.code("".join(child.itertext()))
         elif tag == "table":
-            rows = [[_text(c) for c in row.iter("cell")] for row in child.iter("row")]
+            rows = []
+            for row in child.iter("row"):
+                out.budget.check(len(rows))
+                rows.append([_text(c) for c in row.iter("cell")])
             heads = 0
             for row in child.iter("row"):
                 cells = list(row.iter("cell"))

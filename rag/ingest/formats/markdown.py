@@ -10,6 +10,7 @@ import re
 from functools import lru_cache
 
 from rag.ingest.formats.blocks import COMMENT, Blocks
+from rag.ingest.formats.limits import Budget
 
 _TAG = re.compile(r"<[^>]*>")
 
@@ -21,15 +22,16 @@ def _parser():
     return MarkdownIt("commonmark").enable("table").enable("strikethrough")
 
 
-def render(source: str) -> Blocks:
-    """The blocks of a Markdown text."""
-    out = Blocks()
+def render(source: str, budget: Budget | None = None) -> Blocks:
+    """The blocks of a Markdown text, spent from `budget` (default: the default limits)."""
+    out = Blocks(budget=budget or Budget())
     tokens = _parser().parse(source)
     rows: list[list[str]] = []
     head_rows = 0
     number: list[int] = []  # the next item number of each open ordered list (0: bullets)
     prefix = ""
     for i, tok in enumerate(tokens):
+        out.budget.check()
         t = tok.type
         if t == "heading_open":
             out.heading(int(tok.tag[1]), _inline(tokens[i + 1]))

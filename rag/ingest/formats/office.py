@@ -13,47 +13,51 @@ import zipfile
 
 from rag.ingest.formats import Extracted, Unreadable
 from rag.ingest.formats.blocks import Blocks
+from rag.ingest.formats.limits import Budget, check_archive
 from rag.ingest.formats.text import decode
 
 MAX_CELLS = 2_000_000  # a workbook bigger than this is a database, not a document
 
 
-def _package(raw: bytes, what: str) -> None:
-    """Office files are zip packages; an encrypted one is an OLE file instead."""
+def _package(raw: bytes, what: str, budget: Budget) -> None:
+    """Office files are zip packages (whose directory must be within the limits); an
+    encrypted one is an OLE file instead."""
     if raw.startswith(b"\xd0\xcf\x11\xe0"):
         raise Unreadable(f"encrypted or legacy binary {what} (save it as an unprotected "
                          f".{'pptx' if what == 'presentation' else 'xlsx'} to index it)")
     if not raw.startswith(b"PK"):
         raise Unreadable(f"not a {what} (not a zip package)")
-    try:
-        zipfile.ZipFile(io.BytesIO(raw)).close()
-    except (zipfile.BadZipFile, EOFError, OSError) as e:
-        raise Unreadable(f"damaged {what} ({e})") from None
+    check_archive(raw, budget.limits, what)
 
 
-def extract_pptx(raw: bytes) -> Extracted:
+def extract_pptx(raw: bytes, budget: Budget | None = None) -> Extracted:
     from pptx import Presentation
     from pptx.exc import PackageNotFoundError
 
-    _package(raw, "presentation")
+    out = Blocks(budget=budget or Budget())
+    _package(raw, "presentation", out.budget)
     try:
         deck = Presentation(io.BytesIO(raw))
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as e:
         raise Unreadable(f"not a readable presentation ({e})") from None
-    out = Blocks()
     for n, slide in enumerate(deck.slides, 1):
         title_shape = slide.shapes.title
         title = " ".join(title_shape.text_frame.text.split()) if title_shape is not None \
             and title_shape.has_text_frame else ""
         out.heading(1, f"Slide {n}: {title}" if title else f"Slide {n}")
         for shape in _shapes(slide.shapes):
+            out.budget.check()
             if title_shape is not None and shape.shape_id == title_shape.shape_id:
                 continue
             if shape.has_text_frame:
                 for para in shape.text_frame.paragraphs:
                     out.paragraph("".join(r.text for r in para.runs) or para.text)
             elif getattr(shape, "has_table", False) and shape.has_table:
-                out.table([[c.text for c in row.cells] for row in shape.table.rows])
+                rows = []
+                for row in shape.table.rows:
+                    out.budget.check(len(rows))
+                    rows.append([c.text for c in row.cells])
+                out.table(rows)
         if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
             for para in slide.notes_slide.notes_text_frame.paragraphs:
                 out.paragraph(para.text)
@@ -78,26 +82,29 @@ def _shapes(shapes):
             yield shape
 
 
-def extract_xlsx(raw: bytes) -> Extracted:
+def extract_xlsx(raw: bytes, budget: Budget | None = None) -> Extracted:
     import openpyxl
 
-    _package(raw, "workbook")
+    out, cells = Blocks(budget=budget or Budget()), 0
+    _package(raw, "workbook", out.budget)
     try:
         book = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
     except (KeyError, ValueError, OSError, zipfile.BadZipFile) as e:
         raise Unreadable(f"not a readable workbook ({e})") from None
-    out, cells = Blocks(), 0
     try:
         for sheet in book.worksheets:
             rows: list[tuple[int, list[str]]] = []
             for n, row in enumerate(sheet.iter_rows(values_only=True), 1):
+                out.budget.check(len(rows))  # the rows kept are spent when written
                 cells += len(row)
                 if cells > MAX_CELLS:
-                    raise Unreadable(f"over {MAX_CELLS:,} cells; export the rows to index as "
-                                     f"CSV in parts")
+                    raise Unreadable(f"over the {MAX_CELLS:,}-cell limit (export the rows to "
+                                     f"index as CSV in parts)")
                 values = ["" if v is None else _cell(v) for v in row]
                 if any(v.strip() for v in values):
                     rows.append((n, values))
+                else:
+                    out.budget.spend()  # an empty row is read, never written
             _sheet(out, sheet.title, rows)
         props = book.properties
     finally:
@@ -119,7 +126,8 @@ def _cell(v) -> str:
     return str(v)
 
 
-def extract_csv(raw: bytes, tab: bool) -> Extracted:
+def extract_csv(raw: bytes, tab: bool, budget: Budget | None = None) -> Extracted:
+    out = Blocks(budget=budget or Budget())
     text = decode(raw)
     if tab:
         dialect: type[csv.Dialect] | csv.Dialect = csv.excel_tab
@@ -128,12 +136,16 @@ def extract_csv(raw: bytes, tab: bool) -> Extracted:
             dialect = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|")
         except csv.Error:
             dialect = csv.excel
+    rows: list[tuple[int, list[str]]] = []
     try:
-        rows = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text), dialect), 1)
-                if any(c.strip() for c in row)]
+        for n, row in enumerate(csv.reader(io.StringIO(text), dialect), 1):
+            out.budget.check(len(rows))  # the rows kept are spent when written
+            if any(c.strip() for c in row):
+                rows.append((n, row))
+            else:
+                out.budget.spend()  # an empty row is read, never written
     except csv.Error as e:
         raise Unreadable(f"not a readable CSV file ({e})") from None
-    out = Blocks()
     _sheet(out, "", rows)
     if not out.text().strip():
         raise Unreadable("no text")

@@ -14,6 +14,7 @@ from collections import Counter
 
 from rag.ingest.formats import Extracted, Unreadable
 from rag.ingest.formats.blocks import title_like
+from rag.ingest.formats.limits import Budget
 
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be headers or footers
 REPEATS = 0.6  # share of pages an edge line must appear on to count as a running header
@@ -22,6 +23,7 @@ SHORT_LINE = 0.7  # a line shorter than this share of the page's typical line en
 
 log = logging.getLogger("rag")
 OCR_DPI = 300
+OCR_TIMEOUT = 120  # seconds for Tesseract to read one page
 OCR_MIN_CHARS = 20  # a page with fewer characters of text than this is a scan
 _warned = threading.Event()  # the missing-Tesseract warning is given once per process
 
@@ -29,9 +31,10 @@ SOFT_HYPHENS = ("\ufffe", "\u00ad")  # PDFium's mark for a hyphen the layout add
 _NO_SOFT_HYPHENS = str.maketrans("", "", "".join(SOFT_HYPHENS))
 
 
-def extract_pdf(raw: bytes, ocr: bool = True) -> Extracted:
+def extract_pdf(raw: bytes, ocr: bool = True, budget: Budget | None = None) -> Extracted:
     import pypdfium2 as pdfium
 
+    budget = budget or Budget()
     if b"%PDF-" not in raw[:1024]:
         raise Unreadable("not a PDF (no %PDF header), though named .pdf")
     try:
@@ -42,12 +45,19 @@ def extract_pdf(raw: bytes, ocr: bool = True) -> Extracted:
         raise Unreadable(f"damaged PDF ({e})") from None
     scanned: list[int] = []
     try:
-        pages = [_lines(doc[i].get_textpage().get_text_range()) for i in range(len(doc))]
+        budget.check(len(doc))  # each page a block
+        pages = []
+        for i in range(len(doc)):
+            text = doc[i].get_textpage().get_text_range()
+            budget.spend(1, len(text))
+            pages.append(_lines(text))
         scanned = [i for i, lines in enumerate(pages)
                    if len("".join("".join(lines).split())) < OCR_MIN_CHARS]
         if scanned and ocr and _tesseract():
             for i in scanned:
-                pages[i] = _lines(_ocr(doc[i]))
+                text = _ocr(doc[i], budget)
+                budget.spend(0, len(text))
+                pages[i] = _lines(text)
         else:
             scanned = []
         title = (doc.get_metadata_value("Title") or "").strip()
@@ -89,13 +99,18 @@ def _tesseract() -> bool:
     return False
 
 
-def _ocr(page) -> str:
+def _ocr(page, budget: Budget) -> str:
+    """A scanned page's text; Tesseract stops when the file's time is up, and so does the
+    file (a PDF of blank pages would otherwise cost a third of a second each, unbounded)."""
     import pytesseract
 
+    budget.check()
     image = page.render(scale=OCR_DPI / 72, grayscale=True).to_pil()
     try:
-        return pytesseract.image_to_string(image, lang="eng", timeout=120)
+        return pytesseract.image_to_string(image, lang="eng",
+                                           timeout=max(1, min(OCR_TIMEOUT, budget.left())))
     except (RuntimeError, pytesseract.TesseractError) as e:
+        budget.check()  # a timeout because the file's time is up skips the file
         log.warning("OCR failed on a page (%s); it is indexed without text",
                     str(e).splitlines()[0][:120] if str(e) else type(e).__name__)
         return ""

@@ -12,6 +12,7 @@ from functools import lru_cache
 
 from rag.ingest.formats import Extracted, Unreadable
 from rag.ingest.formats.blocks import Blocks
+from rag.ingest.formats.limits import Budget
 from rag.ingest.formats.text import decode
 
 _FIELD = re.compile(r"([A-Z][\w-]*):[ \t]*(.*)")
@@ -24,10 +25,11 @@ CONTAINERS = {"block_quote", "note", "warning", "tip", "important", "caution", "
               "field_body", "line_block", "legend", "figure"}
 
 
-def extract_rst(raw: bytes) -> Extracted:
+def extract_rst(raw: bytes, budget: Budget | None = None) -> Extracted:
     text = decode(raw).replace("\r\n", "\n")
     meta, body = _header(text)
-    out = Blocks()
+    out = Blocks(budget=budget or Budget())
+    out.budget.check(body.count("\n") + 1)  # each line a block at most, before parsing
     _walk(_parse(body), out, 1)
     if not out.text().strip():
         raise Unreadable("no text")
@@ -129,6 +131,7 @@ def _parse(source: str):
 
 def _walk(node, out: Blocks, level: int) -> None:
     for child in node.children:
+        out.budget.check()
         name = child.tagname
         if name in SKIP:
             continue

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.ingest.formats import Extracted, Unreadable
+from rag.ingest.formats.limits import Budget
 
 log = logging.getLogger("rag")
 
@@ -32,16 +33,21 @@ def decode(raw: bytes) -> str:
                          f"to UTF-8 to index it") from None
 
 
-def extract_text(raw: bytes, path: Path, markdown: bool) -> Extracted:
+def extract_text(raw: bytes, path: Path, markdown: bool, budget: Budget | None = None
+                 ) -> Extracted:
+    budget = budget or Budget()
     meta, body = split_front_matter(decode(raw), path)
     title = str(meta.pop("title", "") or "").strip()
     date, url, meta = iso(meta.pop("date", None)), _url(meta.pop("url", None)), jsonable(meta)
+    lines = body.count("\n") + 1  # each line a block at most, counted before it is parsed
     if markdown:
         from rag.ingest.formats.markdown import render
 
-        b = render(body)
+        budget.check(lines)
+        b = render(body, budget)
         return Extracted(b.text(), "markdown", title=title, date=date, url=url, meta=meta,
                          sections=tuple(b.sections), tables=tuple(b.tables))
+    budget.spend(lines, len(body))
     return Extracted(unwrap(body.replace("\r\n", "\n")), "text", title=title, date=date,
                      url=url, meta=meta)
 
