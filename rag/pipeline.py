@@ -101,8 +101,9 @@ REFUSED = ".refused.json"  # in the index folder: files skipped, by size and mod
 
 
 def _indexed(s: Settings) -> dict[str, DocumentInfo]:
+    """What the index records per document; none when there is no index to read."""
     try:
-        return indexed_documents(s)
+        return indexed_documents(s) if has_index(s) else {}
     except (RagError, OSError, ValueError):  # no index yet, or one to rebuild
         return {}
 

@@ -184,7 +184,11 @@ def test_the_same_bytes_uploaded_twice_are_saved_once(root, served, tmp_path):
     hana = [Client(s.url, auth=("hana", PASSWORDS["hana"]), verbose=False) for _ in range(2)]
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda c: _upload(c, note), hana))
-    assert all("evil.txt: indexed" in r or "already indexed" in r for r in results), results
+    # Gradio keeps one temporary copy per content: a request that starts after the other
+    # finished with it finds it gone and says so.
+    assert any("evil.txt: indexed" in r for r in results), results
+    assert all("evil.txt: indexed" in r or "already indexed" in r or "send it again" in r
+               for r in results), results
     assert len(list((root / "docs" / "uploads").rglob("evil*.txt"))) == 1
     # Another file of the same name is saved beside it, and the reply says under which name.
     note.write_text("Parking notice. Bays 10 to 12 are for bicycles.\n")

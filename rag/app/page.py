@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -322,6 +324,11 @@ def chosen_audience(chosen: Any, reader: Reader | None) -> tuple[str, ...] | Non
     return groups
 
 
+# Gradio's temporary upload copies and how many requests are reading each.
+_TEMP_USERS: Counter[str] = Counter()
+_TEMP_LOCK = threading.Lock()
+
+
 def _upload_box(gr, lib: Library, header, listing, who: Visitors, picker) -> Any:
     """Drop or pick files; each is checked, saved into the corpus's uploads folder and indexed,
     with one result line per file. With accounts, an upload is readable by the uploader's
@@ -336,6 +343,8 @@ def _upload_box(gr, lib: Library, header, listing, who: Visitors, picker) -> Any
         if not files:
             yield "", gr.skip(), gr.skip()
             return
+        with _TEMP_LOCK:
+            _TEMP_USERS.update(files)
         try:
             try:
                 reader = who.reader(request.username)
@@ -364,9 +373,14 @@ def _upload_box(gr, lib: Library, header, listing, who: Visitors, picker) -> Any
                    corpus_header(rag, reader), documents_table(rag, reader))
         finally:
             # Gradio serves its temporary copy to anyone who knows the path: the saved file
-            # is the only copy kept.
-            for f in files or []:
-                Path(f).unlink(missing_ok=True)
+            # is the only copy kept. Gradio keeps one copy per content, so the same bytes
+            # sent twice at once share it: the last request done with it deletes it.
+            with _TEMP_LOCK:
+                for f in files or []:
+                    _TEMP_USERS[f] -= 1
+                    if _TEMP_USERS[f] <= 0:
+                        del _TEMP_USERS[f]
+                        Path(f).unlink(missing_ok=True)
 
     add.__annotations__["request"] = gr.Request
     with gr.Accordion("Add documents", open=False):

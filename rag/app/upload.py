@@ -78,7 +78,11 @@ def add_files(files: Sequence[tuple[str, Path]], settings: Settings, embedder: E
     for given, src in files:
         name = safe_name(given)
         kind = kind_of(Path(name))
-        size = src.stat().st_size
+        try:
+            size = src.stat().st_size
+        except OSError:  # the page's temporary copy, deleted by the same bytes sent just before
+            results[name] = "skipped: its upload is gone; if it is not listed, send it again"
+            continue
         if kind is None:
             results[name] = f"skipped: not a supported type (one of {', '.join(sorted(KINDS))})"
             continue
@@ -89,7 +93,11 @@ def add_files(files: Sequence[tuple[str, Path]], settings: Settings, embedder: E
             results[name] = (f"skipped: {size / 1e6:,.1f} MB, over the "
                              f"{settings.max_upload_mb} MB limit")
             continue
-        raw = src.read_bytes()
+        try:
+            raw = src.read_bytes()
+        except OSError:
+            results[name] = "skipped: its upload is gone; if it is not listed, send it again"
+            continue
         digest = hashlib.sha256(raw).hexdigest()
         if digest in known:
             results[name] = f"already indexed as {known[digest]}"
