@@ -91,3 +91,11 @@ def test_the_second_phase_alternates_squad_2_groups_with_fresh_pairs():
     kinds = [g[0].question[0] for g in out]
     assert kinds == ["u", "f"] * 5 + ["u"]
     assert {g[0].question for g in out[:6:2]} == {"u0", "u1", "u2"}  # each once per pass
+
+
+def test_the_trainers_default_output_is_where_answering_loads_the_reader():
+    from rag.train.reader import default_folder
+
+    assert default_folder().resolve() == Path(str(FOLDER)).resolve()
+    assert (default_folder() / "reader.onnx").is_file()  # the shipped one it would replace
+    assert (default_folder() / "reader.json").is_file()

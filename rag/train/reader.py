@@ -259,6 +259,14 @@ class ReaderReport:
     card: dict[str, Any]
 
 
+def default_folder() -> Path:
+    """Where answering loads the reader from (`rag.generate.reader.FOLDER`): a retrained
+    reader replaces the shipped one."""
+    from rag.generate.reader import FOLDER
+
+    return Path(str(FOLDER))
+
+
 def train_reader(squad_file: str | Path, out: str | Path | None = None,
                  work: str | Path = "build/reader", steps: int = STEPS, seed: int = 0,
                  threads: int = 0, progress: bool = False,
@@ -322,7 +330,7 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
                  "training_articles": v2.train_titles, "validation_articles": v2.val_titles,
                  "steps": ran, "lr": TUNE_LR, "mined_negatives": MINED,
                  "validation_before": before, "validation_after": after}
-    folder = Path(out) if out else Path(__file__).parent / "generate"
+    folder = Path(out) if out else default_folder()
     graph = export(model, folder, work)
     shutil.copyfile(source / "tokenizer.json", folder / "reader-tokenizer.json")
     card = {
