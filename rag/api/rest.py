@@ -8,13 +8,13 @@ from typing import Any
 
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.api import ApiError, Gate, Json
-from rag.app.library import readable
+from rag.app.library import PDF_HEADERS, Unserved, readable
 from rag.config import MAX_K
 from rag.errors import RagError
 
@@ -83,40 +83,17 @@ def app(gate: Gate) -> FastAPI:
                  "indexed_at": info.indexed_at}
                 for d, info in sorted(readable(rag, who).items())]
 
-    from fastapi.responses import Response
-
     @api.get("/documents/{doc_id:path}", response_class=Response,
              summary="The original file of an indexed PDF you may read (a citation's link)",
              responses={200: {"content": {"application/pdf": {}}}})
     async def document(doc_id: str, collection: str = "",
                        authorization: str | None = Header(default=None)) -> Response:
-        import hashlib
-
         who = gate.caller(authorization)
-        try:  # looked up by its id in the index, never by a path from the request
-            info = gate.library.get(collection, who).index.documents.get(doc_id)
-        except RagError:
-            info = None
-        # One the caller may not read is as absent as one that does not exist. Other formats
-        # are not served: a saved web page opened from this origin could run its scripts here.
-        if info is None or info.kind != "pdf" or (who is not None and not who.may_read(info)):
-            raise ApiError(404, "no such PDF in the index", param="doc_id")
-
-        def read() -> bytes:
-            with open(info.path, "rb") as f:
-                return f.read()
-
-        try:
-            raw = await run_in_threadpool(read)
-        except OSError:
-            raise ApiError(404, "the file is gone; rebuild the index", param="doc_id") from None
-        if hashlib.sha256(raw).hexdigest() != info.sha256:
-            raise ApiError(409, "the file changed since it was indexed; rebuild the index",
-                           param="doc_id")
-        return Response(raw, media_type="application/pdf",  # the bytes just checked
-                        headers={"Content-Disposition": "inline",
-                                 "X-Content-Type-Options": "nosniff",
-                                 "Content-Security-Policy": "sandbox"})
+        try:  # `Library.pdf` says what is served
+            raw = await run_in_threadpool(gate.library.pdf, collection, doc_id, who)
+        except Unserved as e:
+            raise ApiError(e.status, str(e), param="doc_id") from None
+        return Response(raw, media_type="application/pdf", headers=PDF_HEADERS)
 
     @api.get("/collections", summary="The collections you may read")
     async def collections(authorization: str | None = Header(default=None)

@@ -4,12 +4,27 @@ collection "" (no picker)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from pathlib import Path
 
 from rag.config import Collection
 from rag.errors import RagError
 from rag.pipeline import RAG
 from rag.types import DocumentInfo, Reader
+
+# How an original PDF is served, by the page and the API alike: shown inline, never sniffed
+# as another type, and sandboxed (no script of it runs with this origin's rights).
+PDF_HEADERS = {"Content-Disposition": "inline", "X-Content-Type-Options": "nosniff",
+               "Content-Security-Policy": "sandbox"}
+
+
+class Unserved(RagError):
+    """A document that is not served, with the HTTP status to say so."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def readable(rag: RAG, reader: Reader | None) -> dict[str, DocumentInfo]:
@@ -56,6 +71,27 @@ class Library:
         if not self.may_read(name, reader):
             raise RagError(f"no collection {name!r} here")
         return self.rags[name]
+
+    def pdf(self, name: str | None, doc_id: str, reader: Reader | None) -> bytes:
+        """The original bytes of an indexed PDF that `reader` may read, looked up by its id
+        in the collection's index (never by a path from a request), or Unserved: one they may
+        not read is as absent as one that does not exist (404), a file gone is 404, a file
+        changed since it was indexed 409. Other formats are not served: a saved web page
+        opened from this origin could run its scripts here."""
+        try:
+            info = self.get(name, reader).index.documents.get(doc_id)
+        except RagError:
+            info = None
+        if info is None or info.kind != "pdf" or (reader is not None
+                                                  and not reader.may_read(info)):
+            raise Unserved(404, "no such PDF in the index")
+        try:
+            raw = Path(info.path).read_bytes()
+        except OSError:
+            raise Unserved(404, "the file is gone; rebuild the index") from None
+        if hashlib.sha256(raw).hexdigest() != info.sha256:
+            raise Unserved(409, "the file changed since it was indexed; rebuild the index")
+        return raw
 
     def may_write(self, name: str, reader: Reader | None) -> bool:
         """Whether `reader` may add documents to the collection (its writers, else whoever

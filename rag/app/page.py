@@ -15,7 +15,7 @@ from typing import Any
 
 from rag.app.guards import HungUp, cors
 from rag.app.history import conversation_choices, conversation_events, feedback_box
-from rag.app.library import Library, readable
+from rag.app.library import PDF_HEADERS, Library, Unserved, readable
 from rag.app.people import (
     SlowLogins,
     Visitors,
@@ -451,11 +451,8 @@ async def _too_large(send: Any, limit: int, api: bool = False) -> None:
 
 def document_route(rag: RAG | Library, who: Visitors | None = None):
     """GET /document?id=DOC_ID: the original file of an indexed PDF, looked up by its id in
-    the index (never by a path from the request), behind the page's login when there is one.
-    Other formats are shown as passages on the page, not served: a saved web page opened from
-    this origin could run its scripts here."""
-    import hashlib
-
+    the index (never by a path from the request), behind the page's login when there is one
+    (`Library.pdf` says what is served)."""
     from fastapi import Request
     from fastapi.responses import PlainTextResponse, Response
     from fastapi.routing import APIRoute
@@ -476,23 +473,10 @@ def document_route(rag: RAG | Library, who: Visitors | None = None):
         except RagError:
             return PlainTextResponse("log in first", status_code=401)
         try:
-            info = lib.get(collection, reader).index.documents.get(id)
-        except RagError:
-            info = None
-        # A document the user may not read is as absent as one that does not exist.
-        if info is None or info.kind != "pdf" or (reader and not reader.may_read(info)):
-            return PlainTextResponse("no such PDF in the index", status_code=404)
-        try:
-            raw = open(info.path, "rb").read()
-        except OSError:
-            return PlainTextResponse("the file is gone; rebuild the index", status_code=404)
-        if hashlib.sha256(raw).hexdigest() != info.sha256:
-            return PlainTextResponse("the file changed since it was indexed; rebuild the index",
-                                     status_code=409)
-        return Response(raw, media_type="application/pdf",  # the bytes just checked
-                        headers={"Content-Disposition": "inline",
-                                 "X-Content-Type-Options": "nosniff",
-                                 "Content-Security-Policy": "sandbox"})
+            raw = lib.pdf(collection, id, reader)
+        except Unserved as e:
+            return PlainTextResponse(str(e), status_code=e.status)
+        return Response(raw, media_type="application/pdf", headers=PDF_HEADERS)
 
     # FastAPI reads the parameters' types; this module's annotations are strings it cannot
     # resolve from inside a function.
