@@ -97,12 +97,15 @@ class Gate:
     _busy: int = field(default=0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _slots: threading.Semaphore = field(init=False, repr=False)
-    accounts: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self._slots = threading.Semaphore(self.concurrency)  # answers computed at once
-        # Decided once: a users file that vanishes later lets nobody in, never everybody.
-        self.accounts = self.users is not None
+
+    @property
+    def accounts(self) -> bool:
+        """A users file configured: a file that vanishes later lets nobody in, never
+        everybody (its contents are never asked here)."""
+        return self.users is not None
 
     def caller(self, authorization: str | None) -> Reader | None:
         """The Reader of the request's bearer key (None: everything is readable), or 401."""

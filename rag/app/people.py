@@ -25,7 +25,10 @@ class Visitors:
 
     def __init__(self, users: Users | None = None) -> None:
         self.users = users
-        self.accounts = users is not None
+
+    @property
+    def accounts(self) -> bool:
+        return self.users is not None  # configured, whatever the file holds now
 
     def reader(self, username: str | None) -> Reader | None:
         """The Reader of a request's user (None: no accounts, everything is readable), or

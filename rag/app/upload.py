@@ -153,18 +153,18 @@ def index_pending(settings: Settings, embedder: Embedder, documents: Iterable[st
                   ) -> list[str]:
     """Index the uploads a stopped server saved but did not index (`documents`: the ids the
     index holds); returns their names."""
-    pending = unindexed_uploads(settings, documents)
+    corpus = corpus_of(settings)  # read once: each call reads the index's record
+    folder = uploads_folder(settings, corpus)
+    pending = unindexed_uploads(folder, corpus, documents)
     if pending:
-        corpus = corpus_of(settings)
-        _sync(settings, embedder, corpus, uploads_folder(settings, corpus))
+        _sync(settings, embedder, corpus, folder)
     return [p.name for p in pending]
 
 
-def unindexed_uploads(settings: Settings, documents: Iterable[str]) -> list[Path]:
-    """Files in the uploads folder that the index does not hold (an upload whose indexing
-    was stopped); hidden files aside."""
-    corpus = corpus_of(settings)
-    folder = uploads_folder(settings, corpus)
+def unindexed_uploads(folder: Path, corpus: list[str], documents: Iterable[str]
+                      ) -> list[Path]:
+    """Files in the uploads `folder` that the index of `corpus` does not hold (an upload
+    whose indexing was stopped); hidden files aside."""
     if not folder.is_dir():
         return []
     held = set(documents)

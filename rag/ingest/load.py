@@ -17,6 +17,7 @@ import tomllib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from rag.errors import CorpusError
 from rag.ingest.formats import KINDS, Unreadable, extract
@@ -77,10 +78,10 @@ def load_documents(paths: Iterable[str | Path], ocr: bool = True,
                 continue
             if doc is None:
                 got = _read(path, doc_id, ocr, access, limits)
-                if isinstance(got, str):
-                    log.warning("skipped %s: %s", path, got)
-                    if st is not None and not got.startswith("cannot read it"):
-                        now_refused[where] = [st.st_size, st.st_mtime_ns, got]
+                if isinstance(got, Skipped):
+                    log.warning("skipped %s: %s", path, got.why)
+                    if st is not None and got.lasting:
+                        now_refused[where] = [st.st_size, st.st_mtime_ns, got.why]
                     continue
                 doc = got
             if doc.meta.get("ocr_pages") and not doc.unread:
@@ -177,14 +178,22 @@ def load_file(path: Path, doc_id: str, ocr: bool = True,
     indexed. `access` is its folder's rule; front matter `access` overrides it. `limits`
     (default: `Limits()`) bound what the file may cost."""
     got = _read(path, doc_id, ocr, access, limits)
-    if isinstance(got, str):
-        log.warning("skipped %s: %s", path, got)
+    if isinstance(got, Skipped):
+        log.warning("skipped %s: %s", path, got.why)
         return None
     return got
 
 
+class Skipped(NamedTuple):
+    """Why a file is not indexed; `lasting` when that holds until its bytes or the limits
+    change (not so for a file that could not be opened: its permissions may change)."""
+
+    why: str
+    lasting: bool = True
+
+
 def _read(path: Path, doc_id: str, ocr: bool, access: tuple[str, ...] | None,
-          limits: Limits | None) -> Document | str:
+          limits: Limits | None) -> Document | Skipped:
     """One file to a Document, or why it cannot be indexed."""
     limits = limits or Limits()
     try:
@@ -194,15 +203,15 @@ def _read(path: Path, doc_id: str, ocr: bool, access: tuple[str, ...] | None,
         # Any parser's error on one odd file is Unreadable: it must not stop the build.
         got = extract(path, raw, ocr=ocr, limits=limits)
     except OSError as e:  # one unreadable file must not stop the whole build
-        return f"cannot read it ({e.strerror or e})"
+        return Skipped(f"cannot read it ({e.strerror or e})", lasting=False)
     except Unreadable as e:
-        return str(e)
+        return Skipped(str(e))
     if not got.text.strip():
-        return "no text"
+        return Skipped("no text")
     if "access" in got.meta:
         access = _groups(got.meta["access"])
         if access is None:  # never open a document whose rule is unreadable
-            return "front matter access must be a list of group names"
+            return Skipped("front matter access must be a list of group names")
     return Document(
         doc_id=doc_id,
         text=got.text,
