@@ -215,6 +215,7 @@ class Citation:
     score: float
     page: int | None = None  # the page the quote starts on (PDF, 1-based)
     section: str | None = None  # heading path of the passage ("Budget › Health")
+    header: str | None = None  # the column names above a quoted table row
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

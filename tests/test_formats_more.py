@@ -221,6 +221,12 @@ def test_each_new_format_is_answered_from_the_right_file_and_place(tmp_path):
         assert not ans.abstained and contains in ans.answer, (question, ans.answer)
         cite = ans.citations[0]
         assert cite.doc_id == doc_id, (question, cite)
+        if doc_id in ("moths.xlsx", "lakes.csv"):  # a row is quoted under its column names
+            header = {"moths.xlsx": "Species | Wingspan (mm)", "lakes.csv": "lake | depth"}
+            assert cite.header == header[doc_id], cite
+            assert {"moths.xlsx": "Wingspan (mm): 150", "lakes.csv": "depth: 462 m"}[doc_id] \
+                in ans.sentences[0].text, ans.sentences
+            assert cite.quote in cite.text and "|" in cite.quote  # the row itself, verbatim
         if place:
             assert place in (cite.section or ""), (question, cite.section)
             rows = re.search(r"rows? (\d+)(?:–(\d+))?$", cite.section or "")

@@ -179,6 +179,7 @@ def test_a_tentative_answer_quotes_what_a_confident_one_would_under_a_hedge():
 def test_a_selector_with_a_reader_stage_needs_the_reader():
     names = FEATURES + READER_FEATURES
     sel = replace(hand_selector(cov=6.0), reading=hand_linear({"reader": 1.0}, names), read=4,
-                  confidence_model=hand_linear({"top": 1.0}, ("top", "margin") + names, -2.0))
+                  confidence_model=hand_linear({"top": 1.0}, ("top", "margin") + names, -2.0),
+                  reader_features=READER_FEATURES)
     with pytest.raises(ConfigError, match="needs the reader"):
         Scorer(FeatureExtractor(FakeEmbedder(), flat_idf), sel, None)

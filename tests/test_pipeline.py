@@ -57,7 +57,8 @@ def test_answer_json_has_the_contract_shape(seed_rag):
     assert d["answer"] == " ".join(
         s["text"] + "".join(f" [{n}]" for n in s["citations"]) for s in d["sentences"])
     assert set(d["citations"][0]) == {"n", "doc_id", "title", "url", "date", "chunk_id", "text",
-                                      "start", "end", "quote", "score", "page", "section"}
+                                      "start", "end", "quote", "score", "page", "section",
+                                      "header"}
     assert d["citations"][0]["page"] is None and d["citations"][0]["section"] is None  # text
     assert set(d["passages"][0]) == {"chunk_id", "doc_id", "text", "score", "rank", "page",
                                      "section"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.generate.reader import FOLDER, load_reader
+from rag.generate.reader import FOLDER, load_reader, table_row
 from rag.text import sentence_spans
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad-v1.1-dev-public.json"
@@ -99,3 +99,57 @@ def test_the_trainers_default_output_is_where_answering_loads_the_reader():
     assert default_folder().resolve() == Path(str(FOLDER)).resolve()
     assert (default_folder() / "reader.onnx").is_file()  # the shipped one it would replace
     assert (default_folder() / "reader.json").is_file()
+
+
+def test_the_trainer_keeps_its_checkpoints_outside_the_work_tree(monkeypatch, tmp_path):
+    from rag.train.reader import default_work
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_work() == tmp_path / "rag-train" / "reader"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    repo = Path(__file__).resolve().parents[1]
+    assert not default_work().resolve().is_relative_to(repo)
+
+
+def test_a_table_row_is_read_with_its_column_names():
+    assert table_row("lake | depth", "Taupo | 186 m") == "lake: Taupo; depth: 186 m"
+    # the last header row names the columns; empty cells and unnamed columns stay plain
+    assert table_row("Lakes\nlake |  | depth", "Taupo | x | ") == "lake: Taupo; x"
+    assert table_row("lake | depth", "Taupo") == "Taupo"  # cells that do not line up
+    assert table_row("", "Taupo | 186 m") == "Taupo | 186 m"
+
+
+def test_the_reader_reads_as_many_word_pieces_as_its_card_says(tmp_path):
+    import shutil
+
+    for name in ("reader.onnx", "reader-tokenizer.json"):
+        shutil.copyfile(Path(str(FOLDER / name)), tmp_path / name)
+    card = json.loads(Path(str(FOLDER / "reader.json")).read_text(encoding="utf-8"))
+    (tmp_path / "reader.json").write_text(json.dumps({**card, "max_length": 20}))
+    short = load_reader(str(tmp_path / "reader.onnx"))
+    assert short is not None and short.max_length == 20
+    shipped = load_reader()
+    assert shipped is not None and shipped.max_length == card["max_length"]
+    q = "How deep is Lake Hauroko, the deepest lake of New Zealand?"
+    long = "Lake Hauroko " + "in Fiordland National Park " * 10 + "is 462 m deep."
+    # cut at 20 word pieces the pair loses the sentence's end, and so reads differently
+    assert short.read(q, [long], [""], [""]).scores[0] != \
+        shipped.read(q, [long], [""], [""]).scores[0]
+    (tmp_path / "reader.json").write_text("{not json")
+    load_reader.cache_clear()
+    with pytest.raises(Exception, match="model card"):
+        load_reader(str(tmp_path / "reader.onnx"))
+    load_reader.cache_clear()
+
+
+def test_the_no_answer_margin_is_lower_where_the_sentence_lacks_the_answer():
+    reader = load_reader()
+    assert reader is not None
+    q = "How many eggs does a female kakapo lay?"
+    sents = ["A female kakapo lays up to four eggs in a nest on the ground.",
+             "The kakapo is a large, flightless parrot of New Zealand."]
+    reading = reader.read(q, sents, ["Kakapo"] * 2, ["", sents[0]])
+    assert reading.margins.shape == (2,)
+    assert reading.margins[0] > reading.margins[1]
+    lo, hi = reading.spans[0]
+    assert "four" in sents[0][lo:hi]

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.generate.cite import strip_markers, support
+from rag.generate.cite import evidence, strip_markers, support
 from rag.text import fold
 from rag.types import BANDS, Answer, Passage
 
@@ -109,7 +109,7 @@ def citation_scores(ans: Answer, sources: Sequence[str]) -> tuple[float, float] 
     wanted = set(sources)
     good = total = supported = 0
     for text, cited in sentences:
-        ok = [c for c in cited if support(text, c.quote) >= SUPPORT_MIN]
+        ok = [c for c in cited if support(text, evidence(c)) >= SUPPORT_MIN]
         supported += bool(ok)
         total += len(cited)
         good += sum(1 for c in ok if not wanted or doc_stem(c.doc_id) in wanted)

@@ -16,7 +16,8 @@ def citation(n: int, passage: Passage, quote_start: int, quote_end: int) -> Cita
     return Citation(n=n, doc_id=c.doc_id, title=passage.title, url=passage.url,
                     date=passage.date, chunk_id=c.chunk_id, text=c.text, start=c.start,
                     end=c.end, quote=c.text[quote_start:quote_end], score=passage.score,
-                    page=c.page_at(quote_start), section=c.section or None)
+                    page=c.page_at(quote_start), section=c.section or None,
+                    header=c.header or None)
 
 
 def locator(c: Citation) -> str:
@@ -34,6 +35,11 @@ def support(sentence: str, evidence: str) -> float:
     if not claim:
         return 1.0
     return len(claim & set(terms(evidence))) / len(claim)
+
+
+def evidence(c: Citation) -> str:
+    """What a citation shows in support: its quote, under its column names for a table row."""
+    return f"{c.header}\n{c.quote}" if c.header else c.quote
 
 
 def strip_markers(text: str) -> str:

@@ -92,9 +92,12 @@ class ExtractiveGenerator:
         if len({c.passage.chunk.doc_id for c in chosen}) == 1:
             chosen.sort(key=lambda c: c.passage.chunk.start + c.start)
         cites = tuple(citation(n, c.passage, c.start, c.end) for n, c in enumerate(chosen, 1))
-        sentences = tuple(Sentence(_tidy(c.text), (n,)) for n, c in enumerate(chosen, 1))
-        core = core_span(best.text, query.answer_type, query.question)
-        return Draft(sentences, cites, False, confidence, core, band=band)
+        sentences = tuple(Sentence(_tidy(c.shown), (n,)) for n, c in enumerate(chosen, 1))
+        lo, hi = scored.spans[order[0]]
+        # The reader's span where it read the sentence; else the rules' typed span.
+        core = best.shown[lo:hi].strip() if hi > lo else \
+            core_span(best.shown, query.answer_type, query.question)
+        return Draft(sentences, cites, False, confidence, core or None, band=band)
 
     def stream(self, query: Query, passages: Sequence[Passage],
                threshold: float | None = None) -> Iterator[str | Draft]:

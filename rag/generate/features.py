@@ -11,6 +11,7 @@ same question, so a pointwise model can still rank.
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from rag.embed import Embedder
+from rag.generate.reader import table_row
 from rag.query import Query
 from rag.query.answer_types import has_type, locate_core, negated
 from rag.text import Memo, is_stopword, sentence_spans, stem, terms_of, words
@@ -49,6 +51,13 @@ class Candidate:
     end: int
     text: str
     vec: np.ndarray
+
+    @property
+    def shown(self) -> str:
+        """What the reader reads and an answer quotes: the sentence, or a table row with its
+        cells after their column names."""
+        header = self.passage.chunk.header
+        return table_row(header, self.text) if header else self.text
 
 
 class FeatureExtractor:
@@ -86,7 +95,8 @@ class FeatureExtractor:
         stored: list[np.ndarray | None] = []
         for p in passages:
             known = self.sentences(p.chunk) if self.sentences else None
-            sents = [tuple(map(int, se)) for se in known[0]] if known else self._spans(p.chunk.text)
+            sents = [tuple(map(int, se)) for se in known[0]] if known else \
+                self._spans(p.chunk.text, bool(p.chunk.header))
             for i, (s, e) in enumerate(sents):
                 key = (p.chunk.doc_id, p.chunk.start + s)
                 if key not in seen:  # overlapping chunks repeat sentences
@@ -193,9 +203,12 @@ class FeatureExtractor:
             return np.vstack([self._vecs[t] for t in texts])
 
 
-def _sentences(text: str) -> tuple[tuple[int, int], ...]:
-    """Sentence spans of a passage (splitting costs more than all the features together:
-    the extractor remembers them)."""
+def _sentences(text: str, rows: bool = False) -> tuple[tuple[int, int], ...]:
+    """Sentence spans of a passage, or its lines when it is a table's rows (as the chunker
+    cuts them); splitting costs more than all the features together: the extractor
+    remembers them."""
+    if rows:
+        return tuple((m.start(), m.end()) for m in re.finditer(r"[^\n]*\S[^\n]*", text))
     return tuple(sentence_spans(text))
 
 

@@ -3,17 +3,19 @@ sentence (and the sentence before it, and its document's title).
 
 The bi-encoder embeds the question and the sentence apart, so a sentence that shares the
 question's words but not its fact looks as good as the answer. The reader attends across both
-at once. It is the first four layers of all-MiniLM-L6-v2, fine-tuned on the SQuAD v1.1
-training set by `rag train-reader` (`rag/train/reader.py`) and shipped as int8 ONNX
-(`reader.onnx`, with its model card `reader.json`): answering needs ONNX Runtime and
-`tokenizers`, never torch.
+at once. It is all-MiniLM-L6-v2 fine-tuned by `rag train-reader` (`rag/train/reader.py`) and
+shipped as int8 ONNX (`reader.onnx`, with its model card `reader.json`, which also says how many
+word pieces it reads): answering needs ONNX Runtime and `tokenizers`, never torch.
 
-Two heads: `score`, a logit that the sentence states the answer to the question; and
-`start`/`end`, logits over the sentence's word pieces for the answer span inside it.
+Heads: `score`, a logit that the sentence states the answer to the question; and
+`start`/`end`, logits over the word pieces for the answer span inside the sentence, where
+position 0 ([CLS]) means "no answer here" (SQuAD 2.0's convention). A table row is read as its
+cells after their column names (`table_row`).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,11 +27,12 @@ from typing import Any
 import numpy as np
 
 from rag.errors import ConfigError
+from rag.ingest.formats.blocks import CELL
 
 FOLDER = resources.files("rag.generate")
-MAX_LENGTH = 48  # word pieces of a (question, sentence + context) pair; context is cut first
+MAX_LENGTH = 48  # word pieces of a pair, unless the model card says; context is cut first
 MAX_SPAN = 24  # word pieces of an answer span
-BATCH = 16  # pairs per ONNX call
+BATCH = 16  # pairs per ONNX call, of similar lengths
 CONTEXT_WORDS = 12  # of the sentence before, counted from its end: enough for a pronoun's name
 
 
@@ -40,24 +43,39 @@ def pair_text(sentence: str, title: str, previous: str) -> str:
     return f"{' '.join(sentence.split())} [SEP] {title.strip()}: {tail}"
 
 
+def table_row(header: str, row: str) -> str:
+    """A table row with each cell after its column's name ("Code: FR; Name: France"), from the
+    last of the table's header rows; the row as it is when the cells do not line up."""
+    names = header.rsplit("\n", 1)[-1].split(CELL)
+    cells = row.split(CELL)
+    if not header.strip() or len(names) != len(cells):
+        return row
+    return "; ".join(f"{n.strip()}: {c.strip()}" if n.strip() else c.strip()
+                     for n, c in zip(names, cells, strict=True) if c.strip())
+
+
 @dataclass(frozen=True)
 class Reading:
-    """The reader's view of candidate sentences: one logit each, and the best answer span
-    (character offsets into each sentence as given; (0, 0) where none was found)."""
+    """The reader's view of candidate sentences: one logit each, the best answer span
+    (character offsets into each sentence as given; (0, 0) where none was found), and how far
+    that span's start+end logits beat the no-answer position's (`margins`)."""
 
     scores: np.ndarray
     spans: tuple[tuple[int, int], ...]
+    margins: np.ndarray
 
 
 class Reader:
     """Scores (question, sentence) pairs with the shipped ONNX graph."""
 
-    def __init__(self, graph: str | Path, tokenizer: str | Path, threads: int = 0) -> None:
+    def __init__(self, graph: str | Path, tokenizer: str | Path, threads: int = 0,
+                 max_length: int = MAX_LENGTH) -> None:
         self.graph, self.tokenizer_path, self.threads = Path(graph), Path(tokenizer), threads
+        self.max_length = max_length
         self._session: Any = None
         self._tok: Any = None
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str], tuple[float, tuple[int, int]]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, tuple[int, int], float]] = {}
 
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
@@ -67,7 +85,7 @@ class Reader:
                 opts = ort.SessionOptions()
                 opts.intra_op_num_threads = self.threads
                 opts.log_severity_level = 3
-                self._tok = tokenizer(self.tokenizer_path)
+                self._tok = tokenizer(self.tokenizer_path, self.max_length)
                 self._session = ort.InferenceSession(str(self.graph), opts,
                                                      providers=["CPUExecutionProvider"])
             return self._session, self._tok
@@ -78,6 +96,7 @@ class Reader:
         session, tok = self._load()
         texts = [pair_text(s, t, p) for s, t, p in zip(sentences, titles, previous, strict=True)]
         scores = np.zeros(len(texts), dtype=np.float32)
+        margins = np.zeros(len(texts), dtype=np.float32)
         spans: list[tuple[int, int]] = [(0, 0)] * len(texts)
         todo = []
         for i, text in enumerate(texts):
@@ -85,7 +104,8 @@ class Reader:
             if hit is None:
                 todo.append(i)
             else:
-                scores[i], spans[i] = hit
+                scores[i], spans[i], margins[i] = hit
+        todo.sort(key=lambda i: len(texts[i]))  # batches of like lengths pad little
         for at in range(0, len(todo), BATCH):
             idx = todo[at:at + BATCH]
             encs = tok.encode_batch([(question, texts[i]) for i in idx])
@@ -99,22 +119,29 @@ class Reader:
             score, start, end = session.run(None, {"input_ids": ids, "attention_mask": mask,
                                                    "token_type_ids": types})
             for r, (i, e) in enumerate(zip(idx, encs, strict=True)):
-                span = best_span(start[r], end[r], e.sequence_ids, e.offsets,
-                                 len(" ".join(sentences[i].split())))
-                scores[i], spans[i] = float(score[r]), _unfold(sentences[i], span)
+                (lo, hi), best = span_of(start[r], end[r], e.sequence_ids, e.offsets,
+                                         len(" ".join(sentences[i].split())))
+                scores[i], spans[i] = float(score[r]), _unfold(sentences[i], (lo, hi))
+                margins[i] = best - float(start[r][0] + end[r][0])
                 if len(self._cache) > 50_000:  # bounded: questions come and go
                     self._cache.clear()
-                self._cache[(question, texts[i])] = (scores[i], spans[i])
-        return Reading(scores, tuple(spans))
+                self._cache[(question, texts[i])] = (scores[i], spans[i], margins[i])
+        return Reading(scores, tuple(spans), margins)
 
 
 def best_span(start: np.ndarray, end: np.ndarray, sequence_ids: Sequence[int | None],
               offsets: Sequence[tuple[int, int]], limit: int) -> tuple[int, int]:
     """Character offsets (in the second segment) of the highest start+end pair inside the
     sentence part (offsets below `limit`), at most `MAX_SPAN` word pieces long."""
+    return span_of(start, end, sequence_ids, offsets, limit)[0]
+
+
+def span_of(start: np.ndarray, end: np.ndarray, sequence_ids: Sequence[int | None],
+            offsets: Sequence[tuple[int, int]], limit: int) -> tuple[tuple[int, int], float]:
+    """`best_span` and its start+end logit (-inf when the sentence part is empty)."""
     inside = [j for j, s in enumerate(sequence_ids) if s == 1 and offsets[j][1] <= limit]
     if not inside:
-        return (0, 0)
+        return (0, 0), float("-inf")
     lo, hi = inside[0], inside[-1]
     s = start[lo:hi + 1]
     e = end[lo:hi + 1]
@@ -124,7 +151,7 @@ def best_span(start: np.ndarray, end: np.ndarray, sequence_ids: Sequence[int | N
     band = np.triu(np.ones((n, n), dtype=bool)) & ~np.triu(np.ones((n, n), dtype=bool), MAX_SPAN)
     total = np.where(band, total, -np.inf)
     i, j = np.unravel_index(int(np.argmax(total)), total.shape)
-    return offsets[lo + i][0], offsets[lo + j][1]
+    return (offsets[lo + i][0], offsets[lo + j][1]), float(total[i, j])
 
 
 def _unfold(sentence: str, span: tuple[int, int]) -> tuple[int, int]:
@@ -148,12 +175,12 @@ def _unfold(sentence: str, span: tuple[int, int]) -> tuple[int, int]:
     return lo, hi
 
 
-def tokenizer(path: str | Path) -> Any:
+def tokenizer(path: str | Path, max_length: int = MAX_LENGTH) -> Any:
     """The model's word-piece tokenizer set for pairs: longest segment cut first."""
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(path))
-    tok.enable_truncation(MAX_LENGTH, strategy="longest_first")
+    tok.enable_truncation(max_length, strategy="longest_first")
     tok.no_padding()
     return tok
 
@@ -161,11 +188,18 @@ def tokenizer(path: str | Path) -> Any:
 @lru_cache(maxsize=2)
 def load_reader(graph: str | None = None, threads: int = 0) -> Reader | None:
     """The shipped reader, or None when the package has none (then answers fall back to the
-    feature selector alone)."""
+    feature selector alone). It reads as many word pieces as its model card says."""
     g = Path(graph) if graph else Path(str(FOLDER / "reader.onnx"))
     if not g.is_file():
         return None
     tok = g.with_name("reader-tokenizer.json")
     if not tok.is_file():
         raise ConfigError(f"the reader {g} has no tokenizer beside it ({tok.name})")
-    return Reader(g, tok, threads)
+    card = g.with_name("reader.json")
+    try:
+        length = int(json.loads(card.read_text(encoding="utf-8")).get("max_length", MAX_LENGTH))
+    except FileNotFoundError:
+        length = MAX_LENGTH
+    except (ValueError, TypeError, AttributeError) as e:
+        raise ConfigError(f"the reader's model card {card} is damaged ({e})") from None
+    return Reader(g, tok, threads, length)

@@ -63,16 +63,20 @@ class Scorer:
 
     def read(self, query: Query, cands: Sequence[Candidate], x: np.ndarray, first: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, tuple[tuple[int, int], ...]]:
-        """The reader on the first stage's best `read` candidates: the rows with
-        `READER_FEATURES` appended, which rows it read, and its spans."""
+        """The reader on the first stage's best `read` candidates: the rows with the selector's
+        `reader_features` appended, which rows it read, and its spans (in `Candidate.shown`)."""
         assert self.reader is not None
         top = np.argsort(-first, kind="stable")[:self.selector.read]
         reading = self.reader.read(
-            query.question, [cands[i].text for i in top],
+            query.question, [cands[i].shown for i in top],
             [cands[i].passage.title for i in top], [_before(cands[i]) for i in top])
         score = np.full(len(cands), float(reading.scores.min()), dtype=np.float32)
         score[top] = reading.scores
-        extra = np.stack([score, score - score.max(), first - first.max()], axis=1)
+        margin = np.full(len(cands), float(reading.margins.min()), dtype=np.float32)
+        margin[top] = reading.margins
+        columns = {"reader": score, "reader_rel": score - score.max(),
+                   "first_rel": first - first.max(), "span_margin": margin}
+        extra = np.stack([columns[name] for name in self.selector.reader_features], axis=1)
         read = np.zeros(len(cands), dtype=bool)
         read[top] = True
         spans = [(0, 0)] * len(cands)
@@ -87,5 +91,8 @@ def reader_for(selector: Selector) -> Reader | None:
 
 
 def _before(c: Candidate) -> str:
-    """The words just before a sentence in its passage (the reader's context)."""
+    """The words just before a sentence in its passage (the reader's context); none before a
+    table row, whose context is its column names."""
+    if c.passage.chunk.header:
+        return ""
     return " ".join(c.passage.chunk.text[:c.start].split()[-CONTEXT_WORDS:])

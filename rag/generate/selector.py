@@ -33,9 +33,11 @@ from rag.errors import ConfigError
 from rag.generate.features import FEATURES
 
 DEFAULT_PATH = Path(__file__).with_name("selector.json")
-# The reader's logit, the same relative to the best read sentence, and the first stage's logit
-# relative to its best: the columns the second scorer adds to FEATURES.
-READER_FEATURES = ("reader", "reader_rel", "first_rel")
+# What the reader's stage can add to FEATURES: the reader's logit, the same relative to the best
+# read sentence, the first stage's logit relative to its best, and how far the reader's best
+# answer span beats its no-answer position. A selector names the ones it was fitted with.
+READER_FEATURES = ("reader", "reader_rel", "first_rel", "span_margin")
+FIRST_READER_FEATURES = READER_FEATURES[:3]  # a selector file that names none was fitted on these
 CONFIDENCE_INPUTS = ("top", "margin") + FEATURES  # what the confidence model reads (no reader)
 
 
@@ -68,9 +70,11 @@ class Selector:
     reading: Linear | None = None  # the second scorer, over FEATURES + READER_FEATURES
     read: int = 0  # how many of the first scorer's best sentences the reader reads
     answer_threshold: float | None = None  # the answer band's floor (None: no tentative band)
+    reader_features: tuple[str, ...] = FIRST_READER_FEATURES  # the reader's columns it reads
 
     def __post_init__(self) -> None:
         if tuple(self.features) != FEATURES or \
+                not set(self.reader_features) <= set(READER_FEATURES) or \
                 len(self.confidence_model.weights) != 2 + len(self.columns) or \
                 (self.reading is not None and len(self.reading.weights) != len(self.columns)):
             raise ConfigError("the answer selector was trained on other features; "
@@ -79,7 +83,7 @@ class Selector:
     @property
     def columns(self) -> tuple[str, ...]:
         """The names of the feature rows the final logits and the confidence read."""
-        return FEATURES + READER_FEATURES if self.reading is not None else FEATURES
+        return FEATURES + self.reader_features if self.reading is not None else FEATURES
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """First-stage per-sentence scores; higher means more likely the one holding the
@@ -108,6 +112,7 @@ class Selector:
     def from_json(cls, text: str) -> Selector:
         d = json.loads(text)
         d["features"] = tuple(d["features"])
+        d["reader_features"] = tuple(d.get("reader_features", FIRST_READER_FEATURES))
         d["sentence"] = Linear.from_dict(d["sentence"])
         d["confidence_model"] = Linear.from_dict(d["confidence_model"])
         if d.get("reading") is not None:

@@ -47,13 +47,14 @@ import numpy as np
 from rag.errors import RagError
 from rag.eval.metrics import exact_match
 from rag.files import atomic_path
-from rag.generate.reader import MAX_LENGTH, best_span, pair_text, tokenizer
+from rag.generate.reader import best_span, pair_text, tokenizer
 from rag.text import sentence_spans
 
 VALIDATION_EVERY = 10  # articles 9, 19, 29, ... (0-based, file order) are validation
 BATCH = 32
-STEPS = 3000
-LAYERS = 4  # of MiniLM's 6: two thirds of the cost per pair, read and trained
+STEPS = 9500  # 304,000 pairs: every training question once (about 3.8 pairs each)
+LAYERS = 6  # all of MiniLM's
+MAX_LENGTH = 96  # word pieces: at 48, 54% of (question, gold sentence) pairs were cut
 LR = 5e-5
 WARMUP = 0.06
 SPAN_WEIGHT = 0.5
@@ -224,8 +225,9 @@ def _model(source: Path) -> Any:
 
 
 def encode(tok: Any, batch: Sequence[Pair]) -> dict[str, Any]:
-    """Tensors of a batch, with span targets (-100 where there is none), and the batch's
-    encodings (`encodings`)."""
+    """Tensors of a batch, with span targets (position 0, [CLS], for a pair without the answer;
+    -100 where a positive's answer cannot be placed), and the batch's encodings
+    (`encodings`)."""
     import torch
 
     encs = tok.encode_batch([(p.question, p.text) for p in batch])
@@ -239,7 +241,9 @@ def encode(tok: Any, batch: Sequence[Pair]) -> dict[str, Any]:
         ids[r, :n] = torch.tensor(e.ids)
         mask[r, :n] = torch.tensor(e.attention_mask)
         types[r, :n] = torch.tensor(e.type_ids)
-        if p.span:
+        if not p.label:  # no answer here: start and end on [CLS], as SQuAD 2.0 readers learn
+            starts[r] = ends[r] = 0
+        elif p.span:
             s = [j for j, (sid, (a, b)) in enumerate(zip(e.sequence_ids, e.offsets,
                                                              strict=True))
                  if sid == 1 and a <= p.span[0] < b]
@@ -259,6 +263,11 @@ class ReaderReport:
     card: dict[str, Any]
 
 
+def default_work() -> Path:
+    """Checkpoints live outside the work tree, so a run resumes in a later sitting."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag-train" / "reader"
+
+
 def default_folder() -> Path:
     """Where answering loads the reader from (`rag.generate.reader.FOLDER`): a retrained
     reader replaces the shipped one."""
@@ -268,7 +277,7 @@ def default_folder() -> Path:
 
 
 def train_reader(squad_file: str | Path, out: str | Path | None = None,
-                 work: str | Path = "build/reader", steps: int = STEPS, seed: int = 0,
+                 work: str | Path | None = None, steps: int = STEPS, seed: int = 0,
                  threads: int = 0, progress: bool = False,
                  unanswerable: str | Path | None = None, split_by: str | Path | None = None,
                  tune_steps: int = TUNE_STEPS) -> ReaderReport:
@@ -285,7 +294,7 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
             raise RagError(f"SQuAD file {f} does not exist")
     if (unanswerable is None) != (split_by is None):
         raise RagError("--unanswerable and --split-by go together")
-    work = Path(work)
+    work = Path(work) if work else default_work()
     work.mkdir(parents=True, exist_ok=True)
     if threads:
         torch.set_num_threads(threads)
@@ -304,7 +313,7 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
     train_q = [Question(q.question, remap[id(paragraphs[q.paragraph])], q.sentence, q.answer)
                for q in train_q]
 
-    tok = tokenizer(source / "tokenizer.json")
+    tok = tokenizer(source / "tokenizer.json", MAX_LENGTH)
     model = _model(source)
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)  # 12M rows: saves 15%
     stream = batches(_counted(make_pairs(train_p, train_q, seed), seen := [0]), seed)
@@ -385,6 +394,12 @@ def _train(model: Any, tok: Any, stream: Iterator[list[Pair]], ckpt: Path, steps
         sched.load_state_dict(state["scheduler"])
         step, losses = state["step"], state.get("losses", [])
         log.info("%sresuming at step %d of %d", phase, step, steps)
+    def save() -> None:
+        with atomic_path(ckpt) as tmp:
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(), "step": step, "steps": steps,
+                        "seed": seed, "data_sha256": data_hash, "losses": losses}, tmp)
+
     model.train()
     bce = torch.nn.BCEWithLogitsLoss()
     ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
@@ -395,7 +410,10 @@ def _train(model: Any, tok: Any, stream: Iterator[list[Pair]], ckpt: Path, steps
         if n < step:  # resumed: the same batches in the same order, skipped
             continue
         t = encode(tok, batch)
-        score, start, end = model(t["input_ids"], t["attention_mask"], t["token_type_ids"])
+        # bf16 autocast: 1.4-1.6x the pairs per CPU-second of fp32 on AVX-512 BF16 machines.
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            score, start, end = model(t["input_ids"], t["attention_mask"], t["token_type_ids"])
+        score, start, end = score.float(), start.float(), end.float()
         loss = bce(score, t["labels"])
         if (t["starts"] >= 0).any():
             loss = loss + SPAN_WEIGHT * (ce(start, t["starts"]) + ce(end, t["ends"])) / 2
@@ -410,11 +428,9 @@ def _train(model: Any, tok: Any, stream: Iterator[list[Pair]], ckpt: Path, steps
             rate = done_pairs / (time.time() - t0)
             log.info("%sstep %d/%d loss %.4f %.1f pairs/s, %.0f min left", phase, step, steps,
                      float(np.mean(losses[-20:])), rate, (steps - step) * BATCH / rate / 60)
-        if step % CHECKPOINT_EVERY == 0 or step == steps:
-            with atomic_path(ckpt) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                            "scheduler": sched.state_dict(), "step": step, "steps": steps,
-                            "seed": seed, "data_sha256": data_hash, "losses": losses}, tmp)
+        if step % CHECKPOINT_EVERY == 0:
+            save()
+    save()  # also when the stream ran out before `steps`
     return step, losses
 
 

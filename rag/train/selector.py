@@ -247,7 +247,7 @@ def fit_reading(sel: Selector, train: Sequence[Example]) -> Selector:
     w = fit_softmax(groups, l2=L2)
     reading = Linear(tuple(mean.tolist()), tuple(scale.tolist()), tuple(w.tolist()), 0.0)
     return replace(sel, reading=reading,
-                   confidence_model=_blank(2 + len(FEATURES) + len(READER_FEATURES)))
+                   confidence_model=_blank(2 + len(FEATURES) + len(sel.reader_features)))
 
 
 def _blank(n: int) -> Linear:
@@ -403,7 +403,7 @@ def train_selector(squad_file: str | Path, out: str | Path | None = None,
     if reader and graph is None:
         raise RagError(f"no reader at {reader}")
     if graph is not None:
-        sel = replace(sel, read=READ)
+        sel = replace(sel, read=READ, reader_features=READER_FEATURES)
         read_pool(Scorer(rag.features, sel, graph), train, progress=progress)
         sel = fit_reading(sel, train)
     scorer = Scorer(rag.features, sel, graph)
