@@ -40,12 +40,15 @@ reader: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/rag train-reader $(SQUAD_TRAIN) --unanswerable $(SQUAD2) \
 		--split-by $(SQUAD) --bank evals/bank
 
-# Retrain the answer selector on the public SQuAD development articles with the reader, and
-# its confidence with SQuAD 2.0's human-written unanswerable questions (about 20 minutes).
+# Retrain the answer selector on the public SQuAD development articles and the question bank's
+# fit corpora with the reader, its confidence also with SQuAD 2.0's human-written unanswerable
+# questions, its thresholds on SQuAD's validation articles and the bank's choose corpora
+# (about 30 minutes).
 SQUAD ?= ../shared/data/squad-v1.1-dev-public.json
 SQUAD2 ?= ../shared/data/squad-v2.0-dev-public.json
 selector: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/rag train-selector $(SQUAD) --unanswerable $(SQUAD2) --max-questions 2500
+	HF_HUB_OFFLINE=1 $(BIN)/rag train-selector $(SQUAD) --unanswerable $(SQUAD2) --max-questions 2500 \
+		--bank evals/bank
 
 # Refit the citation verifier's thresholds on SQuAD sentence pairs (about 10 minutes).
 verifier: $(STAMP)

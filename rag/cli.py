@@ -164,6 +164,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="the reader graph to train with (default: the shipped reader.onnx)")
     t.add_argument("--no-reader", action="store_true",
                    help="the feature scorer alone, without the reader")
+    t.add_argument("--bank", metavar="DIR",
+                   help="the question bank (evals/bank): its fit corpora join the training "
+                        "questions, its choose corpora the choice of the thresholds")
     t.set_defaults(run=_train_selector)
 
     v = sub.add_parser("train-verifier", help="fit the citation verifier's thresholds on SQuAD")
@@ -508,7 +511,7 @@ def _train_selector(args: argparse.Namespace) -> int:
     r = train_selector(args.source, args.out, args.work, args.limit_articles,
                        args.max_questions, args.seed, progress=sys.stderr.isatty(),
                        unanswerable=args.unanswerable, reader=args.reader,
-                       use_reader=not args.no_reader)
+                       use_reader=not args.no_reader, bank=args.bank)
     v = r.selector.meta["validation"]
     print(f"trained on {r.n_train}, validated on {r.n_val} (questions by kind)")
     print(f"thresholds {r.selector.threshold:.4f} (abstain below) and "
@@ -516,6 +519,11 @@ def _train_selector(args: argparse.Namespace) -> int:
               f"{kind} answered {v[kind]['answered']:.1%}, {v[kind]['answer_band']:.1%} in the "
               f"answer band" for kind in ("answerable", "removed", "adversarial", "human")
               if kind in v))
+    if "bank" in r.selector.meta:
+        b = r.selector.meta["bank"]["choose"]
+        print("the bank's choose corpora: " + ", ".join(
+            f"{kind} answered {b[kind]['answered']:.1%}, {b[kind]['answer_band']:.1%} in the "
+            f"answer band" for kind in ("answerable", "written") if kind in b))
     print(f"wrote {r.path}")
     return 0
 

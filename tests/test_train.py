@@ -117,6 +117,55 @@ def test_train_selector_command_writes_a_selector_that_round_trips(tiny_squad, t
                  "--work", str(tmp_path / "work")]) == 0
 
 
+def tiny_bank(root: Path) -> Path:
+    """A question bank of two corpora, one to fit on and one to choose on."""
+    lakes = {"lakes.csv": "lake,depth,region\nTaupo,186 m,Waikato\nHauroko,462 m,Southland\n"
+                          "Manapouri,444 m,Southland\nWakatipu,380 m,Otago\n",
+             "notes.md": "# Lakes\n\nLake Taupo fills a caldera. Its outlet is the Waikato "
+                         "River.\n\nLake Wakatipu has a seiche that raises it every 25 "
+                         "minutes.\n"}
+    birds = {"birds.md": "# Birds\n\nThe kea is an alpine parrot of the South Island. It "
+                         "nests in burrows among rocks.\n\nThe takahe was rediscovered in "
+                         "1948 in the Murchison Mountains.\n\nThe kakapo is nocturnal and "
+                         "cannot fly.\n"}
+    qs = {"fit-lakes": [("How deep is Lake Hauroko?", ["462 m"], ["lakes"]),
+                        ("Which river leaves Lake Taupo?", ["Waikato River"], ["notes"]),
+                        ("How often does Lake Wakatipu rise?", ["every 25 minutes"], ["notes"]),
+                        ("Which region is Lake Manapouri in?", ["Southland"], ["lakes"]),
+                        ("How old is Lake Taupo's caldera?", [], [])],
+          "choose-birds": [("When was the takahe rediscovered?", ["1948"], ["birds"]),
+                           ("Where does the kea nest?", ["in burrows"], ["birds"]),
+                           ("How heavy is a kakapo?", [], [])]}
+    for name, split, docs in (("fit-lakes", "fit", lakes), ("choose-birds", "choose", birds)):
+        (root / name / "docs").mkdir(parents=True)
+        for f, text in docs.items():
+            (root / name / "docs" / f).write_text(text)
+        (root / name / "SOURCE.json").write_text(json.dumps({"split": split}))
+        (root / f"{name}.jsonl").write_text("".join(json.dumps(
+            {"id": f"{name}-{n}", "question": q, "answers": a, "sources": src,
+             "answerable": bool(a)}) + "\n" for n, (q, a, src) in enumerate(qs[name])))
+    return root
+
+
+@pytest.mark.slow
+def test_the_bank_joins_training_and_the_choice_of_thresholds(tiny_squad, tmp_path):
+    from rag.train.selector import train_selector
+
+    bank = tiny_bank(tmp_path / "bank")
+    r = train_selector(tiny_squad, tmp_path / "selector.json", tmp_path / "work",
+                       bank=bank, use_reader=True)
+    meta = r.selector.meta["bank"]
+    assert meta["fit_corpora"] == ["fit-lakes"] and meta["choose_corpora"] == ["choose-birds"]
+    assert meta["counts"]["fit"]["answerable"] == 4 and meta["counts"]["fit"]["written"] == 1
+    assert meta["counts"]["choose"]["answerable"] == 2 and meta["counts"]["choose"]["written"] == 1
+    assert set(meta["per_choose_corpus"]) == {"choose-birds"}
+    assert meta["choose"]["answerable"]["n"] == 2 and meta["choose"]["written"]["n"] == 1
+    assert len(meta["fit_sha256"]) == 64 and meta["fit_sha256"] != meta["choose_sha256"]
+    # the selector reads the reader's no-answer margin by name, and round-trips
+    assert "span_margin" in r.selector.reader_features
+    assert Selector.from_json(r.selector.to_json()) == r.selector
+
+
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad-v1.1-dev-public.json"
 
 

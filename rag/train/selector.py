@@ -11,7 +11,12 @@ Data (all built from a SQuAD v1.1/v2.0 JSON file, split by article, never by que
   that the gold paragraph does not mention, re-asked for a kind of answer the paragraph lacks,
   or negated ("What was not ..."), the way SQuAD 2.0's unanswerable questions were written;
 - human (with a SQuAD 2.0 file, `--unanswerable`): the questions people wrote to look
-  answerable from a paragraph that does not answer them, on the same articles.
+  answerable from a paragraph that does not answer them, on the same articles;
+- the question bank (`--bank`, `rag.train.bank`): real documents of every kind the product
+  reads, each corpus in its own index, with the team's written questions (answerable, and
+  `written` unanswerable ones); `fit` corpora join the training questions, `choose` corpora
+  the choice of the thresholds, where each rule must hold on them and on SQuAD's validation
+  articles apart.
 
 The first sentence scorer is fitted on training articles' answerable questions (softmax over
 the candidate sentences of the passages retrieved to the re-ranking depth: the re-ranker's
@@ -70,7 +75,8 @@ ANSWER_RULE = (f"the lowest threshold at which at most {MAX_ANSWER_RISK:.0%} of 
                f"adversarial together) are wrong")
 READ = 8  # sentences the reader reads per question (the first scorer's best)
 L2 = 1.0
-KINDS = ("answerable", "removed", "adversarial", "human")
+# human: SQuAD 2.0's unanswerable questions; written: the question bank's (`rag.train.bank`)
+KINDS = ("answerable", "removed", "adversarial", "human", "written")
 
 
 @dataclass
@@ -82,6 +88,7 @@ class Example:
     question: str
     answers: tuple[str, ...]
     sources: tuple[str, ...]
+    history: tuple[str, ...] = ()
     query: Query | None = None
     passages: list[Passage] | None = None  # retrieved to the re-ranking depth, fused order
     pool_x: np.ndarray | None = None  # features of every candidate of `passages`
@@ -151,6 +158,24 @@ def human_examples(v2_file: Path, texts: dict[str, str], articles: set[str]
     return out
 
 
+def bank_examples(bank: Path, split: str, settings: Settings, work: Path,
+                  progress: bool = False) -> list[tuple[Any, list[Example]]]:
+    """Per corpus of one split of the question bank: its index (built in `work/bank/NAME`,
+    read in fused order) and its written questions, answerable or not (`written`)."""
+    from rag.pipeline import RAG, build
+    from rag.train.bank import corpora, questions
+
+    out = []
+    for corpus in corpora(bank, split):
+        s = settings.with_(index_dir=str(work / "bank" / corpus.name),
+                           corpus=(str(corpus.docs),))
+        build(settings=s, progress=progress)
+        exs = [Example("answerable" if it.answerable else "written", corpus.name, it.question,
+                       it.answers, it.sources, it.history) for it in questions(corpus)]
+        out.append((RAG.load(settings=s.with_(rerank_depth=0)), exs))
+    return out
+
+
 def featurize(rag: Any, examples: Sequence[Example], depth: int, progress: bool = False
               ) -> None:
     """Retrieve `depth` passages for every example, in fused order (`rag` does not re-rank),
@@ -169,7 +194,7 @@ def featurize(rag: Any, examples: Sequence[Example], depth: int, progress: bool 
                 without[ex.article] = Filters(doc_ids=tuple(
                     d for d in all_docs if article_of(doc_stem(d)) != ex.article))
             filters = without[ex.article]
-        ex.query = rag.query(ex.question)
+        ex.query = rag.query(ex.question, list(ex.history))
         ex.passages = rag.retriever.search(ex.query, k=depth, filters=filters)
         ex.pool_x, ex.pool_y = _features(rag.features, ex, ex.passages)
 
@@ -336,7 +361,7 @@ def figures(sel: Selector, examples: Sequence[Example], threshold: float,
             out[kind]["answer_band_correct"] = round(
                 float((confident & right[idx]).sum() / max(1, confident.sum())), 4)
     ans = [i for i, e in enumerate(examples) if e.kind == "answerable"]
-    for kind in ("removed", "adversarial", "human"):
+    for kind in ("removed", "adversarial", "human", "written"):
         una = [i for i, e in enumerate(examples) if e.kind == kind]
         if ans and una:
             out[f"risk_coverage_{kind}"] = risk_coverage(
@@ -359,13 +384,16 @@ def train_selector(squad_file: str | Path, out: str | Path | None = None,
                    work: str | Path = "build/selector", limit_articles: int | None = None,
                    max_questions: int | None = None, seed: int = 0,
                    progress: bool = False, unanswerable: str | Path | None = None,
-                   reader: str | None = None, use_reader: bool = True) -> TrainReport:
+                   reader: str | None = None, use_reader: bool = True,
+                   bank: str | Path | None = None) -> TrainReport:
     """Import SQuAD, index it, featurize, fit, choose the thresholds, write the JSON.
 
     `unanswerable`: a SQuAD 2.0 file on the same articles, whose human-written unanswerable
     questions join the confidence's training data (training articles) and the figures
     (validation articles). `reader`: the reader graph (default: the shipped one); without
-    one, or with `use_reader` false, the selector has the first stage alone."""
+    one, or with `use_reader` false, the selector has the first stage alone. `bank`: the
+    question bank's folder; its fit corpora join the training questions and its choose
+    corpora the choice of the thresholds (each rule must hold on them apart)."""
     from rag.eval.importers import import_squad
     from rag.ingest.load import load_documents
     from rag.pipeline import RAG, build
@@ -397,22 +425,39 @@ def train_selector(squad_file: str | Path, out: str | Path | None = None,
             human = human_examples(v2, texts, set(arts))
             rng.shuffle(human)
             part += human[:max_questions] if max_questions else human
-    featurize(rag, train + val, max(settings.k, settings.rerank_depth), progress=progress)
-    sel = fit_scorer(train)
+    # Each index with its questions: SQuAD's, then the bank's fit corpora (training) and
+    # choose corpora (choosing the thresholds beside SQuAD's validation articles).
+    fit = bank_examples(Path(bank), "fit", settings, work, progress) if bank else []
+    choose = bank_examples(Path(bank), "choose", settings, work, progress) if bank else []
+    bank_train = [e for _, exs in fit for e in exs]
+    bank_val = [e for _, exs in choose for e in exs]
+    parts = [(rag, train + val), *fit, *choose]
+    depth = max(settings.k, settings.rerank_depth)
+    for r, exs in parts:
+        featurize(r, exs, depth, progress=progress)
+    train_all = train + bank_train
+    sel = fit_scorer(train_all)
     graph = load_reader(reader) if use_reader else None
     if reader and graph is None:
         raise RagError(f"no reader at {reader}")
     if graph is not None:
         sel = replace(sel, read=READ, reader_features=READER_FEATURES)
-        read_pool(Scorer(rag.features, sel, graph), train, progress=progress)
-        sel = fit_reading(sel, train)
-    scorer = Scorer(rag.features, sel, graph)
-    view(scorer, train + val, settings.k, settings.rerank_depth > 0, progress=progress)
-    sel = fit_confidence(sel, train)
-    threshold = choose_threshold(confidences(sel, [e for e in val if e.kind == "answerable"]))
-    chosen_on = [e for e in val if e.kind != "human"]  # human-written ones are for figures
-    answer_threshold = choose_answer_threshold(confidences(sel, chosen_on), top_right(chosen_on),
-                                               threshold)
+        learn = {id(e) for e in train_all}
+        for r, exs in parts:
+            read_pool(Scorer(r.features, sel, graph), [e for e in exs if id(e) in learn],
+                      progress=progress)
+        sel = fit_reading(sel, train_all)
+    for r, exs in parts:
+        view(Scorer(r.features, sel, graph), exs, settings.k, settings.rerank_depth > 0,
+             progress=progress)
+    sel = fit_confidence(sel, train_all)
+    # Both rules hold on SQuAD's validation articles and, apart, on the bank's choose corpora.
+    chosen = [val, bank_val] if bank_val else [val]
+    threshold = min(choose_threshold(confidences(sel, [e for e in v if e.kind == "answerable"]))
+                    for v in chosen)
+    answer_threshold = max(
+        choose_answer_threshold(confidences(sel, on), top_right(on), threshold)
+        for on in ([e for e in v if e.kind != "human"] for v in chosen))  # human: figures only
     meta = {
         "trained_on": src.name, "data_sha256": data_hash,
         "unanswerable_from": v2.name if v2 else None,
@@ -424,6 +469,18 @@ def train_selector(squad_file: str | Path, out: str | Path | None = None,
         "counts": {"train": _count(train), "validation": _count(val)},
         "validation": figures(sel, val, threshold, answer_threshold),
     }
+    if bank:
+        from rag.train.reader import bank_hash
+
+        meta["bank"] = {
+            "fit_corpora": [exs[0].article for _, exs in fit if exs],
+            "choose_corpora": [exs[0].article for _, exs in choose if exs],
+            "fit_sha256": bank_hash(Path(bank), "fit"),
+            "choose_sha256": bank_hash(Path(bank), "choose"),
+            "counts": {"fit": _count(bank_train), "choose": _count(bank_val)},
+            "choose": figures(sel, bank_val, threshold, answer_threshold),
+            "per_choose_corpus": {exs[0].article: figures(sel, exs, threshold, answer_threshold)
+                                  for _, exs in choose if exs}}
     sel = replace(sel, threshold=round(threshold, 6),
                   answer_threshold=round(answer_threshold, 6), meta=meta)
     write_validation_sets(work, val, imported.out / "docs", set(train_arts))
