@@ -348,6 +348,8 @@ def _ask(args: argparse.Namespace) -> int:
         if live:
             print("\nChecked answer:")
         print(inert(checked))
+    if ans.note:
+        print(f"({ans.note})")
     if ans.fallback:
         print(inert(f"\n(answered with quotes: {ans.fallback})"))
     if ans.citations:

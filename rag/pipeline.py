@@ -182,6 +182,11 @@ class RAG:
                                                 **overrides)
         emb = embedder or embedder_for(s)
         if build_missing and not has_index(s):
+            missing = [p for p in corpus_of(s) if not Path(p).exists()]
+            if missing:  # a newcomer's first run in a folder with neither: say what to run
+                raise CorpusError(f"no index in {s.index_dir} and no documents at "
+                                  f"{', '.join(map(str, missing))}: run `rag build FOLDER` to "
+                                  f"index your documents, or give --index DIR")
             build(settings=s, embedder=emb, progress=True)
         index = open_index(s, emb, chunker(s))
         return cls(index, emb, s)
@@ -289,6 +294,7 @@ class RAG:
         self.refresh()
         with self._lock:  # one consistent pair, even if an index swap happens meanwhile
             retriever, gen = self.retriever, self._generator(generator or self.settings.generator)
+            features = self.features
         standalone = gen.rewrite(query)  # an LLM makes a follow-up self-contained
         if standalone:
             query = replace(query, text=standalone)
@@ -313,7 +319,14 @@ class RAG:
                      citations=draft.citations, passages=tuple(passages), timings_ms=timings,
                      sentences=draft.sentences, generator=draft.generator or gen.name,
                      fallback=draft.fallback, confidence=draft.confidence, core=draft.core,
-                     rewritten=standalone, band=draft.band)
+                     rewritten=standalone, band=draft.band,
+                     note=UNSEEN_NOTE if features.unseen_share(query) > UNSEEN_SHARE else None)
+
+
+# Most of a question's words absent from every document: say so, beside whatever band it got.
+UNSEEN_SHARE = 0.5
+UNSEEN_NOTE = ("Few of the question's words occur in the documents: they may be in another "
+               "language, or use other words for this.")
 
 
 # `answer()`'s loaded pipelines, keyed on the complete settings they were loaded with (rag.toml,

@@ -269,6 +269,9 @@ class Answer:
     rewritten: str | None = None  # the follow-up as the standalone question that was searched
     # `answer` (confident), `tentative` (the closest quote, shown under a hedge) or `abstain`.
     band: str = ""
+    # One line for people on why the answer may miss: most of the question's words are absent
+    # from the documents (another language?). None when there is nothing to say.
+    note: str | None = None
 
     def __post_init__(self) -> None:
         if not self.band:  # built by hand: the band its abstention implies
@@ -288,4 +291,5 @@ class Answer:
             "rewritten": self.rewritten,
             "confidence": round(self.confidence, 4),
             "band": self.band,
+            "note": self.note,
         }

@@ -1,6 +1,7 @@
 """Rendering of answers for the page: markers, sources, highlighting, escaping, abstention."""
 
 import json
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -309,3 +310,12 @@ def test_seed_answers_read_as_plain_text(seed_rag):
         assert all(f"{c.n}. " in out and f"({c.doc_id}" in out for c in ans.citations), out
         shown.append(out)
     assert "Indo-Pacific 4 (IP-4) meeting" in shown[-1]
+
+
+def test_a_note_on_the_question_is_shown_on_the_page_and_to_chat_apps():
+    note = "Few of the question's words occur in the documents: they may be in another language."
+    ans = Answer("Wer ist das?", "The documents don't say.", True, note=note)
+    assert f'<p class="rag-note">{escape(note)}</p>' in answer_html(ans)
+    assert answer_markdown(ans).endswith(f"*{note}*")
+    assert "rag-note" not in answer_html(replace(ans, note=None))
+    assert answer_markdown(replace(ans, note=None)) == "The documents don't say."

@@ -326,3 +326,15 @@ def test_the_eval_reader_takes_any_lines_or_names_the_bad_one(tmp_path, lines):
         assert str(p) in str(e) and "\n" not in str(e)
     else:
         assert items and all(isinstance(it.question, str) and it.question for it in items)
+
+
+def test_a_question_in_words_the_documents_never_use_says_why(seed_rag, seed_index, capsys):
+    for q in ("xyzzy plugh?", "新西兰总理是谁？", "Wer ist der Premierminister von Neuseeland?"):
+        ans = seed_rag.answer(q)
+        assert ans.note and "another language" in ans.note, q
+        assert ans.to_dict()["note"] == ans.note
+    for q in ("How many countries belong to the NATO alliance?", "🦖🦖🦖?"):
+        assert seed_rag.answer(q).note is None, q
+    code, out, _ = _run(capsys, "ask", "Wer ist der Premierminister von Neuseeland?",
+                        "--index", str(seed_index))
+    assert code == 0 and out.strip().splitlines()[-1].startswith("(Few of the question's words")

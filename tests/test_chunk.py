@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -92,3 +94,32 @@ def test_chunk_headers_put_the_title_first_and_keep_the_text():
     assert Chunker(160, 24, headers=True).index_text(chunk, " ") == chunk.text
     long = Chunker(160, 24, headers=True).index_text(chunk, "word " * 100)
     assert count_tokens(long.split("\n")[0]) <= HEADER_TOKENS
+
+
+BANK = Path(__file__).resolve().parents[1] / "evals" / "bank"
+
+
+def test_a_big_real_sheet_takes_about_its_share_of_the_index_and_fits_the_window():
+    """The country-codes folder (a README and two CSVs of public data, 250 columns wide):
+    each document's share of the chunks stays near its share of the text, and every table
+    chunk, header rows and title included, fits all-MiniLM-L6-v2's 256 word pieces."""
+    from rag.config import Settings
+    from rag.embed import default_embedder
+
+    s = Settings()
+    chunker = Chunker(s.chunk_tokens, s.chunk_overlap, s.chunk_headers)
+    docs = [d for d in load_documents([BANK / "c-country-codes" / "docs"])
+            if d.doc_id != "LICENSE"]
+    chunks = {d.doc_id: chunker.split(d) for d in docs}
+    text = sum(len(d.text) for d in docs)
+    total = sum(map(len, chunks.values()))
+    for d in docs:
+        share, text_share = len(chunks[d.doc_id]) / total, len(d.text) / text
+        assert share <= max(0.25, 1.15 * text_share), (d.doc_id, share, text_share)
+    emb = default_embedder(precision="fp32")
+    for d in docs:
+        rows = [c for c in chunks[d.doc_id] if c.header]
+        for a, b in zip(rows, rows[1:], strict=False):
+            assert b.start >= a.end  # a table's chunks do not overlap
+        assert all(emb.count_word_pieces(chunker.index_text(c, d.title)) + 2
+                   <= emb.max_seq_length for c in rows[:200])

@@ -58,6 +58,15 @@ def test_user_errors_are_one_line_with_exit_1(tmp_path: Path, fake_index_dir: Pa
     assert p.returncode == 1 and "rag build --rebuild" in p.stderr  # built by another model
 
 
+def test_a_first_run_without_index_or_documents_says_what_to_run(tmp_path: Path):
+    for verb in (("ask", "What is in my documents?"), ("chat", "--port", "0")):
+        p = rag(*verb, cwd=tmp_path)  # no index/, no seeds/
+        assert p.returncode == 1 and p.stderr.strip().count("\n") == 0, p.stderr
+        assert "no index in" in p.stderr and "rag build FOLDER" in p.stderr, p.stderr
+        assert "--index DIR" in p.stderr and "Traceback" not in p.stderr
+        assert not (tmp_path / "index").exists()
+
+
 def test_usage_errors_exit_2(tmp_path: Path):
     assert rag("frobnicate", cwd=tmp_path).returncode == 2
     assert rag("ask", "q", "-k", "0", cwd=tmp_path).returncode == 2

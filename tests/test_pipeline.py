@@ -48,7 +48,8 @@ def test_answer_json_has_the_contract_shape(seed_rag):
     d = seed_rag.answer("How many countries belong to the NATO alliance?").to_dict()
     # the documented fields, and the planned additions that exist so far
     assert set(d) == {"question", "answer", "abstained", "citations", "passages", "timings_ms",
-                      "sentences", "generator", "fallback", "rewritten", "confidence", "band"}
+                      "sentences", "generator", "fallback", "rewritten", "confidence", "band",
+                      "note"}
     assert d["generator"] == "extractive" and 0.0 <= d["confidence"] <= 1.0
     assert d["band"] in ("answer", "tentative") and not d["abstained"]
     assert d["fallback"] is None and d["rewritten"] is None

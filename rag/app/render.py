@@ -130,12 +130,13 @@ def answer_markdown(ans: Answer, base_url: str = "", collection: str = "") -> st
     page, `document_url`) or section, date, link, and the quote. Document text is inert as
     Markdown yet reads as plain text; only http(s) urls and our PDF links are links. An
     abstention is the fixed reply alone."""
+    note = f"\n\n*{_md(ans.note)}*" if ans.note else ""
     if ans.abstained or not ans.citations:
-        return ans.answer
+        return ans.answer + note
     hedge = TENTATIVE_TEXT + "\n\n" if ans.band == "tentative" else ""
     text = " ".join(_md(x.text, block_start=i == 0) + "".join(f" [{n}]" for n in x.citations)
                     for i, x in enumerate(ans.sentences)) or _md(ans.answer, block_start=True)
-    lines = [hedge + text, "", "**Sources**", ""]
+    lines = [hedge + text + note, "", "**Sources**", ""]
     for c in ans.citations:
         pdf = document_url(c, base_url, collection)
         where = ", ".join(x for x in (
@@ -164,6 +165,8 @@ def answer_html(ans: Answer, collection: str = "") -> str:
     then its numbered sources (collapsible passages), and a note when an LLM handed over."""
     note = (f'<p class="rag-note">The language model could not answer ({escape(ans.fallback)});'
             " these are quotes from the documents instead.</p>") if ans.fallback else ""
+    if ans.note:
+        note += f'<p class="rag-note">{escape(ans.note)}</p>'
     if ans.abstained:
         return f'<p class="rag-abstain">{escape(ans.answer)}</p>{note}'
     hedge = f'<p class="rag-tentative">{escape(TENTATIVE_TEXT)}</p>' \

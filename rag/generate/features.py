@@ -164,6 +164,13 @@ class FeatureExtractor:
                  for (p, s, e, _, _), t, v in zip(spans, texts, vecs, strict=True)]
         return cands, x
 
+    def unseen_share(self, query: Query) -> float:
+        """The share of the question's content terms the documents never use (0..1), counted,
+        not weighted: an unseen term weighs the most, so one rare word would tip a weight."""
+        weights = self._term_weights(query)
+        unseen = sum(self.idf(t) >= self.unseen_idf for t in weights)
+        return unseen / len(weights) if weights else 0.0
+
     def _term_weights(self, query: Query) -> dict[str, float]:
         """IDF weight of each content stem of the question; earlier-turn stems count less.
 

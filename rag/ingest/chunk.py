@@ -14,6 +14,10 @@ from rag.text import count_tokens, sentence_spans, token_encoding
 from rag.types import Chunk, Document
 
 HEADER_TOKENS = 32  # cl100k tokens of a title put before each chunk
+# A table's rows, dense with numbers and codes, hold about half the characters per token that
+# prose does: their chunks get a quarter more tokens (mostly inside the embedder's window of
+# 256 word pieces) and no overlap, so a big sheet takes about its share of the index.
+TABLE_TOKENS = 1.25
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ class Chunker:
             # Step back over trailing sentences that fit in the overlap, but always advance,
             # and never carry a sentence across a heading or out of a table.
             nxt, carried = j, 0
-            if groups[j] == g:
+            if groups[j] == g and g[1] < 0:  # rows stand alone: no overlap in a table
                 while nxt - 1 > i and carried + sizes[nxt - 1] <= self.overlap:
                     nxt -= 1
                     carried += sizes[nxt]
@@ -113,7 +117,8 @@ class Chunker:
         while k < len(spans) or t < len(doc.tables):
             if t < len(doc.tables) and (k >= len(spans) or spans[k][0] >= doc.tables[t][0]):
                 ts, te, header = doc.tables[t]
-                limit = max(16, self.max_tokens - min(count_tokens(header), HEADER_TOKENS))
+                limit = max(16, int(TABLE_TOKENS * self.max_tokens)
+                            - min(count_tokens(header), HEADER_TOKENS))
                 rows = [(m.start() + ts, m.end() + ts) for m in
                         re.finditer(r"[^\n]*\S[^\n]*", text[ts:te])]
                 for u in self._fit(text, rows, limit):

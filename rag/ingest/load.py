@@ -20,15 +20,24 @@ from pathlib import Path
 from typing import NamedTuple
 
 from rag.errors import CorpusError
-from rag.ingest.formats import KINDS, Unreadable, extract
-from rag.ingest.formats.blocks import ATTRIBUTES, COMMENT, SEPARATOR, title_like
+from rag.ingest.formats import KINDS, Extracted, Unreadable, extract
+from rag.ingest.formats.blocks import (
+    ATTRIBUTES,
+    COMMENT,
+    SEPARATOR,
+    TITLE_CHARS,
+    heading_like,
+    readable_name,
+    title_like,
+    visible,
+)
 from rag.ingest.formats.limits import check_size
 from rag.types import Document, DocumentInfo, Limits
 
 log = logging.getLogger("rag")
 
 SUFFIXES = frozenset(KINDS)
-TITLE_CHARS = 80
+SHEETS = frozenset({"csv", "tsv", "xlsx"})  # their first row is a header, their sections sheets
 RULES = ".access.toml"  # a folder's access rule (hidden: never indexed itself)
 
 
@@ -215,10 +224,10 @@ def _read(path: Path, doc_id: str, ocr: bool, access: tuple[str, ...] | None,
     return Document(
         doc_id=doc_id,
         text=got.text,
-        title=title_of(got) or path.stem,
+        title=title_of(got, path.stem),
         sha256=hashlib.sha256(raw).hexdigest(),
         path=str(path.resolve()),  # where the page finds a cited PDF, from any folder
-        date=got.date or dateline(got.text),
+        date=got.date or (None if got.kind in SHEETS else dateline(got.text)),
         url=got.url,
         meta=got.meta,
         kind=got.kind,
@@ -282,21 +291,70 @@ def dateline(text: str) -> str | None:
     return None
 
 
-def title_of(got) -> str:
-    """The metadata's title when it is one, else the first heading, else the first line."""
+def title_of(got: Extracted, stem: str) -> str:
+    """A document's own title: its metadata's when that is a title; else its first heading;
+    else its first line when that reads as a title; else its file's name (`stem`, without
+    the extension) made readable. A sheet's (CSV, TSV, workbook) is its metadata's or its
+    name: its sheet names are sections, its first row a header. Never a table's row, never
+    a sentence."""
     if title_like(got.title):
-        return " ".join(got.title.split())
-    if got.sections:
-        return _short(got.sections[0][1].split(SEPARATOR)[0])
-    return _title_from(got.text)
+        return " ".join(visible(got.title).split())
+    name = readable_name(stem)
+    if got.kind in SHEETS or got.kind == "pptx":  # a slide's title came as `got.title`
+        return name
+    head = _first_heading(got)
+    if head and heading_like(head):
+        return _short(head)
+    line = _first_line(got)
+    return _short(line) if line and heading_like(line, first_line=True) else name
 
 
-def _title_from(body: str) -> str:
+# A heading that ends on one of these words goes on in the next heading ("Onboarding
+# Process for" / "[company] Limited"): the title was set on two lines as two headings.
+_CONTINUED = {"a", "an", "and", "at", "by", "for", "from", "in", "of", "on", "or", "the",
+              "to", "with"}
+
+
+def _first_heading(got: Extracted) -> str:
+    if not got.sections:
+        return ""
+    at, path = got.sections[0]
+    head = path.split(SEPARATOR)[0]
+    if head.rsplit(" ", 1)[-1].lower() in _CONTINUED and len(got.sections) > 1 \
+            and got.sections[1][0] == at + len(head) + 2:
+        head = f"{head} {got.sections[1][1].split(SEPARATOR)[-1]}"
+    return head
+
+
+CENTRED = 8  # spaces before a line of plain text set in the middle of the page
+
+
+def _first_line(got: Extracted) -> str:
     """The first line outside HTML comments (without Markdown's `#` and a heading's `{#id}`),
-    shortened at a word boundary."""
-    lines = (ATTRIBUTES.sub("", ln.strip().lstrip("#").strip())
-             for ln in COMMENT.sub("", body).splitlines())
-    return _short(next((ln for ln in lines if ln), ""))
+    none when it is a table's row. Plain text's title set in the middle of the page on
+    lines of their own is those lines ("The Apache Software Foundation" / "Board of
+    Directors Meeting Minutes"), up to a dateline."""
+    body = COMMENT.sub("", got.text) if "<!--" in got.text else got.text
+    lines = body.splitlines()
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    if first is None:
+        return ""
+    at = sum(len(ln) + 1 for ln in lines[:first]) if body is got.text else None
+    if at is not None and any(start - len(head) - 1 <= at < end
+                              for start, end, head in got.tables):
+        return ""
+    title = [lines[first]]
+    if got.kind == "text" and lines[first].startswith(" " * CENTRED):
+        for ln in lines[first + 1:first + 8]:
+            if not ln.strip():
+                continue
+            if len(title) == 3 or not ln.startswith(" " * CENTRED) or dateline(ln) or \
+                    not heading_like(ln, first_line=True):
+                break
+            title.append(ln)
+    joined = [" ".join(ATTRIBUTES.sub("", ln.strip().lstrip("#").strip()) for ln in title[:n])
+              for n in range(len(title), 0, -1)]
+    return next((t for t in joined if heading_like(t, first_line=True)), joined[-1])
 
 
 def _short(first: str) -> str:

@@ -1,22 +1,91 @@
 """Slides, workbooks and comma- or tab-separated tables, written by the block writer.
 
 PowerPoint (python-pptx): each slide a section "Slide 3: its title", then its text frames,
-tables by rows with their header row, and the speaker notes. Excel (openpyxl, the cached values
-of formulas) and CSV/TSV (stdlib `csv`): each sheet a section, its rows a table whose first
-non-empty row is the header, with every row's number in the sheet kept for citations."""
+paragraph by paragraph as running text, tables by rows with their header row, and the speaker
+notes. Excel (openpyxl, the cached values of formulas) and CSV/TSV (stdlib `csv`): each sheet a
+section, its rows a table whose first non-empty row is the header, with every row's number in
+the sheet kept for citations. An Office file's title, author and date are those its own core
+properties state (`properties`)."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import re
 import zipfile
+from dataclasses import dataclass
 
 from rag.ingest.formats import Extracted, Unreadable
-from rag.ingest.formats.blocks import Blocks
+from rag.ingest.formats.blocks import (
+    Blocks,
+    heading_like,
+    soft_breaks,
+    symbol_text,
+    title_like,
+    visible,
+)
 from rag.ingest.formats.limits import Budget, check_archive
 from rag.ingest.formats.text import decode
 
 MAX_CELLS = 2_000_000  # a workbook bigger than this is a database, not a document
+
+
+@dataclass(frozen=True)
+class Properties:
+    """What an Office package's core properties state; `date` when it was last modified,
+    else created."""
+
+    title: str = ""
+    author: str = ""
+    subject: str = ""
+    date: str | None = None
+
+
+_DC = "http://purl.org/dc/elements/1.1/"
+_DCTERMS = "http://purl.org/dc/terms/"
+# The timestamps in python-docx's and python-pptx's own templates: a file made from one that
+# never set its dates states none.
+TEMPLATE_DATES = {"2013-12-23T23:15:00Z", "2013-01-27T09:14:16Z", "2013-01-27T09:15:58Z"}
+FIRST_YEAR = 1980  # before it, an Office date is a placeholder (Word's empty date is 1601)
+
+
+def properties(raw: bytes) -> Properties:
+    """The core properties (title, author, subject, date) an Office package states, read
+    from its own core part: for a package without one python-docx and python-pptx make up a
+    title and today's date, and openpyxl the time it is read; here there are none."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as z:
+            rels = etree.fromstring(z.read("_rels/.rels"), parser)
+            target = next((r.get("Target", "") for r in rels
+                           if r.get("Type", "").endswith("/metadata/core-properties")), "")
+            if not target:
+                return Properties()
+            core = etree.fromstring(z.read(target.lstrip("/")), parser)
+    except (KeyError, zipfile.BadZipFile, etree.XMLSyntaxError):
+        return Properties()
+
+    def value(ns: str, name: str) -> str:
+        el = core.find(f"{{{ns}}}{name}")
+        return " ".join(visible(el.text or "").split()) if el is not None else ""
+
+    return Properties(value(_DC, "title"), value(_DC, "creator"), value(_DC, "subject"),
+                      _date(value(_DCTERMS, "modified")) or _date(value(_DCTERMS, "created")))
+
+
+def _date(value: str) -> str | None:
+    """A W3CDTF timestamp's day ("2024-07-02T10:00:00Z" is 2024-07-02); None for a template's
+    or a placeholder."""
+    m = re.match(r"(\d{4})-(\d\d)-(\d\d)", value)
+    if not m or value in TEMPLATE_DATES or int(m.group(1)) < FIRST_YEAR:
+        return None
+    try:
+        return dt.date(*map(int, m.groups())).isoformat()
+    except ValueError:
+        return None
 
 
 def _package(raw: bytes, what: str, budget: Budget) -> None:
@@ -40,10 +109,13 @@ def extract_pptx(raw: bytes, budget: Budget | None = None) -> Extracted:
         deck = Presentation(io.BytesIO(raw))
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as e:
         raise Unreadable(f"not a readable presentation ({e})") from None
+    first_title = ""
     for n, slide in enumerate(deck.slides, 1):
         title_shape = slide.shapes.title
-        title = " ".join(title_shape.text_frame.text.split()) if title_shape is not None \
-            and title_shape.has_text_frame else ""
+        title = " ".join(visible(title_shape.text_frame.text).split()) \
+            if title_shape is not None and title_shape.has_text_frame else ""
+        if n == 1:
+            first_title = title
         out.heading(1, f"Slide {n}: {title}" if title else f"Slide {n}")
         for shape in _shapes(slide.shapes):
             out.budget.check()
@@ -51,7 +123,7 @@ def extract_pptx(raw: bytes, budget: Budget | None = None) -> Extracted:
                 continue
             if shape.has_text_frame:
                 for para in shape.text_frame.paragraphs:
-                    out.paragraph("".join(r.text for r in para.runs) or para.text)
+                    out.paragraph(soft_breaks(_slide_text(para)))
             elif getattr(shape, "has_table", False) and shape.has_table:
                 rows = []
                 for row in shape.table.rows:
@@ -60,14 +132,41 @@ def extract_pptx(raw: bytes, budget: Budget | None = None) -> Extracted:
                 out.table(rows)
         if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
             for para in slide.notes_slide.notes_text_frame.paragraphs:
-                out.paragraph(para.text)
+                out.paragraph(soft_breaks(_slide_text(para)))
     if not out.text().strip():
         raise Unreadable("no text")
-    props = deck.core_properties
-    created = props.created.date().isoformat() if props.created else None
+    props = properties(raw)
     meta = {"author": props.author} if props.author else {}
-    return Extracted(out.text(), "pptx", title=(props.title or "").strip(), date=created,
-                     meta=meta, sections=tuple(out.sections), tables=tuple(out.tables))
+    title = props.title if title_like(props.title) else first_title  # else the first slide's
+    return Extracted(out.text(), "pptx", title=title, date=props.date, meta=meta,
+                     sections=tuple(out.sections), tables=tuple(out.tables))
+
+
+# A run set in a symbol font (its glyphs are not the letters stored).
+_SYMBOL_RUN = ("./a:r[a:rPr/*[self::a:latin or self::a:sym or self::a:cs]"
+               "[starts-with(@typeface, 'Wingdings') or @typeface = 'Symbol']]")
+
+
+def _slide_text(para) -> str:
+    """A slide paragraph's text, a line break as a vertical tab (python-pptx's `text`), with
+    what a symbol font's characters show."""
+    p = para._p
+    if not p.xpath(_SYMBOL_RUN):
+        return para.text
+    parts = []
+    for child in p.iterchildren():
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "br":
+            parts.append("\v")
+        elif tag in ("r", "fld"):
+            text = "".join(t.text or "" for t in child.iterchildren() if
+                           t.tag.endswith("}t"))
+            fonts = [f.get("typeface", "") for f in child.xpath("./a:rPr/a:sym | "
+                                                                "./a:rPr/a:latin")]
+            symbol = next((f for f in fonts if f.startswith("Wingdings") or f == "Symbol"),
+                          "")
+            parts.append(symbol_text(text, symbol) if symbol else text)
+    return "".join(parts)
 
 
 def _shapes(shapes):
@@ -106,14 +205,13 @@ def extract_xlsx(raw: bytes, budget: Budget | None = None) -> Extracted:
                 else:
                     out.budget.spend()  # an empty row is read, never written
             _sheet(out, sheet.title, rows)
-        props = book.properties
     finally:
         book.close()
     if not out.text().strip():
         raise Unreadable("no text")
-    created = props.created.date().isoformat() if props.created else None
-    return Extracted(out.text(), "xlsx", title=(props.title or "").strip(), date=created,
-                     meta={"author": props.creator} if props.creator else {},
+    props = properties(raw)  # openpyxl's say "now" for a workbook that states no date
+    return Extracted(out.text(), "xlsx", title=props.title, date=props.date,
+                     meta={"author": props.author} if props.author else {},
                      sections=tuple(out.sections), tables=tuple(out.tables),
                      rows=tuple(out.rows))
 
@@ -149,8 +247,19 @@ def extract_csv(raw: bytes, tab: bool, budget: Budget | None = None) -> Extracte
     _sheet(out, "", rows)
     if not out.text().strip():
         raise Unreadable("no text")
-    return Extracted(out.text(), "tsv" if tab else "csv", sections=tuple(out.sections),
-                     tables=tuple(out.tables), rows=tuple(out.rows))
+    return Extracted(out.text(), "tsv" if tab else "csv", title=_comment_title(rows),
+                     sections=tuple(out.sections), tables=tuple(out.tables),
+                     rows=tuple(out.rows))
+
+
+def _comment_title(rows: list[tuple[int, list[str]]]) -> str:
+    """The title a table's file states in a leading comment line ("# ISO 3166 alpha-2 country
+    codes", as tz's tables do); the header row never is one."""
+    cells = [c for c in rows[0][1] if c.strip()] if rows else []
+    if len(cells) != 1 or not cells[0].lstrip().startswith("#"):
+        return ""
+    line = " ".join(visible(cells[0]).lstrip().lstrip("#").split())
+    return line if heading_like(line, first_line=True) else ""
 
 
 def _sheet(out: Blocks, name: str, rows: list[tuple[int, list[str]]]) -> None:

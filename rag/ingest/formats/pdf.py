@@ -1,8 +1,10 @@
 """PDF with a text layer, through pypdfium2 (PDFium: about 800 pages/s here, nine times
 pypdf, and no doubled spaces in justified text). Lines wrapped by the layout are joined back
-into paragraphs, words hyphenated at a line end are mended, and a line that repeats at the top
-or bottom of most pages (a running header, "Page 3") is dropped. A page without a text layer
-(a scan) is read by Tesseract from a 300 dpi rendering, when it is installed and `ocr` is on."""
+into paragraphs, words hyphenated at a line end are mended, a line that repeats at the top or
+bottom of many pages (a running header, "Page 3", a book's alternating headers) is dropped,
+and a symbol font's private-use characters are the marks they show (✓, →) or dropped. A page
+without a text layer (a scan) is read by Tesseract from a 300 dpi rendering, when it is
+installed and `ocr` is on."""
 
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ import threading
 from collections import Counter
 
 from rag.ingest.formats import Extracted, Unreadable
-from rag.ingest.formats.blocks import title_like
+from rag.ingest.formats.blocks import title_like, visible
 from rag.ingest.formats.limits import Budget
 
 EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be headers or footers
-REPEATS = 0.6  # share of pages an edge line must appear on to count as a running header
+# Share of pages an edge line must appear on to count as a running header: a book's left and
+# right pages carry different ones, each on half the pages; at least 3 pages (all of 2 or 3).
+REPEATS = 0.4
 SHORT_LINE = 0.7  # a line shorter than this share of the page's typical line ends a paragraph
 
 
@@ -50,17 +54,17 @@ def extract_pdf(raw: bytes, ocr: bool = True, budget: Budget | None = None) -> E
         for i in range(len(doc)):
             text = doc[i].get_textpage().get_text_range()
             budget.spend(1, len(text))
-            pages.append(_lines(text))
+            pages.append(_lines(visible(text, soft_hyphens=False)))
         scanned = [i for i, lines in enumerate(pages)
                    if len("".join("".join(lines).split())) < OCR_MIN_CHARS]
         if scanned and ocr and _tesseract():
             for i in scanned:
                 text = _ocr(doc[i], budget)
                 budget.spend(0, len(text))
-                pages[i] = _lines(text)
+                pages[i] = _lines(visible(text, soft_hyphens=False))
         else:
             scanned = []
-        title = (doc.get_metadata_value("Title") or "").strip()
+        title = " ".join(visible(doc.get_metadata_value("Title") or "").split())
         if not title_like(title):
             title = _largest_line(doc[0]) if len(doc) else ""
         created = _pdf_date(doc.get_metadata_value("CreationDate") or "")
@@ -118,7 +122,10 @@ def _ocr(page, budget: Budget) -> str:
 
 def _largest_line(page) -> str:
     """The line set in the largest type among the first lines of a page (a paper's title):
-    PDFium's characters with their font sizes, cut into lines at its line breaks."""
+    PDFium's characters with their height as set (the font's box, not the font size, which a
+    scaled text matrix leaves at 1), cut into lines at its line breaks."""
+    import ctypes
+
     import pypdfium2.raw as raw
 
     textpage = page.get_textpage()
@@ -126,6 +133,7 @@ def _largest_line(page) -> str:
     lines: list[tuple[float, str]] = []
     chars: list[str] = []
     size = 0.0
+    box = raw.FS_RECTF()
     for i in range(n):
         ch = chr(raw.FPDFText_GetUnicode(textpage, i))
         if ch in "\r\n":
@@ -134,8 +142,8 @@ def _largest_line(page) -> str:
             chars, size = [], 0.0
             continue
         chars.append(ch)
-        if not ch.isspace():
-            size = max(size, raw.FPDFText_GetFontSize(textpage, i))
+        if not ch.isspace() and raw.FPDFText_GetLooseCharBox(textpage, i, ctypes.byref(box)):
+            size = max(size, round(box.top - box.bottom, 1))
     if chars:
         lines.append((size, "".join(chars)))
     lines = [(sz, " ".join(t.split())) for sz, t in lines[:40] if t.strip()]
@@ -150,8 +158,8 @@ def _largest_line(page) -> str:
     for sz, text in lines[first:first + 3]:
         if sz < top - 0.5:
             break
-        words.append(text.translate(_NO_SOFT_HYPHENS))
-    title = " ".join(words)
+        words.append(visible(text).translate(_NO_SOFT_HYPHENS))
+    title = " ".join(" ".join(words).split())
     return title if len(title) <= 200 and sum(ch.isalpha() for ch in title) >= 3 else ""
 
 
@@ -174,7 +182,8 @@ def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
     at_edges = [edges(lines) for lines in pages]
     seen = Counter(k for lines, idx in zip(pages, at_edges, strict=True)
                    for k in {key(lines[i]) for i in idx})
-    running = {k for k, n in seen.items() if n >= max(2, REPEATS * len(pages))}
+    least = len(pages) if len(pages) <= 3 else max(3, REPEATS * len(pages))
+    running = {k for k, n in seen.items() if n >= least}
     return [[ln for i, ln in enumerate(lines) if not (i in idx and key(ln) in running)]
             for lines, idx in zip(pages, at_edges, strict=True)]
 
@@ -209,9 +218,14 @@ def _paragraphs(lines: list[str]) -> str:
 
 
 def _pdf_date(value: str) -> str | None:
-    """PDF's "D:20240702103000+12'00'" as "2024-07-02"."""
-    m = re.match(r"D:(\d{4})(\d{2})?(\d{2})?", value)
-    if not m:
+    """PDF's "D:20240702103000+12'00'" as "2024-07-02"; None without a whole day (a year
+    alone is no day) or for one that is no date."""
+    import datetime as dt
+
+    m = re.match(r"(?:D:)?(\d{4})(\d{2})(\d{2})", value.strip())
+    if not m or int(m.group(1)) < 1980:  # before PDF; a placeholder
         return None
-    y, mo, d = m.group(1), m.group(2) or "01", m.group(3) or "01"
-    return f"{y}-{mo}-{d}"
+    try:
+        return dt.date(*map(int, m.groups())).isoformat()
+    except ValueError:
+        return None

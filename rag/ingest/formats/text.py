@@ -1,6 +1,6 @@
 """Plain text and Markdown: UTF-8 (or UTF-16 with a byte order mark), YAML front matter as
 metadata. Markdown is indexed as the text it renders to; plain text hard-wrapped at a fixed
-width has its wrapped lines joined in place."""
+width has its wrapped lines joined in place, its invisible characters dropped (`visible`)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.ingest.formats import Extracted, Unreadable
+from rag.ingest.formats.blocks import visible
 from rag.ingest.formats.limits import Budget
 
 log = logging.getLogger("rag")
@@ -48,8 +49,8 @@ def extract_text(raw: bytes, path: Path, markdown: bool, budget: Budget | None =
         return Extracted(b.text(), "markdown", title=title, date=date, url=url, meta=meta,
                          sections=tuple(b.sections), tables=tuple(b.tables))
     budget.spend(lines, len(body))
-    return Extracted(unwrap(body.replace("\r\n", "\n")), "text", title=title, date=date,
-                     url=url, meta=meta)
+    return Extracted(unwrap(visible(body.replace("\r\n", "\n"))), "text", title=title,
+                     date=date, url=url, meta=meta)
 
 
 _LIST_ITEM = re.compile(r"\s*([-*+•]|\d{1,3}[.)]|[a-z][.)])\s")
