@@ -3,14 +3,15 @@ lxml and written as plain text (inside a block whitespace is a space and entitie
 once, as a browser shows them): headings as sections, paragraphs, lists, definition lists,
 notes and asides, figure captions, tables by rows, and preformatted text.
 
-The main content is the page's `<main>` (else `[role=main]`, else its only `<article>`, else its
-`<body>`), less what is not content: scripts and styles, navigation, the page's own header
-and footer (an article's or a section's stay), forms and their controls, hidden elements, and
-site chrome marked by its class (a sidebar, a cookie banner, breadcrumbs).
+The main content is the page's `<main>` or `[role=main]` (the innermost), else its only
+`<article>`, else its `<body>`, less what is not content: scripts and styles, navigation,
+the page's own header and footer (an article's or a section's stay), forms and their
+controls, hidden elements, and site chrome marked by its class (a sidebar, a cookie banner,
+breadcrumbs).
 
 The title comes from the page's metadata (`og:title`, `<title>`) or its first heading; the
 date only from what the page states about itself (`<meta>` dates, JSON-LD, a `<time>` marked
-as the publication date or in the content's header), never from its text or its links."""
+as the publication date or in the main content's header), never from its text or links."""
 
 from __future__ import annotations
 
@@ -125,7 +126,8 @@ def _tag(el) -> str:
 
 
 def _hidden(el) -> bool:
-    return (el.get("hidden") is not None or (el.get("aria-hidden") or "").strip() == "true"
+    return (el.get("hidden") is not None
+            or (el.get("aria-hidden") or "").strip().lower() == "true"
             or bool(HIDDEN_STYLE.search(el.get("style") or "")))
 
 
@@ -169,8 +171,9 @@ class _Walker:
                 self.out.paragraph(text)
 
     def _skip(self, el, tag: str) -> bool:
-        return not tag or tag in NEVER_TEXT or (tag == "nav" and not self.web) or _hidden(el) \
-            or (self.web and _chrome(el, tag))
+        if not tag or tag in NEVER_TEXT or _hidden(el):
+            return True
+        return _chrome(el, tag) if self.web else tag == "nav"  # a book's table of contents
 
     def _children(self, el) -> None:
         for child in el:
@@ -270,7 +273,7 @@ PUBLISHED = ("article:published_time", "datepublished", "date", "dc.date", "dc.d
              "publish-date", "publish_date", "publication_date", "sailthru.date",
              "parsely-pub-date")
 MODIFIED = ("article:modified_time", "og:updated_time", "datemodified", "dc.date.modified",
-            "dcterms.modified", "last-modified")
+            "dcterms.modified")
 
 
 def _meta(root) -> dict[str, str]:
@@ -305,12 +308,12 @@ def page_date(root, meta: dict[str, str], ld: list[dict]) -> str | None:
     """The ISO date the page states for itself: published before modified, `<meta>` first,
     then JSON-LD, then a `<time>` marked as the publication date or in the main content's
     header. None when it states none: a date in its text or a link is never taken."""
-    times = [t for t in main_element(root).iter("time") if not _hidden(t)]
-    marked = [t for t in times if t.get("pubdate") is not None
+    main = main_element(root)
+    marked = [t for t in main.iter("time") if t.get("pubdate") is not None
               or t.get("itemprop") == "datePublished"
               or "dt-published" in (t.get("class") or "").split()]  # microformats' h-entry
-    in_header = [t for t in times if any(
-        _tag(a) == "header" and not _chrome(a, "header") for a in t.iterancestors())]
+    header = next((h for h in main.iter("header") if not _chrome(h, "header")), None)
+    in_header = list(header.iter("time")) if header is not None else []
     published = [meta.get(k) for k in PUBLISHED] + [o.get("datePublished") for o in ld] + \
         [t.get("datetime") or t.text_content() for t in marked + in_header]
     modified = [meta.get(k) for k in MODIFIED] + [o.get("dateModified") for o in ld]
@@ -325,7 +328,7 @@ def _iso_date(value) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     value = value.strip()
-    m = re.match(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\b|(\d{4})(\d\d)(\d\d)(?:T|$)", value)
+    m = re.match(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)|(\d{4})(\d\d)(\d\d)(?:T|$)", value)
     try:
         if m:
             y, mo, d = (int(g) for g in (m.groups()[:3] if m.group(1) else m.groups()[3:]))
