@@ -121,7 +121,10 @@ EXAMPLES = {
     "How old was she?": ["68"],
     "Who will join Luxon at the Indo-Pacific Four meeting?": ["Australia, Japan and Korea"],
     "Why is Luxon stopping in San Francisco?": ["investment links", "investors"],
-    "What does Patman say about the rules-based order?": ["under strain"],
+    # Patman says both: "... under strain globally ..." and, of Russia's and China's challenge
+    # to it, "challenging the very basis of New Zealand foreign policy"
+    "What does Patman say about the rules-based order?": ["under strain",
+                                                          "challenging the very basis"],
 }
 FOLLOW_UPS = {"How old was she?": ["Who died outside a mall in Newport Beach?"]}
 
@@ -156,9 +159,6 @@ KNOWN_MISSES = {
     # "... Foreign Minister Winston Peters ..." (two of them, next to the name); with the
     # reader's stage only tentatively (confidence 0.27, the answer band starts at 0.60)
     "Who is New Zealand's Foreign Minister?": "Winston Peters",
-    # the right sentence ("Patman stresses ... a big role to play") scores under the threshold
-    # (confidence 0.069 against 0.088)
-    "What does Robert Patman think about New Zealand's role?": "big role to play",
 }
 
 

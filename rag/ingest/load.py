@@ -26,6 +26,7 @@ from rag.ingest.formats.blocks import (
     COMMENT,
     SEPARATOR,
     TITLE_CHARS,
+    generic_heading,
     heading_like,
     readable_name,
     title_like,
@@ -292,7 +293,8 @@ def dateline(text: str) -> str | None:
 
 
 def title_of(got: Extracted, stem: str) -> str:
-    """A document's own title: its metadata's when that is a title; else its first heading;
+    """A document's own title: its metadata's when that is a title; else its first heading,
+    when that opens the document (a heading after an opening paragraph names a section);
     else its first line when that reads as a title; else its file's name (`stem`, without
     the extension) made readable. A sheet's (CSV, TSV, workbook) is its metadata's or its
     name: its sheet names are sections, its first row a header. Never a table's row, never
@@ -302,17 +304,34 @@ def title_of(got: Extracted, stem: str) -> str:
     name = readable_name(stem)
     if got.kind in SHEETS or got.kind == "pptx":  # a slide's title came as `got.title`
         return name
+    def part(text: str) -> bool:  # a Word document's "Introduction" heads a section of it
+        return got.kind == "docx" and generic_heading(text)
+
     head = _first_heading(got)
-    if head and heading_like(head):
+    if head and heading_like(head) and not part(head) and _opens(got, got.sections[0][0]):
         return _short(head)
     line = _first_line(got)
-    return _short(line) if line and heading_like(line, first_line=True) else name
+    if line and heading_like(line, first_line=True) and not part(line):
+        return _short(line)
+    return name
 
 
+OPENING_WORDS = 5  # words before a heading that opens the document: a label, a badge, no text
 # A heading that ends on one of these words goes on in the next heading ("Onboarding
 # Process for" / "[company] Limited"): the title was set on two lines as two headings.
 _CONTINUED = {"a", "an", "and", "at", "by", "for", "from", "in", "of", "on", "or", "the",
               "to", "with"}
+
+
+def _opens(got: Extracted, at: int) -> bool:
+    """Whether the heading at `at` opens the document: fewer than OPENING_WORDS words of
+    text before it, a table there (a Word document's control box) not counted."""
+    words, pos = 0, 0
+    for start, end in sorted((s - len(h) - 1, e) for s, e, h in got.tables if s < at):
+        words += len(COMMENT.sub("", got.text[pos:max(pos, start)]).split())
+        pos = max(pos, end)
+    words += len(COMMENT.sub("", got.text[pos:at]).split())
+    return words < OPENING_WORDS
 
 
 def _first_heading(got: Extracted) -> str:
@@ -326,6 +345,7 @@ def _first_heading(got: Extracted) -> str:
     return head
 
 
+_FIELD = re.compile(r"\s*[^\W\d][\w ]{0,30}:\s+\S")
 CENTRED = 8  # spaces before a line of plain text set in the middle of the page
 
 
@@ -343,6 +363,9 @@ def _first_line(got: Extracted) -> str:
     if at is not None and any(start - len(head) - 1 <= at < end
                               for start, end, head in got.tables):
         return ""
+    after = next((ln for ln in lines[first + 1:] if ln.strip()), "")
+    if _FIELD.match(lines[first]) and _FIELD.match(after):
+        return ""  # a block of fields ("Last reviewed: 2024-05-01") is metadata
     title = [lines[first]]
     if got.kind == "text" and lines[first].startswith(" " * CENTRED):
         for ln in lines[first + 1:first + 8]:

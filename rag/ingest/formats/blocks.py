@@ -198,7 +198,8 @@ def title_like(value: str) -> bool:
                          low)
 
 
-# Section names that head a part of a document, never the document.
+# Section names that head a part of a Word document, never the document (whose title is on its
+# cover); in Markdown the first heading names the page, whatever it says.
 GENERIC_HEADINGS = {"introduction", "contents", "table of contents", "overview", "abstract",
                     "summary", "executive summary", "preface", "foreword", "background",
                     "purpose", "scope", "definitions", "index", "notes", "appendix"}
@@ -210,16 +211,21 @@ TITLE_CHARS = 80
 
 def heading_like(text: str, first_line: bool = False) -> bool:
     """Whether a heading (or, with `first_line`, a document's first line) reads as the
-    document's title: words, not a generic section name ("Introduction"), not a sentence (no
-    closing full stop, colon or comma; a question is a title), not a salutation, not a table
-    row or a link. A first line is also short: TITLE_CHARS characters, TITLE_WORDS words."""
+    document's title: words, not a sentence (no closing full stop, colon or comma; a question
+    is a title), not a salutation, not a table row or a link. A first line is also short:
+    TITLE_CHARS characters, TITLE_WORDS words."""
     t = " ".join(text.split())
     if sum(ch.isalpha() for ch in t) < 2 or t[-1] in ".!,;:" or CELL in t or "://" in t:
         return False
-    if re.sub(r"^[\d.\s]+", "", t).lower() in GENERIC_HEADINGS or _SALUTATION.match(t):
+    if _SALUTATION.match(t):
         return False
     return not first_line or (len(t) <= TITLE_CHARS and len(t.split()) <= TITLE_WORDS
                               and not re.match(r"[-*•>#|]", t))
+
+
+def generic_heading(text: str) -> bool:
+    """Whether a heading names a part of a document ("Introduction", "1. Scope")."""
+    return re.sub(r"^[\d.\s]+", "", " ".join(text.split())).lower() in GENERIC_HEADINGS
 
 
 def readable_name(stem: str) -> str:

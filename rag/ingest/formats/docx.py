@@ -72,7 +72,9 @@ def extract_docx(raw: bytes, budget: Budget | None = None) -> Extracted:
             rows = []
             for row in item.rows:
                 out.budget.check(len(rows))
-                rows.append([c.text for c in row.cells])
+                rows.append([c.text if not symbols else
+                             "\n".join(_text(para._p) for para in c.paragraphs)
+                             for c in row.cells])
             out.table(rows)
             title_done = title_done or bool(title)
     text = out.text()

@@ -128,7 +128,8 @@ def extract_pptx(raw: bytes, budget: Budget | None = None) -> Extracted:
                 rows = []
                 for row in shape.table.rows:
                     out.budget.check(len(rows))
-                    rows.append([c.text for c in row.cells])
+                    rows.append(["\n".join(_slide_text(para) for para in
+                                           c.text_frame.paragraphs) for c in row.cells])
                 out.table(rows)
         if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
             for para in slide.notes_slide.notes_text_frame.paragraphs:
