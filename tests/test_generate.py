@@ -183,3 +183,35 @@ def test_a_selector_with_a_reader_stage_needs_the_reader():
                   reader_features=READER_FEATURES)
     with pytest.raises(ConfigError, match="needs the reader"):
         Scorer(FeatureExtractor(FakeEmbedder(), flat_idf), sel, None)
+
+
+def test_a_selector_reads_the_features_it_was_fitted_with_by_name():
+    q = Query.parse("How far does the Clutha flow to the sea?")
+    everything = hand_selector(cov=6.0)
+    names = ("cov", "sem", "bm25")  # a subset, in another order
+    some = Selector(names, hand_linear({"cov": 6.0}, names),
+                    hand_linear({"top": 1.0}, ("top", "margin") + names, -2.0), 0.5)
+    extractor = FeatureExtractor(FakeEmbedder(), flat_idf)
+    cands, x = Scorer(extractor, some, None).extract(q, passages_of(DOC))
+    _, full = Scorer(extractor, everything, None).extract(q, passages_of(DOC))
+    assert x.shape == (len(cands), 3) and full.shape[1] == len(FEATURES)
+    assert np.array_equal(x, full[:, [FEATURES.index(n) for n in names]])
+    assert np.allclose(Scorer(extractor, some, None)(q, passages_of(DOC)).logits,
+                       Scorer(extractor, everything, None)(q, passages_of(DOC)).logits)
+    with pytest.raises(ConfigError, match="other features"):
+        replace(some, features=("cov", "no-such-feature", "bm25"))
+
+
+def test_a_table_row_knows_its_column_names_cover_the_question():
+    from rag.types import Chunk, Passage
+
+    chunk = Chunk("lakes.csv#0", "lakes.csv", 0, "Taupo | 186 m\nHauroko | 462 m", 0, 29,
+                  header="lake | depth")
+    passages = [Passage(chunk, 0.5, 1, "Lakes")]
+    cands, x = FeatureExtractor(FakeEmbedder(), flat_idf).extract(
+        Query.parse("What is the depth of Hauroko?"), passages)
+    assert [c.text for c in cands] == ["Taupo | 186 m", "Hauroko | 462 m"]
+    assert [c.shown for c in cands] == ["lake: Taupo; depth: 186 m", "lake: Hauroko; depth: 462 m"]
+    row, header = FEATURES.index("row"), FEATURES.index("cov_header")
+    assert x[:, row].tolist() == [1.0, 1.0]
+    assert x[1, header] > 0 and x[1, header] == x[0, header]  # "depth" is a column's name

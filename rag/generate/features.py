@@ -4,8 +4,10 @@ Every distinct sentence of the retrieved passages is a candidate. Its features s
 matches the question (embedding similarity, BM25, IDF-weighted coverage in the sentence, the one
 before it and the rest of its passage, shared phrases), whether it holds the kind of answer asked
 for and the names and numbers the question is about, and where it sits (its passage's similarity,
-position, length). Relative features (`*_rel`) compare a sentence with the best candidate of the
-same question, so a pointwise model can still rank.
+position, length; whether it is a table row, and how much of the question its column names
+cover). Relative features (`*_rel`) compare a sentence with the best candidate of the same
+question, so a pointwise model can still rank. A selector reads the features it was fitted
+with, by name.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ FEATURES = (
     "sem", "sem_ctx", "sem_rel", "bm25", "bm25_rel", "cov", "cov_rel", "cov_prev", "cov_near",
     "phrase", "typed", "typed_new", "span_near", "phrase_near", "untyped", "speaker_miss",
     "ent_sent", "ent_passage", "no_ent", "ent_any", "neg_mismatch", "unseen", "q_terms",
-    "passage_sem", "length", "first", "position", "follow_up",
+    "passage_sem", "length", "first", "position", "follow_up", "row", "cov_header",
 )
 _COL = {name: i for i, name in enumerate(FEATURES)}
 MEMO_SIZE = 50_000  # sentences (and passages) whose analysis an extractor remembers
@@ -129,6 +131,9 @@ class FeatureExtractor:
                            if t not in own and t in prev_terms) / total
             cov_near = sum(w for t, w in weights.items()
                            if t not in own and t not in prev_terms and t in near) / total
+            # A table row: the question's words among its column names (not in the row).
+            head = self._analysed(p.chunk.header)[2] if p.chunk.header else frozenset()
+            cov_header = sum(w for t, w in weights.items() if t not in own and t in head) / total
             typed = bool(need) and self._has_type(need, text)
             span_near = phrase_near = 0.0
             if need == "speech":
@@ -151,7 +156,7 @@ class FeatureExtractor:
                 float(n_ent == 0), 0.0, float(query.negated and not negated(text)),
                 unseen, math.log1p(len(weights)), p.score,
                 math.log1p(len(seq)), float(i == 0), i / max(n - 1, 1),
-                float(query.follow_up),
+                float(query.follow_up), float(bool(p.chunk.header)), cov_header,
             ])
             prev_terms = own
         x = np.asarray(rows, dtype=np.float32)

@@ -49,8 +49,15 @@ class Scorer:
         self.features, self.selector = features, selector
         self.reader = reader if selector.read else None
 
-    def __call__(self, query: Query, passages: Sequence[Passage]) -> Scored:
+    def extract(self, query: Query, passages: Sequence[Passage]
+                ) -> tuple[list[Candidate], np.ndarray]:
+        """The candidates and their rows of the selector's own features, by name."""
         cands, x = self.features.extract(query, passages)
+        index = self.selector.feature_index
+        return cands, x if index == list(range(x.shape[1])) else x[:, index]
+
+    def __call__(self, query: Query, passages: Sequence[Passage]) -> Scored:
+        cands, x = self.extract(query, passages)
         first = self.selector.sentence(x)
         if self.reader is None or not cands:
             return Scored(cands, x, first, ((0, 0),) * len(cands))

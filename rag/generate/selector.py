@@ -38,7 +38,7 @@ DEFAULT_PATH = Path(__file__).with_name("selector.json")
 # answer span beats its no-answer position. A selector names the ones it was fitted with.
 READER_FEATURES = ("reader", "reader_rel", "first_rel", "span_margin")
 FIRST_READER_FEATURES = READER_FEATURES[:3]  # a selector file that names none was fitted on these
-CONFIDENCE_INPUTS = ("top", "margin") + FEATURES  # what the confidence model reads (no reader)
+CONFIDENCE_INPUTS = ("top", "margin") + FEATURES  # the confidence's inputs, before the reader
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class Selector:
     reader_features: tuple[str, ...] = FIRST_READER_FEATURES  # the reader's columns it reads
 
     def __post_init__(self) -> None:
-        if tuple(self.features) != FEATURES or \
+        if not set(self.features) <= set(FEATURES) or \
                 not set(self.reader_features) <= set(READER_FEATURES) or \
                 len(self.confidence_model.weights) != 2 + len(self.columns) or \
                 (self.reading is not None and len(self.reading.weights) != len(self.columns)):
@@ -83,7 +83,14 @@ class Selector:
     @property
     def columns(self) -> tuple[str, ...]:
         """The names of the feature rows the final logits and the confidence read."""
-        return FEATURES + self.reader_features if self.reading is not None else FEATURES
+        own = tuple(self.features)
+        return own + self.reader_features if self.reading is not None else own
+
+    @property
+    def feature_index(self) -> list[int]:
+        """Where each of this selector's features sits in the extractor's rows (`FEATURES`):
+        a selector fitted before a feature was added still reads the ones it knows, by name."""
+        return [FEATURES.index(f) for f in self.features]
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """First-stage per-sentence scores; higher means more likely the one holding the

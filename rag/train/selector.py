@@ -221,7 +221,7 @@ def read_pool(scorer: Scorer, examples: Sequence[Example], progress: bool = Fals
     for ex in tqdm([e for e in examples if e.answerable], desc="read", unit="q",
                    disable=not progress, leave=False):
         assert ex.query is not None and ex.passages is not None
-        cands, x = scorer.features.extract(ex.query, ex.passages)
+        cands, x = scorer.extract(ex.query, ex.passages)
         if not cands:
             continue
         x2, read, _ = scorer.read(ex.query, cands, x, scorer.selector.sentence(x))
