@@ -23,6 +23,10 @@ class IndexMismatchError(RagError):
     """The index was built with another model, chunker or format."""
 
 
+class IndexBusyError(RagError):
+    """Another build holds the index's write lock; waiting for it to finish is the fix."""
+
+
 class ConfigError(RagError):
     """A setting has a value that cannot work."""
 

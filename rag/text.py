@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
 
 # C0 and C1 control characters but tab and newline: a document's ESC/OSC sequences could drive
 # a terminal, and in a question they mean nothing.
@@ -132,31 +130,6 @@ def stem(word: str) -> str:
 
         stemmer = _local.stemmer = Stemmer.Stemmer("english")
     return stemmer.stemWord(word)
-
-
-class Memo:
-    """A bounded, thread-safe memo of a pure function of text, owned by an object (an index's
-    feature extractor), so what it holds goes with its owner and no module keeps sentences of
-    an index that is gone. The oldest entries go first when it is full."""
-
-    def __init__(self, fn: Callable[..., Any], size: int) -> None:
-        self.fn, self.size = fn, size
-        self._memo: dict[Any, Any] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, *key: Any) -> Any:
-        hit = self._memo.get(key, _MISSING)
-        if hit is not _MISSING:
-            return hit
-        value = self.fn(*key)
-        with self._lock:
-            self._memo[key] = value
-            while len(self._memo) > self.size:
-                del self._memo[next(iter(self._memo))]
-        return value
-
-
-_MISSING = object()
 
 
 def terms(text: str) -> list[str]:

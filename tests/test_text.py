@@ -44,18 +44,3 @@ def test_terms_fold_stem_and_drop_stop_words():
     assert "the" not in terms("the visit")
 
 
-def test_a_memo_remembers_a_pure_function_up_to_its_size_oldest_out_first():
-    from rag.text import Memo
-
-    calls = []
-
-    def spans(text):
-        calls.append(text)
-        return tuple(sentence_spans(text))
-
-    memo = Memo(spans, 2)
-    assert memo("One. Two.") == ((0, 4), (5, 9)) and memo("One. Two.") == ((0, 4), (5, 9))
-    memo("Three."), memo("Four.")
-    assert calls == ["One. Two.", "Three.", "Four."]
-    memo("One. Two.")  # forgotten: the oldest went when the third came
-    assert calls[-1] == "One. Two." and len(memo._memo) == 2

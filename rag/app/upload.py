@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rag.config import Settings
 from rag.embed import Embedder
-from rag.errors import RagError
+from rag.errors import IndexBusyError, RagError
 from rag.files import atomic_write
 from rag.ingest.formats import KINDS, Unreadable, extract, kind_of
 from rag.ingest.load import RULES
@@ -207,8 +207,8 @@ def _sync(s: Settings, embedder: Embedder, corpus: list[str], folder: Path) -> N
         try:
             sync_corpus(paths, s, embedder=embedder)
             return
-        except RagError as e:
-            if "another build is writing" not in str(e) or time.monotonic() > deadline:
+        except IndexBusyError:
+            if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
 

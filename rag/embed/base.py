@@ -4,13 +4,12 @@ backends share."""
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
 
+from rag.cache import LRU
 from rag.config import EMBED_MODEL
 
 MAX_WORD_PIECES = 256  # the model's max_seq_length: longer input is truncated
@@ -42,16 +41,12 @@ class CachedEmbedder:
 
     def __init__(self, batch_size: int = 32, cache_size: int = 2048) -> None:
         self.batch_size = batch_size
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
+        self._cache: LRU[str, np.ndarray] = LRU(cache_size)
 
     def encode_query(self, text: str) -> np.ndarray:
-        with self._lock:
-            hit = self._cache.get(text)
-            if hit is not None:
-                self._cache.move_to_end(text)
-                return hit
+        hit = self._cache.get(text)
+        if hit is not None:
+            return hit
         vec = self._encode([text])[0]
         self._remember([text], [vec])
         return vec
@@ -67,14 +62,10 @@ class CachedEmbedder:
 
     def _remember(self, texts: Sequence[str], vecs: Sequence[np.ndarray]) -> None:
         """Cache query vectors (read-only: callers share them), dropping the oldest."""
-        with self._lock:
-            for text, vec in zip(texts, vecs, strict=True):
-                vec = vec.copy()
-                vec.flags.writeable = False
-                self._cache[text] = vec
-                self._cache.move_to_end(text)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+        for text, vec in zip(texts, vecs, strict=True):
+            vec = vec.copy()
+            vec.flags.writeable = False
+            self._cache.put(text, vec)
 
     def encode_documents(self, texts: Sequence[str], progress: bool = False,
                          unit: str = "chunks") -> np.ndarray:

@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import math
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from rag.cache import LRU, Memo
 from rag.embed import Embedder
 from rag.generate.reader import table_row
 from rag.query import Query
 from rag.query.answer_types import has_type, locate_core, negated
-from rag.text import Memo, is_stopword, sentence_spans, stem, terms_of, words
+from rag.text import is_stopword, sentence_spans, stem, terms_of, words
 from rag.types import Chunk, Passage
 
 # An indexed chunk's sentence spans and unit vectors, or None (`Index.sentences_of`).
@@ -73,9 +72,7 @@ class FeatureExtractor:
         self.idf = idf
         self.sentences = sentences
         self.unseen_idf = idf("\0never-indexed")  # the weight of a term the corpus lacks
-        self._vecs: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
+        self._vecs: LRU[str, np.ndarray] = LRU(cache_size)
         # Text analysis of the sentences that come back question after question, owned here
         # (one extractor per loaded index), so it goes when the index does.
         self._spans = Memo(_sentences, MEMO_SIZE)
@@ -202,17 +199,13 @@ class FeatureExtractor:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of sentences, from the cache where it has them."""
-        with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if t not in self._vecs]
+        found = {t: v for t in dict.fromkeys(texts) if (v := self._vecs.get(t)) is not None}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
-            fresh = self.embedder.encode_documents(missing)
-            with self._lock:
-                for t, v in zip(missing, fresh, strict=True):
-                    self._vecs[t] = v
-                while len(self._vecs) > self._cache_size:
-                    self._vecs.popitem(last=False)
-        with self._lock:
-            return np.vstack([self._vecs[t] for t in texts])
+            for t, v in zip(missing, self.embedder.encode_documents(missing), strict=True):
+                self._vecs.put(t, v)
+                found[t] = v
+        return np.vstack([found[t] for t in texts])
 
 
 def _sentences(text: str, rows: bool = False) -> tuple[tuple[int, int], ...]:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.cache import LRU
 from rag.errors import ConfigError
 from rag.ingest.formats.blocks import CELL
 
@@ -75,7 +76,8 @@ class Reader:
         self._session: Any = None
         self._tok: Any = None
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str], tuple[float, tuple[int, int], float]] = {}
+        # Questions come and go; the same sentences come back for a conversation's turns.
+        self._cache: LRU[tuple[str, str], tuple[float, tuple[int, int], float]] = LRU(50_000)
 
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
@@ -123,9 +125,7 @@ class Reader:
                                          len(" ".join(sentences[i].split())))
                 scores[i], spans[i] = float(score[r]), _unfold(sentences[i], (lo, hi))
                 margins[i] = best - float(start[r][0] + end[r][0])
-                if len(self._cache) > 50_000:  # bounded: questions come and go
-                    self._cache.clear()
-                self._cache[(question, texts[i])] = (scores[i], spans[i], margins[i])
+                self._cache.put((question, texts[i]), (scores[i], spans[i], margins[i]))
         return Reading(scores, tuple(spans), margins)
 
 

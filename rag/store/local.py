@@ -36,7 +36,13 @@ import numpy as np
 
 from rag.config import VECTOR_INDEXES
 from rag.embed import Embedder
-from rag.errors import IndexMismatchError, IndexMissingError, RagError, UnreadError
+from rag.errors import (
+    IndexBusyError,
+    IndexMismatchError,
+    IndexMissingError,
+    RagError,
+    UnreadError,
+)
 from rag.files import atomic_write, fsync, write_synced
 from rag.ingest.chunk import Chunker
 from rag.store.base import (
@@ -617,7 +623,8 @@ def _locked(root: Path):
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RagError(f"another build is writing {root}; wait for it to finish") from None
+            raise IndexBusyError(f"another build is writing {root}; wait for it to finish"
+                                 ) from None
         try:
             yield
         finally:

@@ -18,10 +18,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 import time
 import uuid
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.cache import LRU
 from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import (
@@ -283,8 +283,7 @@ class EngineIndex:
                               meta["embedding"]["model"], meta["embedding"]["dim"],
                               tuple(meta.get("corpus") or ()), "milvus")
         # Sentence spans and vectors of recently retrieved chunks, for the answer selector.
-        self._sentences: OrderedDict[str, tuple[str, np.ndarray, np.ndarray]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._sentences: LRU[str, tuple[str, np.ndarray, np.ndarray]] = LRU(SENTENCE_CACHE)
 
     @property
     def documents(self) -> Mapping[str, DocumentInfo]:
@@ -301,8 +300,7 @@ class EngineIndex:
 
     def sentences_of(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray] | None:
         """Sentence spans and vectors of a chunk this index returned lately, or None."""
-        with self._lock:
-            hit = self._sentences.get(chunk.chunk_id)
+        hit = self._sentences.get(chunk.chunk_id)
         if hit is None or hit[0] != chunk.text:
             return None
         return hit[1], hit[2]
@@ -313,11 +311,7 @@ class EngineIndex:
         dim = self.info.dim
         spans = np.asarray(sentences["spans"], dtype=np.int32).reshape(-1, 2)
         vecs = np.frombuffer(base64.b64decode(sentences["f16"]), dtype=np.float16)
-        with self._lock:
-            self._sentences[chunk.chunk_id] = (chunk.text, spans, vecs.reshape(-1, dim))
-            self._sentences.move_to_end(chunk.chunk_id)
-            while len(self._sentences) > SENTENCE_CACHE:
-                self._sentences.popitem(last=False)
+        self._sentences.put(chunk.chunk_id, (chunk.text, spans, vecs.reshape(-1, dim)))
 
     def candidates(self, searches: Sequence[Search], size: int, filters: Filters | None,
                    params: SearchParams, reader: Reader | None = None
