@@ -221,6 +221,36 @@ def tiny_squad(tmp_path):
     return path
 
 
+def tiny_bank(root: Path) -> Path:
+    """A question bank of two corpora, one to fit on and one to choose on."""
+    lakes = {"lakes.csv": "lake,depth,region\nTaupo,186 m,Waikato\nHauroko,462 m,Southland\n"
+                          "Manapouri,444 m,Southland\nWakatipu,380 m,Otago\n",
+             "notes.md": "# Lakes\n\nLake Taupo fills a caldera. Its outlet is the Waikato "
+                         "River.\n\nLake Wakatipu has a seiche that raises it every 25 "
+                         "minutes.\n"}
+    birds = {"birds.md": "# Birds\n\nThe kea is an alpine parrot of the South Island. It "
+                         "nests in burrows among rocks.\n\nThe takahe was rediscovered in "
+                         "1948 in the Murchison Mountains.\n\nThe kakapo is nocturnal and "
+                         "cannot fly.\n"}
+    qs = {"fit-lakes": [("How deep is Lake Hauroko?", ["462 m"], ["lakes"]),
+                        ("Which river leaves Lake Taupo?", ["Waikato River"], ["notes"]),
+                        ("How often does Lake Wakatipu rise?", ["every 25 minutes"], ["notes"]),
+                        ("Which region is Lake Manapouri in?", ["Southland"], ["lakes"]),
+                        ("How old is Lake Taupo's caldera?", [], [])],
+          "choose-birds": [("When was the takahe rediscovered?", ["1948"], ["birds"]),
+                           ("Where does the kea nest?", ["in burrows"], ["birds"]),
+                           ("How heavy is a kakapo?", [], [])]}
+    for name, split, docs in (("fit-lakes", "fit", lakes), ("choose-birds", "choose", birds)):
+        (root / name / "docs").mkdir(parents=True)
+        for f, text in docs.items():
+            (root / name / "docs" / f).write_text(text)
+        (root / name / "SOURCE.json").write_text(json.dumps({"split": split}))
+        (root / f"{name}.jsonl").write_text("".join(json.dumps(
+            {"id": f"{name}-{n}", "question": q, "answers": a, "sources": src,
+             "answerable": bool(a)}) + "\n" for n, (q, a, src) in enumerate(qs[name])))
+    return root
+
+
 class LlamaServer:
     """llama.cpp's OpenAI-compatible server (xllamacpp) with a bundled GGUF on a free loopback
     port: a real server for the LLM generators. `stop()` shuts it down."""

@@ -156,3 +156,51 @@ def test_the_no_answer_margin_is_lower_where_the_sentence_lacks_the_answer():
     assert reading.margins[0] > reading.margins[1]
     lo, hi = reading.spans[0]
     assert "four" in sents[0][lo:hi]
+
+
+@pytest.mark.slow
+def test_train_reader_end_to_end_in_miniature(tiny_squad, tmp_path, monkeypatch, caplog):
+    """Both phases, the bank, the export and the model card, on four tiny articles and one
+    step each: what a three-hour run does, so it cannot fail at its end."""
+    import logging
+
+    import rag.train.reader as trainer
+
+    from .conftest import tiny_bank
+
+    monkeypatch.setattr(trainer, "VALIDATION_EVERY", 2)  # articles 1 and 3 held out
+    monkeypatch.setattr(trainer, "VALIDATION_QUESTIONS", 6)
+    squad = json.loads(tiny_squad.read_text(encoding="utf-8"))
+    for art in squad["data"]:  # SQuAD 2.0: the same articles with an unanswerable question each
+        for n, para in enumerate(art["paragraphs"]):
+            para["qas"].append({"id": f"{art['title']}-{n}-x", "is_impossible": True,
+                                "question": f"What colour is the {art['title']}'s flag?",
+                                "answers": []})
+    v2 = tmp_path / "v2.json"
+    v2.write_text(json.dumps(squad), encoding="utf-8")
+    bank = tiny_bank(tmp_path / "bank")
+    out, work = tmp_path / "out", tmp_path / "work"
+    with caplog.at_level(logging.INFO, logger="rag"):
+        r = trainer.train_reader(tiny_squad, out, work, steps=1, unanswerable=v2,
+                                 split_by=tiny_squad, tune_steps=1, bank=bank)
+    card = r.card
+    assert card["layers"] == 6 and card["max_length"] == 96 and card["steps"] == 1
+    assert card["second_phase"]["steps"] == 1
+    assert card["second_phase"]["bank"]["fit_corpora"] == ["fit-lakes"]
+    assert card["second_phase"]["bank"]["groups"]["written"] == 5
+    assert card["second_phase"]["bank"]["choose_after"]["answerable_with_a_unit_in_20"] == 2
+    assert "--bank" in card["command"]
+    assert json.loads((out / "reader.json").read_text()) == card
+    reader = load_reader(str(out / "reader.onnx"))
+    assert reader is not None and reader.max_length == 96
+    reading = reader.read("How deep is Lake Hauroko?", ["lake: Hauroko; depth: 462 m"], [""],
+                          [""])
+    assert reading.scores.shape == reading.margins.shape == (1,)
+    assert (work / "checkpoint.pt").is_file() and (work / "tune.pt").is_file()
+    # run again: both phases resume from their checkpoints, at their end
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="rag"):
+        trainer.train_reader(tiny_squad, out, work, steps=1, unanswerable=v2,
+                             split_by=tiny_squad, tune_steps=1, bank=bank)
+    assert "resuming at step 1 of 1" in caplog.text
+    assert "second phase resuming at step 1 of 1" in caplog.text

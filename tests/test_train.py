@@ -17,7 +17,7 @@ from rag.generate.selector import Selector, load_selector
 from rag.train.adversarial import distractor, entity_pool, perturb
 from rag.train.selector import choose_threshold, split_articles
 
-from .conftest import ARTICLES
+from .conftest import ARTICLES, tiny_bank
 
 
 def test_articles_are_split_by_position():
@@ -115,36 +115,6 @@ def test_train_selector_command_writes_a_selector_that_round_trips(tiny_squad, t
     # a second run reuses the work folder (the index is kept, the import is redone)
     assert main(["train-selector", str(tiny_squad), "--out", str(out),
                  "--work", str(tmp_path / "work")]) == 0
-
-
-def tiny_bank(root: Path) -> Path:
-    """A question bank of two corpora, one to fit on and one to choose on."""
-    lakes = {"lakes.csv": "lake,depth,region\nTaupo,186 m,Waikato\nHauroko,462 m,Southland\n"
-                          "Manapouri,444 m,Southland\nWakatipu,380 m,Otago\n",
-             "notes.md": "# Lakes\n\nLake Taupo fills a caldera. Its outlet is the Waikato "
-                         "River.\n\nLake Wakatipu has a seiche that raises it every 25 "
-                         "minutes.\n"}
-    birds = {"birds.md": "# Birds\n\nThe kea is an alpine parrot of the South Island. It "
-                         "nests in burrows among rocks.\n\nThe takahe was rediscovered in "
-                         "1948 in the Murchison Mountains.\n\nThe kakapo is nocturnal and "
-                         "cannot fly.\n"}
-    qs = {"fit-lakes": [("How deep is Lake Hauroko?", ["462 m"], ["lakes"]),
-                        ("Which river leaves Lake Taupo?", ["Waikato River"], ["notes"]),
-                        ("How often does Lake Wakatipu rise?", ["every 25 minutes"], ["notes"]),
-                        ("Which region is Lake Manapouri in?", ["Southland"], ["lakes"]),
-                        ("How old is Lake Taupo's caldera?", [], [])],
-          "choose-birds": [("When was the takahe rediscovered?", ["1948"], ["birds"]),
-                           ("Where does the kea nest?", ["in burrows"], ["birds"]),
-                           ("How heavy is a kakapo?", [], [])]}
-    for name, split, docs in (("fit-lakes", "fit", lakes), ("choose-birds", "choose", birds)):
-        (root / name / "docs").mkdir(parents=True)
-        for f, text in docs.items():
-            (root / name / "docs" / f).write_text(text)
-        (root / name / "SOURCE.json").write_text(json.dumps({"split": split}))
-        (root / f"{name}.jsonl").write_text("".join(json.dumps(
-            {"id": f"{name}-{n}", "question": q, "answers": a, "sources": src,
-             "answerable": bool(a)}) + "\n" for n, (q, a, src) in enumerate(qs[name])))
-    return root
 
 
 @pytest.mark.slow
