@@ -161,9 +161,11 @@ def human_examples(v2_file: Path, texts: dict[str, str], articles: set[str]
 def bank_examples(bank: Path, split: str, settings: Settings, work: Path,
                   progress: bool = False) -> list[tuple[Any, list[Example]]]:
     """Per corpus of one split of the question bank: its index (built in `work/bank/NAME`,
-    read in fused order) and its written questions, answerable or not (`written`)."""
+    read in fused order) and its written questions, answerable or not (`written`); a `fit`
+    corpus adds the questions its tables make (`table_questions`) whose answer is in one row
+    of its table alone, so a row holding it is the row asked about."""
     from rag.pipeline import RAG, build
-    from rag.train.bank import corpora, questions
+    from rag.train.bank import corpora, questions, table_questions, units
 
     out = []
     for corpus in corpora(bank, split):
@@ -172,6 +174,14 @@ def bank_examples(bank: Path, split: str, settings: Settings, work: Path,
         build(settings=s, progress=progress)
         exs = [Example("answerable" if it.answerable else "written", corpus.name, it.question,
                        it.answers, it.sources, it.history) for it in questions(corpus)]
+        if split == "fit":
+            rows = [u for u in units(corpus) if u.row]
+            for m in table_questions(rows, 0):
+                same = [u for u in rows if u.doc_id == m.unit.doc_id
+                        and contains_answer(u.text, [m.answer])]
+                if len(same) == 1:
+                    exs.append(Example("answerable", corpus.name, m.question, (m.answer,),
+                                       (doc_stem(m.unit.doc_id),)))
         out.append((RAG.load(settings=s.with_(rerank_depth=0)), exs))
     return out
 
