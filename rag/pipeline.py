@@ -34,7 +34,7 @@ from rag.store import (
     sync_store,
 )
 from rag.text import strip_controls
-from rag.types import Answer, DocumentInfo, Filters, Passage, Reader
+from rag.types import Answer, DocumentInfo, Filters, Passage, Viewer
 
 log = logging.getLogger("rag")
 
@@ -166,7 +166,7 @@ class RAG:
         self.index = index
         self.embedder = embedder
         self.settings = settings
-        self.features, self.retriever = self._reader(index)
+        self.features, self.retriever = self._answering(index)
         self._generators: dict[str, Generator] = {}
         self._chats: dict[str, Any] = {}  # LLM clients (a loaded model) outlive index swaps
         self._lock = threading.Lock()
@@ -191,7 +191,7 @@ class RAG:
         index = open_index(s, emb, chunker(s))
         return cls(index, emb, s)
 
-    def _reader(self, index: Store) -> tuple[FeatureExtractor, Retriever]:
+    def _answering(self, index: Store) -> tuple[FeatureExtractor, Retriever]:
         """The candidate-sentence features of `index` and a retriever of it that re-ranks
         with the answer selector; the extractive generator reads the same features (one
         sentence-vector cache)."""
@@ -237,7 +237,7 @@ class RAG:
                 log.warning("keeping the loaded index: %s", e)
                 self._skipped = live or ""
                 return False
-            features, retriever = self._reader(index)
+            features, retriever = self._answering(index)
             with self._lock:
                 self.index, self.features, self.retriever = index, features, retriever
                 self._generators = {}
@@ -251,14 +251,14 @@ class RAG:
     def answer(self, question: str, history: Sequence[str] | None = None, *,
                k: int | None = None, generator: str | None = None,
                filters: Filters | None = None, threshold: float | None = None,
-               reader: Reader | None = None) -> Answer:
+               viewer: Viewer | None = None) -> Answer:
         """Answer from the documents only, citing each sentence, or abstain.
 
         `threshold` overrides the least confidence needed to answer (0 always answers);
-        `reader` (a signed-in user's groups) restricts every step to what they may read
+        `viewer` (a signed-in user's groups) restricts every step to what they may read
         (None: every document)."""
         *_, last = self.stream(question, history, k=k, generator=generator, filters=filters,
-                               threshold=threshold, reader=reader)
+                               threshold=threshold, viewer=viewer)
         assert isinstance(last, Answer)
         return last
 
@@ -270,7 +270,7 @@ class RAG:
 
     def search(self, question: str, history: Sequence[str] | None = None, *,
                k: int | None = None, filters: Filters | None = None,
-               rewritten: str | None = None, reader: Reader | None = None) -> list[Passage]:
+               rewritten: str | None = None, viewer: Viewer | None = None) -> list[Passage]:
         """The passages `question` retrieves, to any depth: what `answer` reads. `rewritten`
         is the standalone question an LLM made of a follow-up (`Answer.rewritten`), so the
         search is the one that answer was given."""
@@ -279,12 +279,12 @@ class RAG:
             query = replace(query, text=rewritten)
         with self._lock:
             retriever = self.retriever
-        return retriever.search(query, k=k, filters=filters, reader=reader)
+        return retriever.search(query, k=k, filters=filters, viewer=viewer)
 
     def stream(self, question: str, history: Sequence[str] | None = None, *,
                k: int | None = None, generator: str | None = None,
                filters: Filters | None = None, threshold: float | None = None,
-               reader: Reader | None = None) -> Iterator[str | Answer]:
+               viewer: Viewer | None = None) -> Iterator[str | Answer]:
         """Yield the answer text in pieces as it is written, then the complete `Answer`.
 
         An LLM's pieces are its raw reply; the final `Answer` holds the checked sentences and
@@ -299,7 +299,7 @@ class RAG:
         if standalone:
             query = replace(query, text=standalone)
         t_rewrite = time.perf_counter()
-        passages = retriever.search(query, k=k, filters=filters, reader=reader)
+        passages = retriever.search(query, k=k, filters=filters, viewer=viewer)
         t1 = time.perf_counter()
         first = None
         for piece in gen.stream(query, passages, threshold):

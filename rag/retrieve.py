@@ -18,7 +18,7 @@ from rag.embed import Embedder
 from rag.query import Query
 from rag.store import SearchParams, Store
 from rag.text import terms
-from rag.types import Filters, Passage, Reader
+from rag.types import Filters, Passage, Viewer
 
 
 def mmr(query: np.ndarray, vectors: np.ndarray, k: int, lam: float) -> list[int]:
@@ -53,8 +53,8 @@ class Retriever:
         self.params = SearchParams.of(settings)
 
     def search(self, query: Query, k: int | None = None, filters: Filters | None = None,
-               reader: Reader | None = None) -> list[Passage]:
-        """The k best passages of the documents `filters` and `reader` admit (the store
+               viewer: Viewer | None = None) -> list[Passage]:
+        """The k best passages of the documents `filters` and `viewer` admit (the store
         restricts its search: nothing unreadable is fetched, re-ranked or returned)."""
         s = self.settings
         k = k or s.k
@@ -65,7 +65,7 @@ class Retriever:
         size = k * 3 if s.mmr else k
         if self.rerank:
             size = max(size, s.rerank_depth)
-        pool, vecs = self.index.candidates(searches, size, filters or None, self.params, reader)
+        pool, vecs = self.index.candidates(searches, size, filters or None, self.params, viewer)
         qvec = self.embedder.encode_query(query.text)
         cos = vecs @ qvec if len(pool) else np.zeros(0, dtype=np.float32)
         docs = self.index.documents

@@ -105,7 +105,7 @@ class DocumentInfo:
 
 
 @dataclass(frozen=True)
-class Reader:
+class Viewer:
     """Who is asking, for access rules: a signed-in user's groups. `everything` reads every
     document (no users configured, the command line, Python and evaluation runs)."""
 

@@ -15,7 +15,7 @@ from rag.config import Settings
 from rag.errors import CorpusError
 from rag.ingest.load import load_documents
 from rag.pipeline import RAG, build
-from rag.types import Reader
+from rag.types import Viewer
 
 from .conftest import FakeEmbedder
 
@@ -25,8 +25,8 @@ DOCS = {
     "hr/private/cases.txt": "The disciplinary case against the night porter closed in May.\n",
     "finance/budget.txt": "The budget sets aside ninety thousand dollars for new laptops.\n",
 }
-HR, FINANCE = Reader("hana", frozenset({"hr"})), Reader("fred", frozenset({"finance"}))
-NOBODY = Reader("nora")  # signed in, in no group
+HR, FINANCE = Viewer("hana", frozenset({"hr"})), Viewer("fred", frozenset({"finance"}))
+NOBODY = Viewer("nora")  # signed in, in no group
 
 
 def _corpus(root: Path) -> Path:
@@ -75,8 +75,8 @@ def store_settings(request, tmp_path) -> Settings:
     return s
 
 
-def _docs(rag: RAG, question: str, reader: Reader | None, k: int = 10) -> set[str]:
-    return {p.chunk.doc_id for p in rag.search(question, k=k, reader=reader)}
+def _docs(rag: RAG, question: str, viewer: Viewer | None, k: int = 10) -> set[str]:
+    return {p.chunk.doc_id for p in rag.search(question, k=k, viewer=viewer)}
 
 
 def test_each_reader_finds_only_what_their_groups_may_read_in_every_store(store_settings,
@@ -91,8 +91,8 @@ def test_each_reader_finds_only_what_their_groups_may_read_in_every_store(store_
     assert _docs(rag, q, FINANCE) == {"public/guide.md", "finance/budget.txt"}
     assert _docs(rag, q, NOBODY) == {"public/guide.md"}
     # k is filled with readable passages: the search is restricted, not filtered afterwards.
-    assert len(rag.search("nurse salary raise", k=2, reader=HR)) == 2
-    ans = rag.answer("What raise does every nurse get?", threshold=0, reader=FINANCE)
+    assert len(rag.search("nurse salary raise", k=2, viewer=HR)) == 2
+    ans = rag.answer("What raise does every nurse get?", threshold=0, viewer=FINANCE)
     assert all(c.doc_id != "hr/salaries.md" for c in ans.citations)
     assert all(p.chunk.doc_id != "hr/salaries.md" for p in ans.passages)
 
@@ -151,9 +151,9 @@ def test_no_passage_of_an_unreadable_document_ever_reaches_a_reader(open_index, 
     relabeled = {d: replace(info, access=None if rule is None else tuple(rule))
                  for (d, info), rule in zip(sorted(docs.items()), rules, strict=True)}
     rag.index.info = replace(rag.index.info, documents=relabeled)
-    reader = Reader("u", groups)
-    may = {d for d, info in relabeled.items() if reader.may_read(info)}
-    ans = rag.answer(question, k=k, threshold=0, reader=reader)
+    viewer = Viewer("u", groups)
+    may = {d for d, info in relabeled.items() if viewer.may_read(info)}
+    ans = rag.answer(question, k=k, threshold=0, viewer=viewer)
     seen = {p.chunk.doc_id for p in ans.passages} | {c.doc_id for c in ans.citations}
     assert seen <= may
     assert len(ans.passages) == min(k, len(may))  # the readable ones fill k

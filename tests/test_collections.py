@@ -14,7 +14,7 @@ import pytest
 from rag.app.library import Library
 from rag.config import Collection, Settings
 from rag.errors import ConfigError, RagError
-from rag.types import Reader
+from rag.types import Viewer
 
 from .conftest import ROOT, SEEDS, rag_chat
 
@@ -54,8 +54,8 @@ def test_a_library_shows_each_reader_only_the_collections_they_may_read():
     lib = Library({"news": object(), "hr": object()},  # what is served does not matter here
                   {"news": Collection("news", ("n",), "i"),
                    "hr": Collection("hr", ("h",), "j", readers=("hr",), writers=("leads",))})
-    hana, lead, fred = (Reader("hana", frozenset({"hr"})),
-                        Reader("lea", frozenset({"hr", "leads"})), Reader("fred"))
+    hana, lead, fred = (Viewer("hana", frozenset({"hr"})),
+                        Viewer("lea", frozenset({"hr", "leads"})), Viewer("fred"))
     assert lib.names(hana) == ["news", "hr"] and lib.names(fred) == ["news"]
     assert lib.names(None) == ["news", "hr"]  # no accounts: everything
     with pytest.raises(RagError, match="no collection 'hr' here"):

@@ -61,7 +61,7 @@ def test_changes_are_synced_and_questions_meanwhile_see_old_or_new(corpus, tmp_p
 
 
 def test_a_changed_access_rule_is_synced_without_re_embedding(corpus, tmp_path, fake_embedder):
-    from rag.types import Reader
+    from rag.types import Viewer
 
     s = Settings(index_dir=str(tmp_path / "ix"), chunk_tokens=40, chunk_overlap=8)
     reports = []
@@ -74,6 +74,6 @@ def test_a_changed_access_rule_is_synced_without_re_embedding(corpus, tmp_path, 
         assert fake_embedder.embedded == before
         rag = RAG(Index.load(s.index_dir, fake_embedder, chunker(s)), fake_embedder, s)
         assert "sub/bees.txt" not in {p.chunk.doc_id for p in rag.search(
-            "bees pollinate", k=10, reader=Reader("ann"))}
+            "bees pollinate", k=10, viewer=Viewer("ann"))}
     finally:
         stop.set()

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse
 
 from rag.app.library import Library
 from rag.errors import RagError
-from rag.types import Reader
+from rag.types import Viewer
 from rag.users import Users
 
 log = logging.getLogger("rag")
@@ -107,8 +107,8 @@ class Gate:
         everybody (its contents are never asked here)."""
         return self.users is not None
 
-    def caller(self, authorization: str | None) -> Reader | None:
-        """The Reader of the request's bearer key (None: everything is readable), or 401."""
+    def caller(self, authorization: str | None) -> Viewer | None:
+        """The Viewer of the request's bearer key (None: everything is readable), or 401."""
         token = ""
         if authorization and authorization[:7].lower() == "bearer ":
             token = authorization[7:].strip()
@@ -124,7 +124,7 @@ class Gate:
                 raise ApiError(401, "a valid API key is needed: Authorization: Bearer KEY "
                                     "(`rag key add --user NAME` makes one)",
                                "invalid_request_error", code="invalid_api_key")
-            return user.reader
+            return user.viewer
         if self.password is not None and not hmac.compare_digest(token.encode(),
                                                                  self.password.encode()):
             raise ApiError(401, "this server needs a login: Authorization: Bearer PASSWORD "

@@ -27,7 +27,7 @@ from rag.config import MAX_K
 from rag.errors import RagError
 from rag.pipeline import RAG
 from rag.text import count_tokens
-from rag.types import Answer, Reader
+from rag.types import Answer, Viewer
 
 SINGLE = "rag"  # the model of a server with one corpus
 PIECE_WORDS = 4  # words per streamed chunk
@@ -38,16 +38,16 @@ def error(e: ApiError) -> Response:
     return Json(e.body(), status_code=e.status)
 
 
-def model_names(gate: Gate, reader: Reader | None) -> list[str]:
-    return [name or SINGLE for name in gate.library.names(reader)]
+def model_names(gate: Gate, viewer: Viewer | None) -> list[str]:
+    return [name or SINGLE for name in gate.library.names(viewer)]
 
 
-def collection_of(gate: Gate, model: str | None, reader: Reader | None) -> str:
+def collection_of(gate: Gate, model: str | None, viewer: Viewer | None) -> str:
     """The collection a model names ("": the first the caller may read), or 404."""
     if not model:
         return ""
     name = "" if model == SINGLE and not gate.library.named else model
-    if not gate.library.may_read(name, reader):
+    if not gate.library.may_read(name, viewer):
         raise ApiError(404, f"The model `{model}` does not exist or you do not have access to "
                             f"it; GET /v1/models lists yours", param="model",
                        code="model_not_found")
@@ -94,11 +94,11 @@ def parse(body: Any) -> dict[str, Any]:
             "generator": body.get("generator") or None}
 
 
-def _answer(gate: Gate, rag: RAG, ask: dict[str, Any], reader: Reader | None) -> Answer:
+def _answer(gate: Gate, rag: RAG, ask: dict[str, Any], viewer: Viewer | None) -> Answer:
     with gate.slot():
         try:
             return rag.answer(ask["question"], ask["history"], k=ask["k"],
-                              generator=ask["generator"], reader=reader)
+                              generator=ask["generator"], viewer=viewer)
         except RagError as e:  # the caller's to fix: an empty or overlong question, say
             raise ApiError(400, str(e), param="messages") from None
 
@@ -128,14 +128,14 @@ def _chunk(cid: str, created: int, model: str, delta: dict[str, Any],
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def events(gate: Gate, rag: RAG, ask: dict[str, Any], reader: Reader | None, model: str,
+def events(gate: Gate, rag: RAG, ask: dict[str, Any], viewer: Viewer | None, model: str,
            base_url: str = "", collection: str = "") -> Iterator[str]:
     """The stream: role, the checked answer in pieces, the citations, [DONE]."""
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     try:
         yield _chunk(cid, created, model, {"role": "assistant", "content": ""})
         try:
-            ans = _answer(gate, rag, ask, reader)
+            ans = _answer(gate, rag, ask, viewer)
         except ApiError as e:
             yield f"data: {json.dumps(e.body())}\n\n"
             return
@@ -153,20 +153,20 @@ def events(gate: Gate, rag: RAG, ask: dict[str, Any], reader: Reader | None, mod
 def routes(gate: Gate) -> list[Route]:
     async def models(request: Request) -> Response:
         try:
-            reader = gate.caller(request.headers.get("authorization"))
+            viewer = gate.caller(request.headers.get("authorization"))
         except ApiError as e:
             return error(e)
         return Json({"object": "list", "data": [
             {"id": name, "object": "model", "created": 0, "owned_by": "rag"}
-            for name in model_names(gate, reader)]})
+            for name in model_names(gate, viewer)]})
 
     async def completions(request: Request) -> Response:
         try:
-            reader = gate.caller(request.headers.get("authorization"))
+            viewer = gate.caller(request.headers.get("authorization"))
             ask = parse(await read_json(request))
-            name = collection_of(gate, ask["model"], reader)
-            rag = gate.library.get(name, reader)
-            model = ask["model"] or (name or model_names(gate, reader)[0])
+            name = collection_of(gate, ask["model"], viewer)
+            rag = gate.library.get(name, viewer)
+            model = ask["model"] or (name or model_names(gate, viewer)[0])
             if ask["generator"] and ask["generator"] not in rag.generators():
                 raise ApiError(400, f"generator {ask['generator']!r} is not configured here; "
                                     f"available: {', '.join(rag.generators())}",
@@ -178,11 +178,11 @@ def routes(gate: Gate) -> list[Route]:
             return error(ApiError(404, str(e), param="model", code="model_not_found"))
         base = str(request.base_url)  # document links a key can open
         if ask["stream"]:
-            return StreamingResponse(events(gate, rag, ask, reader, model, base, name),
+            return StreamingResponse(events(gate, rag, ask, viewer, model, base, name),
                                      media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
         try:
-            ans = await run_in_threadpool(_answer, gate, rag, ask, reader)
+            ans = await run_in_threadpool(_answer, gate, rag, ask, viewer)
         except ApiError as e:
             return error(e)
         finally:

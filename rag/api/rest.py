@@ -62,7 +62,7 @@ def app(gate: Gate) -> FastAPI:
             def run() -> dict[str, Any]:
                 with gate.slot():
                     return rag.answer(ask.question, ask.history, k=ask.k or None,
-                                      generator=ask.generator or None, reader=who).to_dict()
+                                      generator=ask.generator or None, viewer=who).to_dict()
             try:
                 return await run_in_threadpool(run)
             except RagError as e:

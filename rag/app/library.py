@@ -11,7 +11,7 @@ from pathlib import Path
 from rag.config import Collection
 from rag.errors import RagError
 from rag.pipeline import RAG
-from rag.types import DocumentInfo, Reader
+from rag.types import DocumentInfo, Viewer
 
 # How an original PDF is served, by the page and the API alike: shown inline, never sniffed
 # as another type, and sandboxed (no script of it runs with this origin's rights).
@@ -27,10 +27,10 @@ class Unserved(RagError):
         self.status = status
 
 
-def readable(rag: RAG, reader: Reader | None) -> dict[str, DocumentInfo]:
-    """The documents of `rag`'s index that `reader` may read (all of them for None)."""
+def readable(rag: RAG, viewer: Viewer | None) -> dict[str, DocumentInfo]:
+    """The documents of `rag`'s index that `viewer` may read (all of them for None)."""
     return {d: info for d, info in rag.index.documents.items()
-            if reader is None or reader.may_read(info)}
+            if viewer is None or viewer.may_read(info)}
 
 
 class Library:
@@ -50,40 +50,40 @@ class Library:
         """Whether there are collections to choose from (a picker on the page)."""
         return list(self.rags) != [""]
 
-    def names(self, reader: Reader | None) -> list[str]:
-        """The collections `reader` may read, in configured order (all of them for None)."""
-        return [n for n in self.rags if self.may_read(n, reader)]
+    def names(self, viewer: Viewer | None) -> list[str]:
+        """The collections `viewer` may read, in configured order (all of them for None)."""
+        return [n for n in self.rags if self.may_read(n, viewer)]
 
-    def may_read(self, name: str, reader: Reader | None) -> bool:
+    def may_read(self, name: str, viewer: Viewer | None) -> bool:
         spec = self.specs.get(name)
-        return name in self.rags and (reader is None or reader.everything or spec is None
+        return name in self.rags and (viewer is None or viewer.everything or spec is None
                                       or not spec.readers
-                                      or not reader.groups.isdisjoint(spec.readers))
+                                      or not viewer.groups.isdisjoint(spec.readers))
 
-    def get(self, name: str | None, reader: Reader | None) -> RAG:
-        """The collection `name` ("" or None: the first `reader` may read), or RagError:
+    def get(self, name: str | None, viewer: Viewer | None) -> RAG:
+        """The collection `name` ("" or None: the first `viewer` may read), or RagError:
         one they may not read is as absent as one that does not exist."""
         if not name:
-            names = self.names(reader)
+            names = self.names(viewer)
             if not names:
                 raise RagError("you may read no collection here; ask for a group that may")
             name = names[0]
-        if not self.may_read(name, reader):
+        if not self.may_read(name, viewer):
             raise RagError(f"no collection {name!r} here")
         return self.rags[name]
 
-    def pdf(self, name: str | None, doc_id: str, reader: Reader | None) -> bytes:
-        """The original bytes of an indexed PDF that `reader` may read, looked up by its id
+    def pdf(self, name: str | None, doc_id: str, viewer: Viewer | None) -> bytes:
+        """The original bytes of an indexed PDF that `viewer` may read, looked up by its id
         in the collection's index (never by a path from a request), or Unserved: one they may
         not read is as absent as one that does not exist (404), a file gone is 404, a file
         changed since it was indexed 409. Other formats are not served: a saved web page
         opened from this origin could run its scripts here."""
         try:
-            info = self.get(name, reader).index.documents.get(doc_id)
+            info = self.get(name, viewer).index.documents.get(doc_id)
         except RagError:
             info = None
-        if info is None or info.kind != "pdf" or (reader is not None
-                                                  and not reader.may_read(info)):
+        if info is None or info.kind != "pdf" or (viewer is not None
+                                                  and not viewer.may_read(info)):
             raise Unserved(404, "no such PDF in the index")
         try:
             raw = Path(info.path).read_bytes()
@@ -93,12 +93,12 @@ class Library:
             raise Unserved(409, "the file changed since it was indexed; rebuild the index")
         return raw
 
-    def may_write(self, name: str, reader: Reader | None) -> bool:
-        """Whether `reader` may add documents to the collection (its writers, else whoever
+    def may_write(self, name: str, viewer: Viewer | None) -> bool:
+        """Whether `viewer` may add documents to the collection (its writers, else whoever
         may read it; without collections, the `writers` setting)."""
-        if reader is None or reader.everything:
+        if viewer is None or viewer.everything:
             return True
         spec = self.specs.get(name)
         writers = spec.writers if spec is not None else self.rags[name].settings.writers
-        return self.may_read(name, reader) and (not writers
-                                                or not reader.groups.isdisjoint(writers))
+        return self.may_read(name, viewer) and (not writers
+                                                or not viewer.groups.isdisjoint(writers))

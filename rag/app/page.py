@@ -28,7 +28,7 @@ from rag.app.render import answer_html, escape, passages_html
 from rag.config import MAX_K
 from rag.errors import RagError
 from rag.pipeline import RAG, check_history
-from rag.types import Answer, Reader
+from rag.types import Answer, Viewer
 from rag.users import LoginGuard, Users
 from rag.users.conversations import Conversations
 
@@ -52,32 +52,32 @@ mark { background: #fde68a; color: inherit; }
 """
 
 
-def corpus_header(rag: RAG, reader: Reader | None = None) -> str:
+def corpus_header(rag: RAG, viewer: Viewer | None = None) -> str:
     info = rag.index.info
-    docs = readable(rag, reader)
-    chunks = info.chunks if reader is None else sum(len(d.chunks) for d in docs.values())
+    docs = readable(rag, viewer)
+    chunks = info.chunks if viewer is None else sum(len(d.chunks) for d in docs.values())
     return (f"Answers come only from the documents, with the passage behind every sentence. "
             f"Corpus: **{len(docs)} documents**, {chunks} chunks, built "
             f"{escape(info.built_at)} from the index in {escape(str(rag.index.path))}.")
 
 
-def documents_table(rag: RAG, reader: Reader | None = None) -> str:
-    """What is indexed and `reader` may read: one row per document (title, id, type, pages,
+def documents_table(rag: RAG, viewer: Viewer | None = None) -> str:
+    """What is indexed and `viewer` may read: one row per document (title, id, type, pages,
     chunks, when)."""
     rows = "".join(
         f"<tr><td>{escape(info.title or '')}</td><td>{escape(doc_id)}</td>"
         f"<td>{escape(info.kind or 'text')}</td><td>{info.pages or ''}</td>"
         f"<td>{len(info.chunks)}</td><td>{escape(info.indexed_at or '')}</td></tr>"
-        for doc_id, info in sorted(readable(rag, reader).items()))
+        for doc_id, info in sorted(readable(rag, viewer).items()))
     return ('<table class="rag-passages"><thead><tr><th>title</th><th>document</th>'
             '<th>type</th><th>pages</th><th>chunks</th><th>indexed</th></tr></thead>'
             f"<tbody>{rows}</tbody></table>")
 
 
-def example_questions(rag: RAG, reader: Reader | None = None, n: int = 4) -> list[str]:
+def example_questions(rag: RAG, viewer: Viewer | None = None, n: int = 4) -> list[str]:
     if rag.settings.examples:
         return list(rag.settings.examples)[:n]
-    titles = [d.title for d in readable(rag, reader).values() if d.title]
+    titles = [d.title for d in readable(rag, viewer).values() if d.title]
     return [f"What does “{t}” say?" for t in titles[:n]]
 
 
@@ -137,7 +137,7 @@ def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | Non
 
     def person(name: str | None) -> str:
         """The request's user name, once their account is known to exist (or RagError)."""
-        who.reader(name)
+        who.viewer(name)
         return name or ""
 
     def respond(message: str, history: list[dict[str, Any]], k: int, generator: str,
@@ -147,12 +147,12 @@ def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | Non
         one on the first question). `turns` holds the kept turn of each answer shown."""
         turns = list(turns or [])
         try:
-            reader = who.reader(request.username)
-            rag = lib.get(collection, reader)
+            viewer = who.viewer(request.username)
+            rag = lib.get(collection, viewer)
             check_generator(rag, generator)
             shown = ""
             for piece in rag.stream(message, user_turns(history), k=int(k), generator=generator,
-                                    reader=reader):
+                                    viewer=viewer):
                 if isinstance(piece, Answer):
                     html = answer_html(piece, collection)
                     if saved is None:
@@ -181,11 +181,11 @@ def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | Non
         """The Answer object (see README) for one question, with optional earlier user turns,
         from a collection (the first one the caller may read when not named)."""
         try:
-            reader = who.reader(request.username if request else None)
-            rag = lib.get(collection, reader)
+            viewer = who.viewer(request.username if request else None)
+            rag = lib.get(collection, viewer)
             turns = check_request(rag, question, history, k, generator)
             return rag.answer(question, turns, k=k or None, generator=generator or None,
-                              reader=reader).to_dict()
+                              viewer=viewer).to_dict()
         except RagError as e:  # the client's to fix: its message, not a server traceback
             raise refused(gr, e) from None
 
@@ -257,15 +257,15 @@ def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | Non
         def view(collection: str | None, request: gr.Request) -> tuple[Any, str, str]:
             """The picker, header and document list as this visitor may see them."""
             try:
-                reader = who.reader(request.username)
-                mine = lib.names(reader)
+                viewer = who.viewer(request.username)
+                mine = lib.names(viewer)
                 chosen = collection if collection in mine else (mine[0] if mine else None)
-                rag = lib.get(chosen, reader)
+                rag = lib.get(chosen, viewer)
             except RagError as e:
                 return gr.update(choices=[], value=None), escape(str(e)), ""
             rag.refresh()  # a build since the page was served
-            return (gr.update(choices=mine, value=chosen), corpus_header(rag, reader),
-                    documents_table(rag, reader))
+            return (gr.update(choices=mine, value=chosen), corpus_header(rag, viewer),
+                    documents_table(rag, viewer))
 
         view.__annotations__["request"] = gr.Request
         demo.load(view, [picker], [picker, header, listing], api_name=False, queue=False)
@@ -277,10 +277,10 @@ def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | Non
         if audience is not None and who.accounts:
             def own_groups(request: gr.Request):
                 try:
-                    reader = who.reader(request.username)
+                    viewer = who.viewer(request.username)
                 except RagError:
                     return gr.update(choices=[], value=[])
-                return gr.update(choices=audience_choices(reader), value=sorted(reader.groups))
+                return gr.update(choices=audience_choices(viewer), value=sorted(viewer.groups))
 
             own_groups.__annotations__["request"] = gr.Request
             demo.load(own_groups, outputs=[audience], api_name=False, queue=False)
@@ -299,26 +299,26 @@ def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | Non
 EVERYONE = "everyone who may read this collection"
 
 
-def audience_choices(reader: Reader | None) -> list[str]:
+def audience_choices(viewer: Viewer | None) -> list[str]:
     """Who an upload may be opened to: each of the uploader's groups, or the collection's
     readers (a person with no group must choose that on purpose)."""
-    return [*sorted(reader.groups), EVERYONE] if reader is not None else []
+    return [*sorted(viewer.groups), EVERYONE] if viewer is not None else []
 
 
-def chosen_audience(chosen: Any, reader: Reader | None) -> tuple[str, ...] | None:
+def chosen_audience(chosen: Any, viewer: Viewer | None) -> tuple[str, ...] | None:
     """The groups an upload is for (None: the collection's readers), or RagError when the
     choice names a group the uploader is not in; nothing chosen means all their groups."""
-    if reader is None or reader.everything:
+    if viewer is None or viewer.everything:
         return None  # no accounts: every document is everyone's
     picked = [chosen] if isinstance(chosen, str) else list(chosen or [])
     if not all(isinstance(g, str) for g in picked):
         raise RagError("the audience must be a list of group names")
     if EVERYONE in picked:
         return None
-    if not set(picked) <= reader.groups:
+    if not set(picked) <= viewer.groups:
         raise RagError("an upload may be opened only to groups you are in: "
-                       + (", ".join(sorted(reader.groups)) or "you are in none"))
-    groups = tuple(sorted(picked or reader.groups))
+                       + (", ".join(sorted(viewer.groups)) or "you are in none"))
+    groups = tuple(sorted(picked or viewer.groups))
     if not groups:
         raise RagError(f"you are in no group: choose “{EVERYONE}” to add documents here")
     return groups
@@ -347,20 +347,20 @@ def _upload_box(gr, lib: Library, header, listing, who: Visitors, picker) -> Any
             _TEMP_USERS.update(files)
         try:
             try:
-                reader = who.reader(request.username)
-                rag = lib.get(collection, reader)
-                groups = chosen_audience(audience, reader)
+                viewer = who.viewer(request.username)
+                rag = lib.get(collection, viewer)
+                groups = chosen_audience(audience, viewer)
             except RagError as e:
                 yield f"Not indexed: {escape(str(e))}", gr.skip(), gr.skip()
                 return
-            if not lib.may_write(collection or next(iter(lib.rags)), reader):
+            if not lib.may_write(collection or next(iter(lib.rags)), viewer):
                 yield "Not indexed: you may not add documents to this collection", \
                     gr.skip(), gr.skip()
                 return
             yield f"Indexing {len(files)} file(s)…", gr.skip(), gr.skip()
             # Only what the user may read: a copy of a document they may not read would
             # otherwise be answered with its id.
-            known = {info.sha256: d for d, info in readable(rag, reader).items()}
+            known = {info.sha256: d for d, info in readable(rag, viewer).items()}
             try:
                 results = add_files([(Path(f).name, Path(f)) for f in files], rag.settings,
                                     rag.embedder, known, groups)
@@ -370,7 +370,7 @@ def _upload_box(gr, lib: Library, header, listing, who: Visitors, picker) -> Any
             rag.refresh()
             yield ("\n".join(f"- {escape(name)}: {escape(result)}"
                               for name, result in results),
-                   corpus_header(rag, reader), documents_table(rag, reader))
+                   corpus_header(rag, viewer), documents_table(rag, viewer))
         finally:
             # Gradio serves its temporary copy to anyone who knows the path: the saved file
             # is the only copy kept. Gradio keeps one copy per content, so the same bytes
@@ -469,11 +469,11 @@ def document_route(rag: RAG | Library, who: Visitors | None = None):
             if user is None:
                 return PlainTextResponse("log in first", status_code=401)
         try:
-            reader = (who or Visitors()).reader(user)
+            viewer = (who or Visitors()).viewer(user)
         except RagError:
             return PlainTextResponse("log in first", status_code=401)
         try:
-            raw = lib.pdf(collection, id, reader)
+            raw = lib.pdf(collection, id, viewer)
         except Unserved as e:
             return PlainTextResponse(str(e), status_code=e.status)
         return Response(raw, media_type="application/pdf", headers=PDF_HEADERS)

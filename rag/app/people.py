@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from rag.errors import AccessError, RagError
-from rag.types import Reader
+from rag.types import Viewer
 from rag.users import LoginGuard, User, Users
 
 log = logging.getLogger("rag")
@@ -30,20 +30,20 @@ class Visitors:
     def accounts(self) -> bool:
         return self.users is not None  # configured, whatever the file holds now
 
-    def reader(self, username: str | None) -> Reader | None:
-        """The Reader of a request's user (None: no accounts, everything is readable), or
+    def viewer(self, username: str | None) -> Viewer | None:
+        """The Viewer of a request's user (None: no accounts, everything is readable), or
         RagError: an unknown user, or accounts that cannot be read."""
         if self.users is None:
             return None
         user = signed_in(self.users, username or "")
         if user is None:  # removed since signing in, or the file emptied or removed
             raise RagError("this account no longer exists; sign in again")
-        return user.reader
+        return user.viewer
 
     @property
-    def anyone(self) -> Reader | None:
+    def anyone(self) -> Viewer | None:
         """What every signed-in user may read (for what the page holds before a login)."""
-        return Reader("") if self.accounts else None
+        return Viewer("") if self.accounts else None
 
 
 def signed_in(users: Users, name: str) -> User | None:

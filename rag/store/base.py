@@ -13,7 +13,7 @@ import numpy as np
 from rag.config import TOKEN_ENCODING, Settings
 from rag.embed import Embedder
 from rag.ingest.chunk import Chunker
-from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo, Reader
+from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo, Viewer
 
 TERMS = "fold+lower+nltk_stopwords_en+snowball_english"  # how chunk and query terms are made
 
@@ -54,10 +54,10 @@ class Store(Protocol):
     def sentences_of(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray] | None: ...
 
     def candidates(self, searches: Sequence[Search], size: int, filters: Filters | None,
-                   params: SearchParams, reader: Reader | None = None
+                   params: SearchParams, viewer: Viewer | None = None
                    ) -> tuple[list[Chunk], np.ndarray]:
         """The best `size` chunks and their vectors, among the documents `filters` and
-        `reader` admit: the restriction is part of the search, so `size` is filled with
+        `viewer` admit: the restriction is part of the search, so `size` is filled with
         readable chunks whenever there are that many."""
         ...
 
@@ -160,15 +160,15 @@ def bm25_idf(n: int, df: int) -> float:
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
-def readable(documents: Mapping[str, DocumentInfo], filters: Filters | None,
-             reader: Reader | None) -> set[str] | None:
-    """The ids of the documents `filters` and `reader` admit; None when that is all of them
+def admitted(documents: Mapping[str, DocumentInfo], filters: Filters | None,
+             viewer: Viewer | None) -> set[str] | None:
+    """The ids of the documents `filters` and `viewer` admit; None when that is all of them
     (nothing to restrict)."""
-    if not filters and (reader is None or reader.everything):
+    if not filters and (viewer is None or viewer.everything):
         return None
     ok = {doc_id for doc_id, info in documents.items()
           if (not filters or filters.admits(doc_id, info))
-          and (reader is None or reader.may_read(info))}
+          and (viewer is None or viewer.may_read(info))}
     return None if len(ok) == len(documents) else ok
 
 

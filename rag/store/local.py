@@ -50,16 +50,16 @@ from rag.store.base import (
     Search,
     SearchParams,
     SyncReport,
+    admitted,
     bm25_idf,
     built_with,
     embed_sentences,
     plan_sync,
-    readable,
     rrf,
     settings_mismatch,
 )
 from rag.text import terms
-from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo, Reader
+from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo, Viewer
 
 log = logging.getLogger("rag")
 
@@ -197,14 +197,14 @@ class Index:
             if len(rows) else np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
 
     def candidates(self, searches: Sequence[Search], size: int, filters: Filters | None,
-                   params: SearchParams, reader: Reader | None = None
+                   params: SearchParams, viewer: Viewer | None = None
                    ) -> tuple[list[Chunk], np.ndarray]:
         """The best `size` chunks for some (query vector, query terms) searches, with their
         exact vectors: dense and BM25 lists of every search fused by weighted reciprocal rank
         (the one call a retriever makes of a store). Only rows of documents `filters` and
-        `reader` admit are searched: FAISS through an ID selector, BM25 through a weight mask,
+        `viewer` admit are searched: FAISS through an ID selector, BM25 through a weight mask,
         both before their top-n."""
-        allowed = self.allowed_rows(filters, reader)
+        allowed = self.allowed_rows(filters, viewer)
         if allowed is not None and len(allowed) == 0:
             return [], np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
         lists, weights = [], []
@@ -215,10 +215,10 @@ class Index:
         rows = [row for row, _ in rrf(lists, weights, params.rrf_k)[:size]]
         return [self.chunks[r] for r in rows], self.vector_rows(rows)
 
-    def allowed_rows(self, filters: Filters | None, reader: Reader | None = None
+    def allowed_rows(self, filters: Filters | None, viewer: Viewer | None = None
                      ) -> np.ndarray | None:
-        """The rows of the documents `filters` and `reader` admit; None: every row."""
-        ok = readable(self.documents, filters, reader)
+        """The rows of the documents `filters` and `viewer` admit; None: every row."""
+        ok = admitted(self.documents, filters, viewer)
         if ok is None:
             return None
         if self._doc_rows is None:  # once per loaded index: rows by document

@@ -44,15 +44,15 @@ from rag.store.base import (
     Search,
     SearchParams,
     SyncReport,
+    admitted,
     bm25_idf,
     built_with,
     embed_sentences,
     plan_sync,
-    readable,
     settings_mismatch,
 )
 from rag.text import terms
-from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo, Reader
+from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo, Viewer
 
 log = logging.getLogger("rag")
 
@@ -314,17 +314,17 @@ class EngineIndex:
         self._sentences.put(chunk.chunk_id, (chunk.text, spans, vecs.reshape(-1, dim)))
 
     def candidates(self, searches: Sequence[Search], size: int, filters: Filters | None,
-                   params: SearchParams, reader: Reader | None = None
+                   params: SearchParams, viewer: Viewer | None = None
                    ) -> tuple[list[Chunk], np.ndarray]:
         """One hybrid search: every dense and BM25 request fused by the engine's RRF, the
-        reader's access pushed down as a filter expression."""
+        viewer's access pushed down as a filter expression."""
         from pymilvus import AnnSearchRequest, RRFRanker
 
         s = params
         dim = self.info.dim
         expr = filter_expression(filters)
-        if reader is not None and not reader.everything:
-            ok = readable(self.documents, None, reader)
+        if viewer is not None and not viewer.everything:
+            ok = admitted(self.documents, None, viewer)
             if ok is not None and not ok:
                 return [], np.zeros((0, dim), dtype=np.float32)
             if ok is not None:  # the shorter list: the readable or the unreadable documents

@@ -76,7 +76,7 @@ ANSWER_RULE = (f"the lowest threshold at which at most {MAX_ANSWER_RISK:.0%} of 
 READ = 8  # sentences the reader reads per question (the first scorer's best)
 L2 = 1.0
 # human: SQuAD 2.0's unanswerable questions; written: the question bank's (`rag.train.bank`)
-KINDS = ("answerable", "removed", "adversarial", "human", "written")
+QUESTION_KINDS = ("answerable", "removed", "adversarial", "human", "written")
 
 
 @dataclass
@@ -357,7 +357,7 @@ def figures(sel: Selector, examples: Sequence[Example], threshold: float,
     conf = confidences(sel, examples)
     right = top_right(examples)
     out: dict[str, Any] = {}
-    for kind in KINDS:
+    for kind in QUESTION_KINDS:
         idx = [i for i, e in enumerate(examples) if e.kind == kind]
         if not idx:
             continue
@@ -562,7 +562,7 @@ def write_distractor_set(work: Path, val: Sequence[Example], texts: dict[str, st
 
 
 def _count(examples: Sequence[Example]) -> dict[str, int]:
-    return {k: sum(e.kind == k for e in examples) for k in KINDS}
+    return {k: sum(e.kind == k for e in examples) for k in QUESTION_KINDS}
 
 
 def _article_order(src: Path) -> dict[str, int]:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from rag.errors import RagError
 from rag.files import atomic_write
-from rag.types import Reader
+from rag.types import Viewer
 
 N, R, P = 2**14, 8, 1  # scrypt's cost: about 40 ms and 16 MB per check on these machines
 MIN_PASSWORD = 8
@@ -83,8 +83,8 @@ class User:
     keys: tuple[Key, ...] = ()
 
     @property
-    def reader(self) -> Reader:
-        return Reader(self.name, self.groups)
+    def viewer(self) -> Viewer:
+        return Viewer(self.name, self.groups)
 
 
 class Users:
