@@ -37,7 +37,6 @@ FEATURES = (
     "ent_sent", "ent_passage", "no_ent", "ent_any", "neg_mismatch", "unseen", "q_terms",
     "passage_sem", "length", "first", "position", "follow_up", "row", "cov_header",
 )
-_COL = {name: i for i, name in enumerate(FEATURES)}
 MEMO_SIZE = 50_000  # sentences (and passages) whose analysis an extractor remembers
 HISTORY_CREDIT = 0.25  # weight factor of earlier-turn terms in a follow-up
 BM25_K1, BM25_B, SENTENCE_TERMS = 1.2, 0.75, 20.0  # BM25 over sentences of ~20 terms
@@ -115,7 +114,12 @@ class FeatureExtractor:
         passage_words = {id(p): self._analysed(p.chunk.text) for p in passages}
         need = query.answer_type
         n_ent = len(query.entities)
-        rows = []
+        cols: dict[str, list[float]] = {name: [] for name in FEATURES}
+
+        def put(**values: float) -> None:
+            for name, value in values.items():
+                cols[name].append(float(value))
+
         prev_terms: frozenset[str] = frozenset()
         prev_passage = None
         for (p, _s, _e, i, n), text in zip(spans, texts, strict=True):
@@ -123,14 +127,8 @@ class FeatureExtractor:
             if p is not prev_passage:
                 prev_terms, prev_passage = frozenset(), p
             near = passage_words[id(p)][2]
-            cov = sum(w for t, w in weights.items() if t in own) / total
-            cov_prev = sum(w for t, w in weights.items()
-                           if t not in own and t in prev_terms) / total
-            cov_near = sum(w for t, w in weights.items()
-                           if t not in own and t not in prev_terms and t in near) / total
             # A table row: the question's words among its column names (not in the row).
             head = self._analysed(p.chunk.header)[2] if p.chunk.header else frozenset()
-            cov_header = sum(w for t, w in weights.items() if t not in own and t in head) / total
             typed = bool(need) and self._has_type(need, text)
             span_near = phrase_near = 0.0
             if need == "speech":
@@ -141,27 +139,35 @@ class FeatureExtractor:
                 if core:
                     span_near = 1.0 / (1.0 + core[1] / 8.0)
                     phrase_near = 1.0 / (1.0 + core[2] / 8.0)
-            rows.append([
-                0.0, 0.0, 0.0,  # sem, sem_ctx, sem_rel: filled below
-                _bm25(weights, seq), 0.0, cov, 0.0, cov_prev, cov_near,
-                len(q_pairs & _pairs(seq)) / len(q_pairs) if q_pairs else 0.0,
-                float(typed), float(typed_new), span_near, phrase_near,
-                float(need is None),
-                float(need == "speech" and not query.speaker <= own | prev_terms),
-                len(query.entities & sent_words_set) / n_ent if n_ent else 1.0,
-                len(query.entities & passage_words[id(p)][0]) / n_ent if n_ent else 1.0,
-                float(n_ent == 0), 0.0, float(query.negated and not negated(text)),
-                unseen, math.log1p(len(weights)), p.score,
-                math.log1p(len(seq)), float(i == 0), i / max(n - 1, 1),
-                float(query.follow_up), float(bool(p.chunk.header)), cov_header,
-            ])
+            put(bm25=_bm25(weights, seq),
+                cov=sum(w for t, w in weights.items() if t in own) / total,
+                cov_prev=sum(w for t, w in weights.items()
+                             if t not in own and t in prev_terms) / total,
+                cov_near=sum(w for t, w in weights.items()
+                             if t not in own and t not in prev_terms and t in near) / total,
+                phrase=len(q_pairs & _pairs(seq)) / len(q_pairs) if q_pairs else 0.0,
+                typed=typed, typed_new=typed_new, span_near=span_near, phrase_near=phrase_near,
+                untyped=need is None,
+                speaker_miss=need == "speech" and not query.speaker <= own | prev_terms,
+                ent_sent=len(query.entities & sent_words_set) / n_ent if n_ent else 1.0,
+                ent_passage=len(query.entities & passage_words[id(p)][0]) / n_ent
+                if n_ent else 1.0,
+                no_ent=n_ent == 0, neg_mismatch=query.negated and not negated(text),
+                unseen=unseen, q_terms=math.log1p(len(weights)), passage_sem=p.score,
+                length=math.log1p(len(seq)), first=i == 0, position=i / max(n - 1, 1),
+                follow_up=query.follow_up, row=bool(p.chunk.header),
+                cov_header=sum(w for t, w in weights.items()
+                               if t not in own and t in head) / total)
             prev_terms = own
-        x = np.asarray(rows, dtype=np.float32)
-        x[:, _COL["sem"]], x[:, _COL["sem_ctx"]] = sem, sem_ctx
+        n = len(spans)
+        x = np.column_stack([np.asarray(cols[name] or [0.0] * n, dtype=np.float32)
+                             for name in FEATURES])  # the columns filled below are still empty
+        col = {name: i for i, name in enumerate(FEATURES)}
+        x[:, col["sem"]], x[:, col["sem_ctx"]] = sem, sem_ctx
         for src in ("sem", "bm25", "cov"):
-            x[:, _COL[f"{src}_rel"]] = x[:, _COL[src]] - x[:, _COL[src]].max()
+            x[:, col[f"{src}_rel"]] = x[:, col[src]] - x[:, col[src]].max()
         # Does any passage hold all the question's names and numbers? (a question-level fact)
-        x[:, _COL["ent_any"]] = x[:, _COL["ent_passage"]].max()
+        x[:, col["ent_any"]] = x[:, col["ent_passage"]].max()
         cands = [Candidate(p, s, e, t, v)
                  for (p, s, e, _, _), t, v in zip(spans, texts, vecs, strict=True)]
         return cands, x
