@@ -3,20 +3,22 @@
     HF_HUB_OFFLINE=1 .venv/bin/python -m tests.measure_bank [--split report] [--only NAME]
 
 Each corpus (`evals/bank/NAME/docs`, its split in `SOURCE.json`) is built into its own index
-under `~/.cache/rag-bank/NAME` (incrementally: a second run reads nothing again), and its
-questions (`evals/bank/NAME.jsonl`) are answered by the pipeline as configured. Printed per
-corpus, then pooled per split: hit@5 of retrieval, answer_correct, answerable questions
-abstained and in the answer band, unanswerable questions abstained and in the answer band,
-and the table questions answered right. `--json FILE` keeps the per-corpus figures."""
+under `~/.cache/rag-bank/NAME` (or `$RAG_BANK_CACHE/NAME`; incrementally: a second run reads
+nothing again), and its questions (`evals/bank/NAME.jsonl`) are answered by the pipeline as
+configured. Printed per corpus, then pooled per split: hit@5 of retrieval, answer_correct,
+answerable questions abstained and in the answer band, unanswerable questions abstained and
+in the answer band, and the table questions answered right. `--json FILE` keeps the
+per-corpus figures."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 BANK = Path(__file__).resolve().parent.parent / "evals" / "bank"
-CACHE = Path.home() / ".cache" / "rag-bank"
+CACHE = Path(os.environ.get("RAG_BANK_CACHE", Path.home() / ".cache" / "rag-bank"))
 COLUMNS = ("n", "hit@5", "correct", "ans_abstained", "ans_band", "unans_abstained",
            "unans_band", "table_right")
 
