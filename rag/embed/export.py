@@ -72,7 +72,7 @@ def _export(folder: Path, precision: str) -> None:
         with _scratch(folder) as tmp:
             raw = tmp / "raw.onnx"
             _trace(source, raw)
-            _fuse(raw, tmp / "fused.onnx")
+            fuse(raw, tmp / "fused.onnx")
             os.replace(tmp / "fused.onnx", fused)  # the scratch folder is on the same disk
     if precision == "int8" and not (folder / "model-int8.onnx").is_file():
         with _scratch(folder) as tmp:
@@ -150,7 +150,7 @@ def _trace(source: Path, out: Path) -> None:
                           opset_version=17, dynamo=False)
 
 
-def _fuse(raw: Path, out: Path) -> None:
+def fuse(raw: Path, out: Path) -> None:
     from onnxruntime.transformers import optimizer
 
     cfg = _config(raw)

@@ -804,7 +804,7 @@ def export(model: Any, folder: Path, work: Path) -> Path:
 
     import torch
 
-    from rag.embed.export import _fuse, quantize_int8
+    from rag.embed.export import fuse, quantize_int8
 
     raw, fused = work / "reader-raw.onnx", work / "reader-fp32.onnx"
     names = ["input_ids", "attention_mask", "token_type_ids"]
@@ -816,7 +816,7 @@ def export(model: Any, folder: Path, work: Path) -> Path:
         torch.onnx.export(model, example, str(raw), input_names=names,
                           output_names=["score", "start", "end"], dynamic_axes=axes,
                           opset_version=17, dynamo=False)
-    _fuse(raw, fused)
+    fuse(raw, fused)
     dest = folder / "reader.onnx"
     with atomic_path(dest) as tmp:
         quantize_int8(fused, tmp)
