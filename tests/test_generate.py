@@ -13,12 +13,11 @@ from rag.generate.scoring import Scorer
 from rag.generate.selector import (
     READER_FEATURES,
     Selector,
-    fit_logistic,
-    fit_softmax,
     load_selector,
     sigmoid,
 )
 from rag.query import Query
+from rag.train.fit import fit_logistic, fit_softmax
 
 from .conftest import (
     DOC,

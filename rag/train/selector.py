@@ -57,12 +57,10 @@ from rag.generate.selector import (
     Linear,
     Selector,
     confidence_inputs,
-    fit_logistic,
-    fit_softmax,
-    standardize,
 )
 from rag.query import Query
 from rag.train.adversarial import distractor, entity_pool, lower_words, perturb
+from rag.train.fit import fit_logistic, fit_softmax, standardize
 from rag.types import Filters, Passage
 
 VALIDATION_EVERY = 4  # articles 3, 7, 11, ... (0-based, file order) are validation
