@@ -92,7 +92,9 @@ def test_risk_coverage_by_hand():
 
 
 @pytest.mark.slow
-def test_train_selector_command_writes_a_selector_that_round_trips(tiny_squad, tmp_path, capsys):
+def test_train_selector_command_writes_a_selector_that_round_trips(tiny_squad, tmp_path, capsys,
+                                                                   monkeypatch):
+    monkeypatch.setenv("RAG_CHUNK_TOKENS", "100")  # the trainer uses the defaults, not these
     out = tmp_path / "selector.json"
     assert main(["train-selector", str(tiny_squad), "--out", str(out),
                  "--work", str(tmp_path / "work")]) == 0
@@ -104,6 +106,7 @@ def test_train_selector_command_writes_a_selector_that_round_trips(tiny_squad, t
     assert sel.meta["counts"]["train"]["answerable"] == 12
     assert sel.meta["validation"]["answerable"]["n"] == 4
     assert sel.meta["data_sha256"] and 0.0 <= sel.threshold <= 1.0
+    assert sel.meta["settings"]["chunk_tokens"] == 160 and sel.meta["settings"]["k"] == 5
     # the distractor check: every document again, a distractor at the end of each asked one
     work = tmp_path / "work"
     docs = sorted(p.name for p in (work / "squad" / "docs").iterdir())

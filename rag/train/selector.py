@@ -72,6 +72,10 @@ ANSWER_RULE = (f"the lowest threshold at which at most {MAX_ANSWER_RISK:.0%} of 
                f"questions answered in the answer band (answerable, source-removed and "
                f"adversarial together) are wrong")
 READ = 8  # sentences the reader reads per question (the first scorer's best)
+# The settings whose values the fitted weights depend on, recorded in the selector's file.
+FITTED_UNDER = ("chunk_tokens", "chunk_overlap", "chunk_headers", "k", "candidates", "rrf_k",
+                "dense_weight", "bm25_weight", "mmr", "rerank_depth", "embed_backend",
+                "embed_precision", "vector_index", "sentence_vectors")
 L2 = 1.0
 # human: SQuAD 2.0's unanswerable questions; written: the question bank's (`rag.train.bank`)
 QUESTION_KINDS = ("answerable", "removed", "adversarial", "human", "written")
@@ -413,7 +417,9 @@ def train_selector(squad_file: str | Path, out: str | Path | None = None,
     work = Path(work)
     shutil.rmtree(work / "squad", ignore_errors=True)  # ours; the index beside it is reused
     imported = import_squad(src, work / "squad", limit_articles=limit_articles)
-    settings = Settings.load().with_(index_dir=str(work / "index"),
+    # The defaults, never a rag.toml or RAG_* variables that happen to be around: the selector
+    # is fitted under the settings it ships for, and its file records them.
+    settings = Settings().with_(index_dir=str(work / "index"),
                                      corpus=(str(imported.out / "docs"),))
     build(settings=settings, progress=progress)
     rag = RAG.load(settings=settings.with_(rerank_depth=0))  # fused order; no selector yet
@@ -472,6 +478,7 @@ def train_selector(squad_file: str | Path, out: str | Path | None = None,
         "unanswerable_sha256": hashlib.sha256(v2.read_bytes()).hexdigest() if v2 else None,
         "reader_sha256": hashlib.sha256(graph.graph.read_bytes()).hexdigest() if graph else None,
         "seed": seed, "max_questions": max_questions, "l2": L2,
+        "settings": {name: getattr(settings, name) for name in FITTED_UNDER},
         "threshold_rule": THRESHOLD_RULE, "answer_rule": ANSWER_RULE,
         "training_articles": train_arts, "validation_articles": val_arts,
         "counts": {"train": _count(train), "validation": _count(val)},
