@@ -204,3 +204,17 @@ def test_train_reader_end_to_end_in_miniature(tiny_squad, tmp_path, monkeypatch,
                              split_by=tiny_squad, tune_steps=1, bank=bank)
     assert "resuming at step 1 of 1" in caplog.text
     assert "second phase resuming at step 1 of 1" in caplog.text
+
+
+def test_a_selector_fitted_on_another_reader_is_refused():
+    from dataclasses import replace
+
+    from rag.errors import ConfigError
+    from rag.generate.scoring import reader_for
+    from rag.generate.selector import load_selector
+
+    shipped = load_selector()
+    assert shipped.reading is not None and reader_for(shipped) is not None  # they match
+    other = replace(shipped, meta={**shipped.meta, "reader_sha256": "0" * 64})
+    with pytest.raises(ConfigError, match="fitted with another reader"):
+        reader_for(other)
