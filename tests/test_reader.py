@@ -79,21 +79,24 @@ def test_the_second_phase_reads_only_articles_the_answer_selector_trains_on():
         assert gold is None or answers[q] in v2.paragraphs[pi].sentence(gold)
 
 
-def test_the_second_phase_takes_each_source_in_turn_with_fresh_pairs():
+def test_the_second_phase_reads_small_sources_a_few_times_not_once_per_turn():
     import random
+    from collections import Counter
 
     from rag.train.reader import Pair, _alternate
 
-    squad2 = [[Pair(f"u{i}", "s", 0.0)] * 2 for i in range(3)]
+    squad2 = [[Pair(f"u{i}", "s", 0.0)] * 2 for i in range(30)]
     bank = [[Pair(f"b{i}", "s", 1.0)] * 3 for i in range(2)]
-    fresh = iter([[Pair(f"f{i}", "s", 1.0)] * 32 for i in range(5)])
-    out = list(_alternate([squad2, bank], fresh, random.Random(0)))
-    kinds = [g[0].question[0] for g in out]
-    assert kinds == ["u", "b", "f"] * 5 + ["u", "b"]  # ends when the fresh pairs do
-    assert [len(g) for g in out if g[0].question[0] == "f"] == [2] * 5
+    fresh = iter([[Pair(f"f{i}", "s", 1.0)] * 32 for i in range(100)])
+    out = list(_alternate([squad2, bank], [1, 3], fresh, random.Random(0)))
     firsts = [g[0].question for g in out]
-    assert {q for q in firsts[:9:3]} == {"u0", "u1", "u2"}  # each once per pass
-    assert {q for q in firsts[1:6:3]} == {"b0", "b1"}
+    assert all(q.startswith("f") for q in firsts[1::2])  # fresh pairs after every group
+    assert [len(g) for g in out[1::2]] == [2] * 100
+    mix = Counter(firsts[0:72:2])  # the first round: SQuAD 2.0's once, the bank's 3 times
+    assert {q for q in mix if q.startswith("u")} == {f"u{i}" for i in range(30)}
+    assert all(mix[q] == 1 for q in mix if q.startswith("u"))
+    assert mix["b0"] == mix["b1"] == 3
+    assert len(out) == 201 and firsts[-2].startswith("f")  # ends when the fresh pairs do
 
 
 def test_the_trainers_default_output_is_where_answering_loads_the_reader():

@@ -18,16 +18,17 @@ A negative's span target is [CLS] ("no answer here"), so the span head is also a
 head. The first phase reads every training question once (`STEPS`).
 
 With `unanswerable` (SQuAD 2.0's development articles) a second, shorter phase follows. It
-takes, in turn: SQuAD 2.0's human-written unanswerable questions against the two sentences of
-their paragraph the reader itself scores highest (mined once, with the first phase's weights)
-and the answerable questions of the same articles (positive, hardest negative and, where one
-can be made, a distractor: the question restated with a swapped name and a wrong answer,
-`rag.train.adversarial.distractor`); with `bank`, the question bank's `fit` corpora — the
+reads, shuffled together and each followed by two fresh SQuAD v1.1 pairs: once, SQuAD 2.0's
+human-written unanswerable questions against the two sentences of their paragraph the reader
+itself scores highest (mined with the first phase's weights) and the answerable questions of
+the same articles (positive, hardest negative and, where one can be made, a distractor: the
+question restated with a swapped name and a wrong answer, `rag.train.adversarial.distractor`);
+and with `bank`, `BANK_PASSES` times as they are few, the question bank's `fit` corpora: the
 team's written questions on real documents and questions made from their tables
-(`rag.train.bank`); and two fresh SQuAD v1.1 pairs. Only the SQuAD 2.0 articles the answer
-selector trains on are read (`rag.train.selector.split_articles` over the SQuAD v1.1
-development file's order), so its validation articles stay out of sample for both models, and
-the bank's `choose` corpora are only measured (`validate_bank`).
+(`rag.train.bank`). Only the SQuAD 2.0 articles the answer selector trains on are read
+(`rag.train.selector.split_articles` over the SQuAD v1.1 development file's order), so its
+validation articles stay out of sample for both models, and the bank's `choose` corpora are
+only measured (`validate_bank`).
 
 Questions are shuffled once (seeded) and read in that order, and a resumed run continues
 exactly where its checkpoint left off, so a run may take several sittings. Measured on 2
@@ -67,6 +68,7 @@ WARMUP = 0.06
 SPAN_WEIGHT = 0.5
 CHECKPOINT_EVERY = 100
 TUNE_STEPS = 1200  # the second phase: about 18 min
+BANK_PASSES = 3  # times the second phase reads each of the bank's groups (SQuAD 2.0's: once)
 TUNE_LR = 2e-5
 MINED = 2  # negatives per unanswerable question: the reader's best sentences of its paragraph
 VALIDATION_QUESTIONS = int(os.environ.get("RAG_READER_VALIDATION", "1500"))
@@ -593,12 +595,12 @@ def validate_v2(model: Any, tok: Any, v2: V2) -> dict[str, Any]:
 
 def tune(model: Any, tok: Any, sources: Sequence[list[list[Pair]]],
          stream: Iterator[list[Pair]], work: Path, steps: int, seed: int, data_hash: str) -> int:
-    """The second phase, resumable from `work/tune.pt`: groups of each source in turn (SQuAD
-    2.0's, then the bank's written and table-made ones) with fresh SQuAD v1.1 pairs; returns
-    the steps it ran."""
+    """The second phase, resumable from `work/tune.pt`: SQuAD 2.0's groups once and the bank's
+    written and table-made ones `BANK_PASSES` times, shuffled together, each followed by fresh
+    SQuAD v1.1 pairs; returns the steps it ran."""
     log.info("second phase: %s groups", " + ".join(str(len(g)) for g in sources))
-    mixed = batches(_alternate([g for g in sources if g], stream, random.Random(seed + 3)),
-                    seed + 4)
+    passes = [1] + [BANK_PASSES] * (len(sources) - 1)
+    mixed = batches(_alternate(sources, passes, stream, random.Random(seed + 3)), seed + 4)
     step, _ = _train(model, tok, mixed, work / "tune.pt", steps, TUNE_LR, seed, data_hash,
                      "second phase ")
     if step < steps:
@@ -607,22 +609,25 @@ def tune(model: Any, tok: Any, sources: Sequence[list[list[Pair]]],
     return step
 
 
-def _alternate(sources: Sequence[list[list[Pair]]], stream: Iterator[list[Pair]],
-               rng: random.Random) -> Iterator[list[Pair]]:
-    """A group of each source in turn (each source reshuffled at every pass over it), then two
-    pairs of the next fresh SQuAD v1.1 batch, so the second phase does not forget the first;
-    it ends when those batches do (each turn spends a whole batch of 32 for its two pairs)."""
-    orders: list[list[int]] = [[] for _ in sources]
+def _alternate(sources: Sequence[list[list[Pair]]], passes: Sequence[int],
+               stream: Iterator[list[Pair]], rng: random.Random) -> Iterator[list[Pair]]:
+    """Every group of every source, `passes` times over for each source, shuffled together
+    (again for each round of that mix), each followed by two pairs of the next fresh SQuAD
+    v1.1 batch, so the second phase does not forget the first. A small source is read a few
+    times, not once per turn of a large one. It ends when the fresh batches do (each turn
+    spends a whole batch of 32 for its two pairs)."""
+    mix = [g for groups, n in zip(sources, passes, strict=True) for g in groups * n]
+    if not mix:
+        return
     while True:
-        for n, groups in enumerate(sources):
-            if not orders[n]:
-                orders[n] = list(range(len(groups)))
-                rng.shuffle(orders[n])
-            yield groups[orders[n].pop()]
-        fresh = next(stream, None)
-        if fresh is None:
-            return
-        yield fresh[:2]
+        order = list(range(len(mix)))
+        rng.shuffle(order)
+        for i in order:
+            yield mix[i]
+            fresh = next(stream, None)
+            if fresh is None:
+                return
+            yield fresh[:2]
 
 
 # -- the bank's fit corpora ------------------------------------------------------------------
