@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 Q ?= On what dates will the Prime Minister visit the United States?
 
-.PHONY: install index ask chat test lint reader selector verifier clean
+.PHONY: install index ask chat test lint reader selector verifier promote clean
 
 # torch goes first and pinned: a bare requirement would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -31,7 +31,9 @@ ask: $(STAMP)
 chat: $(STAMP)
 	$(BIN)/rag chat
 
-# Retrain the reader (the cross-encoder) on every question of the SQuAD v1.1 training set, then
+# Training writes a candidate model bundle (build/models/, begun as a copy of the shipped
+# rag/models/); try it with RAG_MODELS=build/models, then `make promote` checks it as answering
+# would and ships it. Retrain the reader (the cross-encoder) on every question of the SQuAD v1.1 training set, then
 # on SQuAD 2.0's human-written unanswerable questions of the selector's training articles and
 # the question bank's fit corpora: about 3 hours on 2 cores, in as many sittings as it takes
 # (rerun the same command: it resumes from its checkpoints in ~/.cache/rag-train/reader).
@@ -53,6 +55,11 @@ selector: $(STAMP)
 # Refit the citation verifier's thresholds on SQuAD sentence pairs (about 10 minutes).
 verifier: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/rag train-verifier $(SQUAD)
+
+# Ship the candidate bundle: refused unless every file matches its manifest and the selector
+# was fitted on the bundle's reader.
+promote: $(STAMP)
+	$(BIN)/rag models promote build/models
 
 # The browser tests drive Debian's Chromium (never a downloaded browser build).
 /usr/bin/chromium:

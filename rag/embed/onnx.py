@@ -1,5 +1,6 @@
 """The model through ONNX Runtime and Hugging Face `tokenizers` (no torch): the query and
-build path. The graph is exported from the bundled model once (`rag.embed.export`)."""
+build path. The int8 graph ships in the model bundle (`rag/models/embedder.onnx`); fp32 is
+exported from the installed model once and cached (`rag.embed.export`, which needs torch)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ class OnnxEmbedder(CachedEmbedder):
     pieces: little padding, and small matrices that stay in cache."""
 
     def __init__(self, precision: str = "fp32", batch_size: int = 32,
-                 cache_dir: str = "", threads: int = 0) -> None:
+                 cache_dir: str = "", threads: int = 0, models: str = "") -> None:
         super().__init__(batch_size)
         if precision not in EMBED_PRECISIONS:
             raise ValueError(f"precision must be one of {EMBED_PRECISIONS}")
@@ -29,6 +30,7 @@ class OnnxEmbedder(CachedEmbedder):
         self.name = model_name(precision)
         self.cache_dir = cache_dir
         self.threads = threads  # 0: ONNX Runtime's choice (one per core)
+        self.models = models  # the model bundle's folder ("": the shipped one)
         self._session = None
         self._tokenizer = None
         self._load_lock = threading.Lock()
@@ -39,9 +41,7 @@ class OnnxEmbedder(CachedEmbedder):
                 import onnxruntime as ort
                 from tokenizers import Tokenizer
 
-                from rag.embed.export import exported
-
-                graph, tokenizer = exported(self.precision, self.cache_dir)
+                graph, tokenizer = self._files()
                 opts = ort.SessionOptions()
                 opts.intra_op_num_threads = self.threads
                 opts.log_severity_level = 3  # warnings about unused initializers are noise
@@ -52,6 +52,16 @@ class OnnxEmbedder(CachedEmbedder):
                 self._session = ort.InferenceSession(str(graph), opts,
                                                      providers=["CPUExecutionProvider"])
             return self._session, self._tokenizer
+
+    def _files(self):
+        if self.precision == "int8":
+            from rag.models import bundle
+
+            b = bundle(self.models)
+            return b.path("embedder.onnx"), b.path("embedder-tokenizer.json")
+        from rag.embed.export import exported
+
+        return exported(self.precision, self.cache_dir)
 
     def count_word_pieces(self, text: str) -> int:
         """Word pieces the model sees for `text`, without the [CLS]/[SEP] markers."""

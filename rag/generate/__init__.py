@@ -67,8 +67,12 @@ def make_generator(name: str, settings: Settings, embedder: Embedder,
     s = settings
     backend = None if name == "extractive" else _backend(name)  # unknown names fail first
     if extractive is None:
-        extractive = ExtractiveGenerator(embedder, idf, load_selector(s.selector or None),
-                                         s.abstain_threshold, s.max_answer_sentences, features)
+        from rag.generate.scoring import reader_for
+
+        selector = load_selector(s.selector or None, s.models)
+        extractive = ExtractiveGenerator(embedder, idf, selector, s.abstain_threshold,
+                                         s.max_answer_sentences, features,
+                                         reader_for(selector, s.models))
     if backend is None:
         return extractive
     assert isinstance(extractive, ExtractiveGenerator)
@@ -76,7 +80,7 @@ def make_generator(name: str, settings: Settings, embedder: Embedder,
     from rag.generate.verify import load_verifier
 
     return LLMGenerator(name, chat or backend.make_chat(s), extractive,
-                        load_verifier(extractive.features.encode, idf),
+                        load_verifier(extractive.features.encode, idf, models=s.models),
                         context=s.llm_context, reply_tokens=s.llm_max_tokens,
                         temperature=s.llm_temperature, rewrite_follow_ups=s.llm_rewrite)
 

@@ -4,8 +4,9 @@ sentence (and the sentence before it, and its document's title).
 The bi-encoder embeds the question and the sentence apart, so a sentence that shares the
 question's words but not its fact looks as good as the answer. The reader attends across both
 at once. It is all-MiniLM-L6-v2 fine-tuned by `rag train-reader` (`rag/train/reader.py`) and
-shipped as int8 ONNX (`reader.onnx`, with its model card `reader.json`, which also says how many
-word pieces it reads): answering needs ONNX Runtime and `tokenizers`, never torch.
+shipped in the model bundle as int8 ONNX (`rag/models/reader.onnx`, with its model card
+`reader.json`, which also says how many word pieces it reads): answering needs ONNX Runtime
+and `tokenizers`, never torch.
 
 Heads: `score`, a logit that the sentence states the answer to the question; and
 `start`/`end`, logits over the word pieces for the answer span inside the sentence, where
@@ -20,7 +21,6 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,6 @@ from rag.cache import LRU
 from rag.errors import ConfigError
 from rag.ingest.formats.blocks import CELL
 
-FOLDER = resources.files("rag.generate")
 MAX_LENGTH = 48  # word pieces of a pair, unless the model card says; context is cut first
 MAX_SPAN = 24  # word pieces of an answer span
 BATCH = 16  # pairs per ONNX call, of similar lengths
@@ -185,17 +184,24 @@ def tokenizer(path: str | Path, max_length: int = MAX_LENGTH) -> Any:
     return tok
 
 
-@lru_cache(maxsize=2)
-def load_reader(graph: str | None = None, threads: int = 0) -> Reader | None:
-    """The shipped reader, or None when the package has none (then answers fall back to the
-    feature selector alone). It reads as many word pieces as its model card says."""
-    g = Path(graph) if graph else Path(str(FOLDER / "reader.onnx"))
-    if not g.is_file():
-        return None
-    tok = g.with_name("reader-tokenizer.json")
-    if not tok.is_file():
-        raise ConfigError(f"the reader {g} has no tokenizer beside it ({tok.name})")
-    card = g.with_name("reader.json")
+@lru_cache(maxsize=4)
+def load_reader(graph: str | None = None, threads: int = 0, models: str = "") -> Reader | None:
+    """The reader of the model bundle `models` ("": the shipped one), its files checked
+    against the bundle's manifest; or the graph `graph` with its tokenizer and card beside it
+    (None when there is no such file). It reads as many word pieces as its card says."""
+    if graph:
+        g = Path(graph)
+        if not g.is_file():
+            return None
+        tok, card = g.with_name("reader-tokenizer.json"), g.with_name("reader.json")
+        if not tok.is_file():
+            raise ConfigError(f"the reader {g} has no tokenizer beside it ({tok.name})")
+    else:
+        from rag.models import bundle
+
+        b = bundle(models)
+        g, tok, card = b.path("reader.onnx"), b.path("reader-tokenizer.json"), \
+            b.path("reader.json")
     try:
         length = int(json.loads(card.read_text(encoding="utf-8")).get("max_length", MAX_LENGTH))
     except FileNotFoundError:

@@ -10,7 +10,6 @@ through here, and the reader's cache means the sentences they share are read onc
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -95,23 +94,26 @@ class Scorer:
         return np.hstack([x, extra.astype(np.float32)]), read, tuple(spans)
 
 
-def reader_for(selector: Selector) -> Reader | None:
-    """The shipped reader when `selector` has a reader stage, else None (none is loaded). A
-    selector fitted on another reader's logits is refused: its weights mean nothing here."""
+def reader_for(selector: Selector, models: str = "") -> Reader | None:
+    """The reader of the model bundle `models` ("": the shipped one) when `selector` has a
+    reader stage, else None (none is loaded). A selector fitted on another reader's logits is
+    refused: its weights mean nothing here."""
     if selector.reading is None:
         return None
-    reader = load_reader()
+    reader = load_reader(models=models)
     want = selector.meta.get("reader_sha256")
     if reader is not None and want and _sha256(reader.graph) != want:
         raise ConfigError(f"the answer selector was fitted with another reader than "
-                          f"{reader.graph.name}; run `make selector` (rag train-selector) "
+                          f"{reader.graph}; run `make selector` (rag train-selector) "
                           f"after `make reader`, or reinstall the package")
     return reader
 
 
 @lru_cache(maxsize=4)
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    from rag.models import sha256
+
+    return sha256(path)
 
 
 def _before(c: Candidate) -> str:

@@ -32,7 +32,6 @@ import numpy as np
 from rag.errors import ConfigError
 from rag.generate.features import FEATURES
 
-DEFAULT_PATH = Path(__file__).with_name("selector.json")
 # What the reader's stage can add to FEATURES: the reader's logit, the same relative to the best
 # read sentence, the first stage's logit relative to its best, and how far the reader's best
 # answer span beats its no-answer position. A selector names the ones it was fitted with.
@@ -128,9 +127,14 @@ class Selector:
 
 
 @lru_cache(maxsize=4)
-def load_selector(path: str | None = None) -> Selector:
-    """The selector in `path` (default: the one shipped in the package)."""
-    p = Path(path) if path else DEFAULT_PATH
+def load_selector(path: str | None = None, models: str = "") -> Selector:
+    """The selector in `path`, else the one in the model bundle `models` ("": shipped)."""
+    if path:
+        p = Path(path)
+    else:
+        from rag.models import bundle
+
+        p = bundle(models).path("selector.json")
     try:
         return Selector.from_json(p.read_text(encoding="utf-8"))
     except FileNotFoundError:

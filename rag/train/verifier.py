@@ -29,7 +29,8 @@ import numpy as np
 
 from rag.errors import RagError
 from rag.files import atomic_write
-from rag.generate.verify import DEFAULT_PATH, Verifier
+from rag.generate.verify import Verifier
+from rag.models import CANDIDATE, candidate, seal
 from rag.store.base import bm25_idf
 from rag.text import sentence_spans, terms
 from rag.train.selector import split_articles
@@ -174,10 +175,11 @@ class VerifierReport:
     validation: dict[str, Any]
 
 
-def train_verifier(squad_file: str | Path, out: str | Path | None = None,
+def train_verifier(squad_file: str | Path, bundle: str | Path = CANDIDATE,
                    max_questions: int | None = None, seed: int = 0,
                    embedder: Any = None, work: str | Path = "build/verifier") -> VerifierReport:
-    """Build pairs, measure them with the real embedder, fit on training articles, write JSON."""
+    """Build pairs, measure them with the real embedder, fit on training articles, and write
+    `verifier.json` into the candidate model bundle `bundle`."""
     from rag.embed import default_embedder
 
     src = Path(squad_file)
@@ -203,7 +205,7 @@ def train_verifier(squad_file: str | Path, out: str | Path | None = None,
     probe = Verifier(lambda ts: np.vstack([vecs[t] for t in ts]), paragraph_idf(articles))
     measure(train + val, probe)
     chosen = fit_thresholds(train)
-    report = VerifierReport(Path(out) if out else Path(str(DEFAULT_PATH)), chosen,
+    report = VerifierReport(candidate(bundle) / "verifier.json", chosen,
                             rates(train, chosen), rates(val, chosen))
     data = {"min_coverage": chosen[0], "min_cosine": chosen[1], "max_novel": chosen[2],
             "fitted_on": src.name, "data_sha256": hashlib.sha256(raw).hexdigest(),
@@ -215,4 +217,5 @@ def train_verifier(squad_file: str | Path, out: str | Path | None = None,
             "training_articles": train_t, "validation_articles": val_t,
             "train": report.train, "validation": report.validation}
     atomic_write(report.path, json.dumps(data, indent=1) + "\n")
+    seal(report.path.parent)
     return report
