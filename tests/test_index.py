@@ -12,7 +12,7 @@ import pytest
 from rag.errors import IndexMismatchError, IndexMissingError
 from rag.ingest.chunk import Chunker
 from rag.ingest.load import load_documents
-from rag.store.local import Index, sync
+from rag.store.local import Index, read_manifest, sync
 from rag.types import Chunk
 
 from .conftest import ROOT, FakeEmbedder
@@ -35,7 +35,7 @@ def test_build_writes_a_consistent_self_describing_index(corpus, tmp_path, fake_
     assert sorted(r.added) == ["apples.md", "rivers.txt", "sub/bees.txt"]
     ix = _load(tmp_path / "ix", fake_embedder)
     assert ix.vectors.ntotal == len(ix.chunks) == r.chunks_total == fake_embedder.embedded
-    m = ix.manifest
+    m = read_manifest(tmp_path / "ix")  # the record on disk
     assert m["embedding"] == {"model": "fake-hash-embedder", "dim": 64}
     assert m["chunker"]["max_tokens"] == 40
     assert set(m["documents"]) == {"apples.md", "rivers.txt", "sub/bees.txt"}
@@ -140,8 +140,8 @@ def test_chunk_headers_are_part_of_the_index_and_change_what_is_found(corpus, tm
         Index.load(tmp_path / "ix", fake_embedder, Chunker(40, 8, headers=True))
     r = sync(load_documents([corpus]), tmp_path / "ix", fake_embedder, Chunker(40, 8, True))
     assert r.rebuilt_because and "without chunk headers" in r.rebuilt_because
-    assert Index.load(tmp_path / "ix", fake_embedder, Chunker(40, 8, True)).manifest[
-        "chunker"]["headers"] is True
+    Index.load(tmp_path / "ix", fake_embedder, Chunker(40, 8, True))  # opens now
+    assert read_manifest(tmp_path / "ix")["chunker"]["headers"] is True
     # A word only the title has is found with headers and not without.
     (tmp_path / "z").mkdir()
     (tmp_path / "z" / "zebra.md").write_text("---\ntitle: Zebra facts\n---\nStripes are "
@@ -296,7 +296,7 @@ def test_sentence_vectors_are_stored_per_chunk_and_reused_for_unchanged_document
 
     _sync(corpus, tmp_path / "ix", fake_embedder, sentence_vectors=True)
     ix = _load(tmp_path / "ix", fake_embedder)
-    assert ix.manifest["sentences"] is True
+    assert read_manifest(tmp_path / "ix")["sentences"] is True and ix.sentences is not None
     for c in ix.chunks:
         spans, vecs = ix.sentences_of(c)
         assert [tuple(s) for s in spans] == sentence_spans(c.text)

@@ -203,3 +203,23 @@ def test_one_planner_tells_kept_changed_renamed_copied_and_removed_apart():
     assert report.added == ["copy-of-kept", "second-copy", "fresh"]
     assert source == {"kept": "kept", "new-name": "moved", "copy-of-kept": "kept",
                       "second-copy": "moved"}
+
+
+def test_both_backends_have_the_one_backend_shape_and_are_chosen_by_the_settings(settings):
+    import inspect
+
+    from rag.store import backend
+    from rag.store.base import Backend
+    from rag.store.local import LocalBackend
+    from rag.store.milvus import MilvusBackend
+
+    shape = {n: inspect.signature(getattr(Backend, n)) for n in
+             ("exists", "documents", "corpus", "sync", "open")}
+    for cls in (LocalBackend, MilvusBackend):
+        for name, sig in shape.items():
+            assert list(inspect.signature(getattr(cls, name)).parameters) == \
+                list(sig.parameters), (cls.__name__, name)
+    chosen = backend(settings)
+    assert type(chosen).__name__ == {"local": "LocalBackend", "milvus": "MilvusBackend"}[
+        settings.store]
+    assert not chosen.exists()

@@ -1,6 +1,7 @@
 """Where the index lives: a versioned local folder (`local`: FAISS + BM25 files) or a Milvus
-collection (`milvus`), behind one protocol. The retriever asks a store for fused candidates;
-the generators for term weights and sentence vectors; the page for the document table."""
+collection (`milvus`), each a `Backend` chosen once from the settings; opened, each is a
+`Store`. The retriever asks a store for fused candidates; the generators for term weights and
+sentence vectors; the page for the document table."""
 
 from __future__ import annotations
 
@@ -9,35 +10,31 @@ from collections.abc import Sequence
 from rag.config import Settings
 from rag.embed import Embedder
 from rag.ingest.chunk import Chunker
-from rag.store.base import SearchParams, Store, SyncReport, plan_sync
-from rag.store.local import Index, index_exists, read_documents, read_manifest, sync
+from rag.store.base import Backend, SearchParams, Store, SyncReport, plan_sync
+from rag.store.local import Index, LocalBackend
 from rag.types import Document, DocumentInfo
 
 
-def open_index(s: Settings, embedder: Embedder, chunker: Chunker) -> Store:
-    """The index `s` names: the folder `index_dir`, or the Milvus collection."""
+def backend(s: Settings) -> Backend:
+    """The backend `s` names: the folder `index_dir`, or the Milvus collection."""
     if s.store == "milvus":
-        from rag.store.milvus import MilvusStore
+        from rag.store.milvus import MilvusBackend
 
-        return MilvusStore(s).open(embedder, chunker)
-    return Index.load(s.index_dir, embedder, chunker)
+        return MilvusBackend(s)
+    return LocalBackend(s)
+
+
+def open_index(s: Settings, embedder: Embedder, chunker: Chunker) -> Store:
+    return backend(s).open(embedder, chunker)
 
 
 def has_index(s: Settings) -> bool:
-    if s.store == "milvus":
-        from rag.store.milvus import MilvusStore
-
-        return MilvusStore(s).exists()
-    return index_exists(s.index_dir)
+    return backend(s).exists()
 
 
 def indexed_documents(s: Settings) -> dict[str, DocumentInfo]:
     """What the index holds per document (hash, title, chunk ids...), without loading it."""
-    if s.store == "milvus":
-        from rag.store.milvus import MilvusStore
-
-        return MilvusStore(s).documents()
-    return read_documents(s.index_dir)
+    return backend(s).documents()
 
 
 def recorded_corpus(s: Settings) -> list[str] | None:
@@ -45,21 +42,14 @@ def recorded_corpus(s: Settings) -> list[str] | None:
 
     An index written before the record existed tells by its documents: each one's path ends
     with its id, under the folder it was found in."""
-    if not has_index(s):
+    b = backend(s)
+    if not b.exists():
         return None
-    if s.store == "milvus":
-        from rag.store.milvus import MilvusStore
-
-        store = MilvusStore(s)
-        recorded = (store.meta() or {}).get("corpus")
-        documents = None if recorded else store.documents()
-    else:
-        recorded = read_manifest(s.index_dir).get("corpus")
-        documents = None if recorded else read_documents(s.index_dir)
+    recorded = b.corpus()
     if recorded:
         return list(recorded)
     roots: list[str] = []
-    for doc_id, info in (documents or {}).items():
+    for doc_id, info in b.documents().items():
         path = info.path or ""
         root = path[:-len(doc_id)].rstrip("/") if path.endswith("/" + doc_id) else path
         if root and root not in roots:
@@ -72,14 +62,8 @@ def sync_store(s: Settings, docs: Sequence[Document], embedder: Embedder, chunke
                ) -> SyncReport:
     """Bring the configured store in line with `docs` (read from `corpus`, which is recorded),
     embedding only what is new or changed."""
-    if s.store == "milvus":
-        from rag.store.milvus import MilvusStore
-
-        return MilvusStore(s).sync(docs, embedder, chunker, rebuild, progress, corpus)
-    return sync(docs, s.index_dir, embedder, chunker, rebuild=rebuild, progress=progress,
-                vector_index=s.vector_index, sentence_vectors=s.sentence_vectors,
-                corpus=corpus)
+    return backend(s).sync(docs, embedder, chunker, rebuild, progress, corpus)
 
 
-__all__ = ["Index", "SearchParams", "Store", "SyncReport", "has_index", "indexed_documents",
-           "open_index", "plan_sync", "recorded_corpus", "sync_store"]
+__all__ = ["Backend", "Index", "SearchParams", "Store", "SyncReport", "backend", "has_index",
+           "indexed_documents", "open_index", "plan_sync", "recorded_corpus", "sync_store"]

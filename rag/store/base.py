@@ -1,5 +1,6 @@
-"""What every store shares: the `Store` protocol, the search parameters it takes, one sync
-planner, the build record an index keeps, and BM25's IDF and reciprocal-rank fusion."""
+"""What every store shares: the `Backend` protocol (where an index lives) and the `Store`
+protocol (an opened index), the search parameters it takes, one sync planner, the build record
+an index keeps, and BM25's IDF and reciprocal-rank fusion."""
 
 from __future__ import annotations
 
@@ -59,6 +60,32 @@ class Store(Protocol):
         """The best `size` chunks and their vectors, among the documents `filters` and
         `viewer` admit: the restriction is part of the search, so `size` is filled with
         readable chunks whenever there are that many."""
+        ...
+
+
+class Backend(Protocol):
+    """Where an index lives, before it is opened: the local folder or a Milvus collection.
+    Chosen once from the settings (`rag.store.backend`)."""
+
+    def exists(self) -> bool: ...
+
+    def documents(self) -> dict[str, DocumentInfo]:
+        """What the index records per document, without loading vectors or BM25."""
+        ...
+
+    def corpus(self) -> list[str] | None:
+        """The folders and files the index records it was built from (None: no record)."""
+        ...
+
+    def sync(self, docs: Sequence[Document], embedder: Embedder, chunker: Chunker,
+             rebuild: bool = False, progress: bool = False, corpus: Sequence[str] = ()
+             ) -> SyncReport:
+        """Bring the index in line with `docs` (read from `corpus`, which is recorded),
+        embedding only what is new or changed."""
+        ...
+
+    def open(self, embedder: Embedder, chunker: Chunker) -> Store:
+        """The index, loaded to answer; refused when built with other settings."""
         ...
 
 

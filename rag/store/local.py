@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.config import VECTOR_INDEXES
+from rag.config import VECTOR_INDEXES, Settings
 from rag.embed import Embedder
 from rag.errors import (
     IndexBusyError,
@@ -86,7 +86,7 @@ def vector_index_for(n: int, asked: str = "auto") -> str:
 class Index:
     """An index in memory. Build with `sync`, open with `Index.load`."""
 
-    manifest: dict[str, Any]
+    _manifest: dict[str, Any] = field(repr=False)  # the on-disk record; others read `info`
     chunks: list[Chunk]
     matrix: np.ndarray  # exact unit vectors, row i = chunk i (memory-mapped)
     vectors: Any  # the faiss index searched: flat, HNSW or IVF-PQ
@@ -101,7 +101,7 @@ class Index:
 
     def __post_init__(self) -> None:
         self._rows = {c.chunk_id: i for i, c in enumerate(self.chunks)}
-        m = self.manifest
+        m = self._manifest
         embedding = m.get("embedding", {})
         self.info = IndexInfo(
             {doc_id: DocumentInfo.from_dict(d) for doc_id, d in m["documents"].items()},
@@ -189,7 +189,7 @@ class Index:
     @property
     def kind(self) -> str:
         """The vector index type: flat, hnsw or ivfpq."""
-        return self.manifest["vector_index"]["type"]
+        return self._manifest["vector_index"]["type"]
 
     def vector_rows(self, rows: Sequence[int]) -> np.ndarray:
         """Exact vectors of some rows."""
@@ -330,7 +330,7 @@ def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunk
             not d.unread and (d.size, d.mtime_ns) != (old.documents[d.doc_id].size,
                                                       old.documents[d.doc_id].mtime_ns)
             for d in docs if d.doc_id in old.documents)
-        if report.wrote or restat or old is None or old.manifest.get("corpus") != corpus:
+        if report.wrote or restat or old is None or list(old.info.corpus) != corpus:
             _write(root, docs, plan, embedder, chunker, old.documents if old else {}, kind,
                    sentence_vectors, report.timings, corpus)
         report.seconds = time.perf_counter() - t0
@@ -609,6 +609,34 @@ def live_version(folder: str | Path) -> str | None:
 
 def index_exists(folder: str | Path) -> bool:
     return (Path(folder) / CURRENT).is_file()
+
+
+class LocalBackend:
+    """The index in the folder `index_dir`, as a `Backend`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.folder = Path(settings.index_dir)
+
+    def exists(self) -> bool:
+        return index_exists(self.folder)
+
+    def documents(self) -> dict[str, DocumentInfo]:
+        return read_documents(self.folder)
+
+    def corpus(self) -> list[str] | None:
+        return read_manifest(self.folder).get("corpus")
+
+    def sync(self, docs: Sequence[Document], embedder: Embedder, chunker: Chunker,
+             rebuild: bool = False, progress: bool = False, corpus: Sequence[str] = ()
+             ) -> SyncReport:
+        s = self.settings
+        return sync(docs, self.folder, embedder, chunker, rebuild=rebuild, progress=progress,
+                    vector_index=s.vector_index, sentence_vectors=s.sentence_vectors,
+                    corpus=corpus)
+
+    def open(self, embedder: Embedder, chunker: Chunker) -> Index:
+        return Index.load(self.folder, embedder, chunker)
 
 
 @contextmanager

@@ -62,8 +62,8 @@ MAX_TEXT = 60_000  # characters of a VARCHAR field (Milvus allows 65,535 bytes)
 SENTENCE_CACHE = 20_000  # chunks whose sentence vectors are kept after a search
 
 
-class MilvusStore:
-    """One collection pair on one Milvus server."""
+class MilvusBackend:
+    """One collection pair on one Milvus server, as a `Backend`."""
 
     def __init__(self, settings: Settings) -> None:
         if not settings.milvus_uri:
@@ -248,6 +248,9 @@ class MilvusStore:
         rows = self.client.query(self.docs, filter=f'doc_id == "{META}"', output_fields=["info"])
         return rows[0]["info"] if rows else None
 
+    def corpus(self) -> list[str] | None:
+        return (self.meta() or {}).get("corpus")
+
     def documents(self) -> dict[str, DocumentInfo]:
         """What the collection records per document."""
         return {d: DocumentInfo.from_dict(info) for d, info in self._document_rows().items()}
@@ -269,7 +272,7 @@ class EngineIndex:
 
     kind = "milvus"
 
-    def __init__(self, store: MilvusStore, meta: dict[str, Any],
+    def __init__(self, store: MilvusBackend, meta: dict[str, Any],
                  rows: Mapping[str, Mapping[str, Any]]) -> None:
         self.store = store
         self.version = meta["version"]
