@@ -8,7 +8,12 @@ class RagError(Exception):
 
 
 class QuestionError(RagError):
-    """The question is empty or too long."""
+    """The question is empty or too long, or a request's field is malformed; `param` names
+    the field for an API's error body."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class CorpusError(RagError):

@@ -7,11 +7,11 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rag.config import Settings
+from rag.config import MAX_K, Settings
 from rag.embed import Embedder, embedder_for
 from rag.errors import CorpusError, QuestionError, RagError, UnreadError
 from rag.files import atomic_write
@@ -149,9 +149,46 @@ def check_history(history: Sequence[str] | None) -> list[str]:
     """Earlier user turns as a list of text, or QuestionError."""
     if history is None:
         return []
-    if isinstance(history, str) or not all(isinstance(h, str) for h in history):
+    if not isinstance(history, list | tuple) or not all(isinstance(h, str) for h in history):
         raise QuestionError("history must be a list of earlier questions (text)")
     return [turn for turn in map(_clean, history) if turn]
+
+
+MAX_TURNS = 50  # earlier turns one request may carry
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One question as the page's API, `/v1/chat/completions` and `/api/answer` receive it,
+    parsed once from untyped input (`Ask.parse`); `RAG.ask` checks what depends on the
+    index's settings and answers it."""
+
+    question: str
+    history: tuple[str, ...] = ()
+    k: int | None = None  # passages to read (None: the settings' k)
+    generator: str | None = None  # None: the settings' generator
+    collection: str = ""  # "": the first collection the caller may read
+
+    @classmethod
+    def parse(cls, question: Any, history: Any = None, k: Any = None, generator: Any = None,
+              collection: Any = "") -> Ask:
+        """From JSON-ish values, or QuestionError naming the field that is wrong."""
+        if not isinstance(question, str):
+            raise QuestionError("question must be a string", "question")
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int)
+                              or not 0 <= k <= MAX_K):
+            raise QuestionError(f"k must be a whole number from 1 to {MAX_K} (0: the default)",
+                                "k")
+        for name, value in (("generator", generator), ("collection", collection)):
+            if value is not None and not isinstance(value, str):
+                raise QuestionError(f"{name} must be a string", name)
+        try:
+            turns = check_history(history)
+        except QuestionError as e:
+            raise QuestionError(str(e), "history") from None
+        if len(turns) > MAX_TURNS:
+            raise QuestionError(f"history holds at most {MAX_TURNS} turns", "history")
+        return cls(question, tuple(turns), k or None, generator or None, collection or "")
 
 
 def _clean(text: str) -> str:
@@ -262,6 +299,23 @@ class RAG:
                                threshold=threshold, viewer=viewer)
         assert isinstance(last, Answer)
         return last
+
+    def ask(self, ask: Ask, viewer: Viewer | None = None) -> Answer:
+        """`answer` for a parsed request, once its history and generator suit these settings
+        (QuestionError naming the field otherwise)."""
+        self.check(ask)
+        return self.answer(ask.question, ask.history, k=ask.k, generator=ask.generator,
+                           viewer=viewer)
+
+    def check(self, ask: Ask) -> None:
+        """QuestionError (with the field) unless these settings can answer `ask`."""
+        limit = self.settings.max_question_chars
+        if any(len(h) > limit for h in ask.history):
+            raise QuestionError(f"history holds turns of at most {limit:,} characters",
+                                "history")
+        if ask.generator and ask.generator not in self.generators():
+            raise QuestionError(f"generator {ask.generator!r} is not configured here; "
+                                f"available: {', '.join(self.generators())}", "generator")
 
     def query(self, question: str, history: Sequence[str] | None = None) -> Query:
         """The checked question and its last `HISTORY_TURNS` turns, analysed once."""

@@ -182,6 +182,10 @@ def test_the_rest_face_and_its_schema(api):
                                                          "NATO alliance?"}, headers=auth,
                    timeout=120)
     assert r.status_code == 200 and "32" in r.json()["answer"] and r.json()["citations"]
+    # every key of the Answer object, as the schema declares it
+    from rag.types import Answer
+
+    assert set(r.json()) == set(Answer("q", "", True).to_dict())
     docs = httpx.get(url + "api/documents", headers=auth).json()
     assert {d["doc_id"] for d in docs} == {"beehive-pm-heads-to-us-for-nato.txt",
                                            "rnz-luxon-nato-summit-analysis.txt"}
@@ -193,8 +197,18 @@ def test_the_rest_face_and_its_schema(api):
     assert httpx.get(url + "api/documents").status_code == 401
     bad = httpx.post(url + "api/answer", json={"question": "Why?", "k": 99}, headers=auth)
     assert bad.status_code == 400 and "k" in bad.json()["error"]["message"]
+    bad = httpx.post(url + "api/answer", json={"question": "Why?", "generator": "nope"},
+                     headers=auth)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "generator"
     schema = httpx.get(url + "api/openapi.json").json()
     assert {"/answer", "/documents", "/collections"} <= set(schema["paths"])
+    # the Answer is typed in the schema, citations and bands included
+    ok = schema["paths"]["/answer"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert ok["schema"]["$ref"].endswith("/AnswerOut")
+    out = schema["components"]["schemas"]["AnswerOut"]
+    assert set(out["properties"]) == set(Answer("q", "", True).to_dict())
+    assert set(schema["components"]["schemas"]["CitationOut"]["properties"]) >= {
+        "quote", "start", "end", "doc_id", "chunk_id"}
     assert "openapi.json" in httpx.get(url + "api/docs").text
 
 

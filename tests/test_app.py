@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from rag.app.page import user_turns
 from rag.app.people import parse_auth
 from rag.app.render import answer_html, answer_markdown, escape, passages_html
-from rag.errors import RagError
+from rag.errors import QuestionError, RagError
 from rag.types import Answer, Chunk, Citation, Passage, Sentence, render_sentences
 
 from .conftest import EVAL_SET
@@ -111,19 +111,32 @@ class _Rag:
         return ["extractive"]
 
 
-@pytest.mark.parametrize("question, history, k, generator, why", [
-    ("Why?", None, -3, "", "k must be"), ("Why?", None, 51, "", "k must be"),
-    ("Why?", None, True, "", "k must be"), ("Why?", "abc", 0, "", "history must be a list"),
-    ("Why?", [1, 2], 0, "", "history must be a list"), (None, None, 0, "", "question must be"),
-    ("Why?", ["x" * 101], 0, "", "at most"), ("Why?", ["a"] * 51, 0, "", "at most 50 turns"),
-    ("Why?", None, 0, "openai", "not configured"),
+@pytest.mark.parametrize("question, history, k, generator, why, field", [
+    ("Why?", None, -3, "", "k must be", "k"), ("Why?", None, 51, "", "k must be", "k"),
+    ("Why?", None, True, "", "k must be", "k"),
+    ("Why?", "abc", 0, "", "history must be a list", "history"),
+    ("Why?", [1, 2], 0, "", "history must be a list", "history"),
+    ("Why?", 7, 0, "", "history must be a list", "history"),
+    (None, None, 0, "", "question must be", "question"),
+    ("Why?", ["x" * 101], 0, "", "at most", "history"),
+    ("Why?", ["a"] * 51, 0, "", "at most 50 turns", "history"),
+    ("Why?", None, 0, 5, "generator must be a string", "generator"),
+    ("Why?", None, 0, "openai", "not configured", "generator"),
 ])
-def test_api_requests_are_checked_like_the_command_line(question, history, k, generator, why):
-    from rag.app.page import check_request
+def test_every_surfaces_request_is_one_ask_checked_like_the_command_line(
+        question, history, k, generator, why, field):
+    """The page's API, /v1 and /api parse into `Ask`; what depends on the index's settings
+    (turn length, configured generators) is `RAG.check`'s. Each refusal names its field."""
+    from rag.pipeline import RAG, Ask
 
-    with pytest.raises(RagError, match=why):
-        check_request(_Rag(), question, history, k, generator)
-    assert check_request(_Rag(), "Why?", ["Earlier?"], 3, "extractive") == ["Earlier?"]
+    rag = _Rag()
+    with pytest.raises(QuestionError, match=why) as e:
+        RAG.check(rag, Ask.parse(question, history, k, generator))  # type: ignore[arg-type]
+    assert e.value.param == field
+    ask = Ask.parse("Why?", ["Earlier?", " "], 3, "extractive")
+    assert ask == Ask("Why?", ("Earlier?",), 3, "extractive", "")
+    RAG.check(rag, ask)  # type: ignore[arg-type]
+    assert Ask.parse("Why?", k=0, generator="") == Ask("Why?")  # 0 and "": the defaults
 
 
 # Tags and attributes the page's own rendering uses; anything else came from a document.

@@ -14,6 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -23,9 +24,8 @@ from starlette.routing import Route
 
 from rag.api import ApiError, Gate, Json, read_json
 from rag.app.render import answer_markdown
-from rag.config import MAX_K
-from rag.errors import RagError
-from rag.pipeline import RAG
+from rag.errors import QuestionError, RagError
+from rag.pipeline import MAX_TURNS, RAG, Ask
 from rag.text import count_tokens
 from rag.types import Answer, Viewer
 
@@ -64,7 +64,17 @@ def _text(content: Any) -> str:
                    param="messages")
 
 
-def parse(body: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ChatRequest:
+    """A chat completion request: the question it asks, the model (collection) it names, and
+    whether the reply streams."""
+
+    ask: Ask
+    model: str = ""
+    stream: bool = False
+
+
+def parse(body: Any) -> ChatRequest:
     """The request's question, history and options, or 400 saying what is wrong."""
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
@@ -81,25 +91,24 @@ def parse(body: Any) -> dict[str, Any]:
     if not asked or not asked[-1].strip():
         raise ApiError(400, "the last user message is the question; there is none",
                        param="messages")
-    k = body.get("k") or 0
-    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= MAX_K:
-        raise ApiError(400, f"k must be a whole number from 1 to {MAX_K}", param="k")
-    for name in ("model", "generator"):
-        if body.get(name) is not None and not isinstance(body[name], str):
-            raise ApiError(400, f"{name} must be a string", param=name)
+    if body.get("model") is not None and not isinstance(body["model"], str):
+        raise ApiError(400, "model must be a string", param="model")
     if not isinstance(body.get("stream") or False, bool):  # null is false, as OpenAI reads it
         raise ApiError(400, "stream must be true, false or null", param="stream")
-    return {"question": asked[-1], "history": asked[:-1], "model": body.get("model") or "",
-            "stream": body.get("stream") or False, "k": k or None,
-            "generator": body.get("generator") or None}
+    try:  # a chat app sends the whole conversation: its latest turns are the history
+        ask = Ask.parse(asked[-1], asked[:-1][-MAX_TURNS:], body.get("k"), body.get("generator"))
+    except QuestionError as e:
+        raise ApiError(400, str(e), param=e.param or "messages") from None
+    return ChatRequest(ask, body.get("model") or "", body.get("stream") or False)
 
 
-def _answer(gate: Gate, rag: RAG, ask: dict[str, Any], viewer: Viewer | None) -> Answer:
+def _answer(gate: Gate, rag: RAG, ask: Ask, viewer: Viewer | None) -> Answer:
     with gate.slot():
         try:
-            return rag.answer(ask["question"], ask["history"], k=ask["k"],
-                              generator=ask["generator"], viewer=viewer)
-        except RagError as e:  # the caller's to fix: an empty or overlong question, say
+            return rag.ask(ask, viewer)
+        except QuestionError as e:  # the caller's to fix: an empty or overlong question, say
+            raise ApiError(400, str(e), param=e.param or "messages") from None
+        except RagError as e:
             raise ApiError(400, str(e), param="messages") from None
 
 
@@ -128,7 +137,7 @@ def _chunk(cid: str, created: int, model: str, delta: dict[str, Any],
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def events(gate: Gate, rag: RAG, ask: dict[str, Any], viewer: Viewer | None, model: str,
+def events(gate: Gate, rag: RAG, ask: Ask, viewer: Viewer | None, model: str,
            base_url: str = "", collection: str = "") -> Iterator[str]:
     """The stream: role, the checked answer in pieces, the citations, [DONE]."""
     cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
@@ -163,31 +172,30 @@ def routes(gate: Gate) -> list[Route]:
     async def completions(request: Request) -> Response:
         try:
             viewer = gate.caller(request.headers.get("authorization"))
-            ask = parse(await read_json(request))
-            name = collection_of(gate, ask["model"], viewer)
+            req = parse(await read_json(request))
+            name = collection_of(gate, req.model, viewer)
             rag = gate.library.get(name, viewer)
-            model = ask["model"] or (name or model_names(gate, viewer)[0])
-            if ask["generator"] and ask["generator"] not in rag.generators():
-                raise ApiError(400, f"generator {ask['generator']!r} is not configured here; "
-                                    f"available: {', '.join(rag.generators())}",
-                               param="generator")
+            model = req.model or (name or model_names(gate, viewer)[0])
+            rag.check(req.ask)
             gate.enter()
         except ApiError as e:
             return error(e)
+        except QuestionError as e:
+            return error(ApiError(400, str(e), param=e.param))
         except RagError as e:  # no collection the caller may read
             return error(ApiError(404, str(e), param="model", code="model_not_found"))
         base = str(request.base_url)  # document links a key can open
-        if ask["stream"]:
-            return StreamingResponse(events(gate, rag, ask, viewer, model, base, name),
+        if req.stream:
+            return StreamingResponse(events(gate, rag, req.ask, viewer, model, base, name),
                                      media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
         try:
-            ans = await run_in_threadpool(_answer, gate, rag, ask, viewer)
+            ans = await run_in_threadpool(_answer, gate, rag, req.ask, viewer)
         except ApiError as e:
             return error(e)
         finally:
             gate.leave()
-        return Json(completion(ans, model, ask["question"], base, name))
+        return Json(completion(ans, model, req.ask.question, base, name))
 
     return [Route("/v1/models", models, methods=["GET"]),
             Route("/v1/chat/completions", completions, methods=["POST"])]

@@ -4,7 +4,7 @@ at `/api/openapi.json` and a page describing it at `/api/docs` (no web fonts or 
 elsewhere: it works offline). Same keys and errors as the chat endpoint."""
 
 import html
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,16 +16,74 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from rag.api import ApiError, Gate, Json
 from rag.app.library import PDF_HEADERS, Unserved, readable
 from rag.config import MAX_K
-from rag.errors import RagError
+from rag.errors import QuestionError, RagError
+from rag.pipeline import MAX_TURNS, Ask
 
 
 class AnswerRequest(BaseModel):
+    """The body of `POST /api/answer` (parsed on into the one request every surface takes,
+    `rag.pipeline.Ask`)."""
+
     question: str = Field(description="the question")
-    history: list[str] = Field(default=[], description="earlier user turns, oldest first")
+    history: list[str] = Field(default=[], max_length=MAX_TURNS,
+                               description="earlier user turns, oldest first")
     k: int = Field(default=0, ge=0, le=MAX_K, description="passages to read (0: the default)")
     generator: str = Field(default="", description="extractive, or a configured LLM")
     collection: str = Field(default="", description="the collection ('': the first you may "
                                                     "read)")
+
+
+class CitationOut(BaseModel):
+    """The evidence behind one answer sentence: `quote` is `text[start:end]`."""
+
+    n: int
+    doc_id: str
+    title: str
+    url: str | None
+    date: str | None
+    chunk_id: str
+    text: str
+    start: int
+    end: int
+    quote: str
+    score: float
+    page: int | None = None
+    section: str | None = None
+    header: str | None = Field(default=None, description="column names above a quoted row")
+
+
+class PassageOut(BaseModel):
+    chunk_id: str
+    doc_id: str
+    text: str
+    score: float
+    rank: int
+    page: int | None = None
+    section: str | None = None
+
+
+class SentenceOut(BaseModel):
+    text: str
+    citations: list[int]
+    supported: bool = Field(description="every cited quote supports the sentence")
+
+
+class AnswerOut(BaseModel):
+    """The Answer object (README, "Answer object"): an abstention has no citations."""
+
+    question: str
+    answer: str = Field(description="text with inline [n] markers")
+    abstained: bool
+    citations: list[CitationOut]
+    passages: list[PassageOut]
+    timings_ms: dict[str, float]
+    sentences: list[SentenceOut]
+    generator: str
+    fallback: str | None = Field(description="why the configured LLM did not answer")
+    rewritten: str | None = Field(description="a follow-up as the question searched")
+    confidence: float
+    band: Literal["answer", "tentative", "abstain"]
+    note: str | None
 
 
 def app(gate: Gate) -> FastAPI:
@@ -49,22 +107,28 @@ def app(gate: Gate) -> FastAPI:
         return Json(ApiError(400, f"{where}: {first.get('msg', 'invalid')}",
                                      param=where or None).body(), status_code=400)
 
-    @api.post("/answer", summary="Answer a question from the documents, with citations")
-    async def answer(ask: AnswerRequest, authorization: str | None = Header(default=None)
+    @api.post("/answer", summary="Answer a question from the documents, with citations",
+              response_model=AnswerOut)
+    async def answer(body: AnswerRequest, authorization: str | None = Header(default=None)
                      ) -> dict[str, Any]:
         who = gate.caller(authorization)
         try:
+            ask = Ask.parse(**body.model_dump())
             rag = gate.library.get(ask.collection, who)
+            rag.check(ask)
+        except QuestionError as e:
+            raise ApiError(400, str(e), param=e.param) from None
         except RagError as e:
             raise ApiError(404, str(e), param="collection") from None
         gate.enter()
         try:
             def run() -> dict[str, Any]:
                 with gate.slot():
-                    return rag.answer(ask.question, ask.history, k=ask.k or None,
-                                      generator=ask.generator or None, viewer=who).to_dict()
+                    return rag.ask(ask, who).to_dict()
             try:
                 return await run_in_threadpool(run)
+            except QuestionError as e:
+                raise ApiError(400, str(e), param=e.param or "question") from None
             except RagError as e:
                 raise ApiError(400, str(e)) from None
         finally:

@@ -25,9 +25,8 @@ from rag.app.people import (
     refused,
 )
 from rag.app.render import answer_html, escape, passages_html
-from rag.config import MAX_K
 from rag.errors import RagError
-from rag.pipeline import RAG, check_history
+from rag.pipeline import RAG, Ask
 from rag.types import Answer, Viewer
 from rag.users import LoginGuard, Users
 from rag.users.conversations import Conversations
@@ -95,33 +94,6 @@ def user_turns(history: Sequence[dict[str, Any]]) -> list[str]:
     return turns
 
 
-MAX_TURNS = 50
-
-
-def check_request(rag: RAG, question: Any, history: Any, k: Any, generator: Any) -> list[str]:
-    """An API request checked as strictly as the command line; the history as a list, or
-    RagError saying what is wrong."""
-    if not isinstance(question, str):
-        raise RagError("question must be a string")
-    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= MAX_K:
-        raise RagError(f"k must be a whole number from 1 to {MAX_K} (0: the default)")
-    history = check_history(history)
-    if len(history) > MAX_TURNS or any(len(h) > rag.settings.max_question_chars
-                                       for h in history):
-        raise RagError(f"history holds at most {MAX_TURNS} turns of at most "
-                       f"{rag.settings.max_question_chars:,} characters")
-    if generator:
-        check_generator(rag, generator)
-    return history
-
-
-def check_generator(rag: RAG, generator: str) -> None:
-    """RagError unless `generator` is one these settings can run."""
-    if generator not in rag.generators():
-        raise RagError(f"generator {generator!r} is not configured here; "
-                       f"available: {', '.join(rag.generators())}")
-
-
 def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | None = None,
               conversations: Conversations | None = None):
     """The chat page as a `gr.Blocks`, not launched: one index (`RAG`) or several collections
@@ -148,10 +120,11 @@ def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | Non
         turns = list(turns or [])
         try:
             viewer = who.viewer(request.username)
-            rag = lib.get(collection, viewer)
-            check_generator(rag, generator)
+            ask = Ask.parse(message, user_turns(history), int(k), generator, collection)
+            rag = lib.get(ask.collection, viewer)
+            rag.check(ask)
             shown = ""
-            for piece in rag.stream(message, user_turns(history), k=int(k), generator=generator,
+            for piece in rag.stream(ask.question, ask.history, k=ask.k, generator=ask.generator,
                                     viewer=viewer):
                 if isinstance(piece, Answer):
                     html = answer_html(piece, collection)
@@ -181,11 +154,9 @@ def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | Non
         """The Answer object (see README) for one question, with optional earlier user turns,
         from a collection (the first one the caller may read when not named)."""
         try:
+            ask = Ask.parse(question, history, k, generator, collection)
             viewer = who.viewer(request.username if request else None)
-            rag = lib.get(collection, viewer)
-            turns = check_request(rag, question, history, k, generator)
-            return rag.answer(question, turns, k=k or None, generator=generator or None,
-                              viewer=viewer).to_dict()
+            return lib.get(ask.collection, viewer).ask(ask, viewer).to_dict()
         except RagError as e:  # the client's to fix: its message, not a server traceback
             raise refused(gr, e) from None
 
