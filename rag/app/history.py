@@ -4,11 +4,15 @@ thumbs on answers and the feedback form. Every call names the signed-in user."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rag.app.people import refused
 from rag.app.render import escape, passages_html
 from rag.errors import RagError
 from rag.users.conversations import Conversations
+
+if TYPE_CHECKING:
+    from rag.app.page import Widgets
 
 
 def conversation_choices(saved: Conversations, user: str, cid: str | None):
@@ -18,9 +22,8 @@ def conversation_choices(saved: Conversations, user: str, cid: str | None):
     return gr.update(choices=[(c.title, c.id) for c in saved.list(user)], value=cid)
 
 
-def conversation_events(gr, saved: Conversations, chat, listed, cid, turns, new, title,
-                         rename, remove, passages, feedback, picker,
-                         person: Callable[[str | None], str] = lambda name: name or "") -> None:
+def conversation_events(gr, saved: Conversations, w: Widgets,
+                        person: Callable[[str | None], str] = lambda name: name or "") -> None:
     """Open, start, rename and delete conversations; each call names the signed-in user, so
     an id of someone else's conversation opens nothing. `person` is the request's user name,
     or RagError when that account is gone (its saved answers are closed to it too)."""
@@ -61,6 +64,7 @@ def conversation_events(gr, saved: Conversations, chat, listed, cid, turns, new,
 
     for fn in (reopen, retitle, forget):
         fn.__annotations__["request"] = gr.Request
+
     def relist(current: str, request: gr.Request):  # a conversation the first answer began
         try:
             user = person(request.username)
@@ -69,13 +73,14 @@ def conversation_events(gr, saved: Conversations, chat, listed, cid, turns, new,
         return conversation_choices(saved, user, current or None)
 
     relist.__annotations__["request"] = gr.Request
-    cid.change(relist, [cid], [listed], api_name=False, queue=False)
-    listed.input(reopen, [listed], [chat.chatbot_value, cid, turns, passages, title, feedback,
-                                     picker], api_name=False)
-    new.click(start_new, None, [chat.chatbot_value, cid, turns, passages, title, listed,
-                                feedback], api_name=False)
-    rename.click(retitle, [cid, title], [listed], api_name=False)
-    remove.click(forget, [cid], [chat.chatbot_value, cid, turns, listed, title], api_name=False)
+    shown = w.chat.chatbot_value
+    w.cid.change(relist, [w.cid], [w.listed], api_name=False, queue=False)
+    w.listed.input(reopen, [w.listed], [shown, w.cid, w.turns, w.passages, w.title, w.feedback,
+                                        w.picker], api_name=False)
+    w.new.click(start_new, None, [shown, w.cid, w.turns, w.passages, w.title, w.listed,
+                                  w.feedback], api_name=False)
+    w.rename.click(retitle, [w.cid, w.title], [w.listed], api_name=False)
+    w.remove.click(forget, [w.cid], [shown, w.cid, w.turns, w.listed, w.title], api_name=False)
 
 
 def feedback_box(gr, saved: Conversations, chatbot, turns):

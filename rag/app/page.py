@@ -11,6 +11,7 @@ import os
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rag.app.guards import HungUp, cors
@@ -100,28 +101,55 @@ def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | Non
     (`Library`, with a picker); `upload` adds the box that adds documents; `visitors` says who
     may read what (None: everyone reads everything); `conversations` keeps each person's
     conversations and feedback (None: nothing is kept)."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
-    import gradio as gr
-
     lib = rag if isinstance(rag, Library) else Library.single(rag)
-    who = visitors or Visitors()
-    saved = conversations
+    return ChatPage(lib, visitors or Visitors(), conversations, upload).build()
 
-    def person(name: str | None) -> str:
+
+@dataclass
+class Widgets:
+    """The page's components that its handlers read or write (built by `ChatPage.build`)."""
+
+    picker: Any  # the collection
+    header: Any  # what the collection holds
+    listing: Any  # its documents
+    passages: Any  # the last answer's retrieved passages
+    cid: Any  # the open conversation ("": a new one starts with a question)
+    turns: Any  # per answer shown: its kept turn (feedback names it)
+    chat: Any = None  # the ChatInterface
+    listed: Any = None  # the visitor's conversations
+    title: Any = None  # the open conversation's title box
+    new: Any = None
+    rename: Any = None
+    remove: Any = None
+    feedback: Any = None  # the feedback status line
+    audience: Any = None  # who an upload is for
+
+
+class ChatPage:
+    """The chat page's handlers, each a method reading who is asking from the request."""
+
+    def __init__(self, lib: Library, who: Visitors, saved: Conversations | None,
+                 upload: bool) -> None:
+        self.lib, self.who, self.saved, self.upload = lib, who, saved, upload
+
+    def person(self, name: str | None) -> str:
         """The request's user name, once their account is known to exist (or RagError)."""
-        who.viewer(name)
+        self.who.viewer(name)
         return name or ""
 
-    def respond(message: str, history: list[dict[str, Any]], k: int, generator: str,
-                collection: str, cid: str, turns: list[int | None], request: gr.Request
+    def respond(self, message: str, history: list[dict[str, Any]], k: int, generator: str,
+                collection: str, cid: str, turns: list[int | None], request: Any
                 ) -> Iterator[tuple[Any, ...]]:
         """Stream the answer; once it is complete, keep the turn in the conversation (a new
         one on the first question). `turns` holds the kept turn of each answer shown."""
+        import gradio as gr
+
         turns = list(turns or [])
+        saved = self.saved
         try:
-            viewer = who.viewer(request.username)
+            viewer = self.who.viewer(request.username)
             ask = Ask.parse(message, user_turns(history), int(k), generator, collection)
-            rag = lib.get(ask.collection, viewer)
+            rag = self.lib.get(ask.collection, viewer)
             rag.check(ask)
             shown = ""
             for piece in rag.stream(ask.question, ask.history, k=ask.k, generator=ask.generator,
@@ -144,127 +172,149 @@ def build_app(rag: RAG | Library, upload: bool = False, visitors: Visitors | Non
             yield f'<p class="rag-abstain">{escape(str(e))}</p>', gr.skip(), cid, \
                 turns + [None]
 
-    # Gradio hands a handler the request by its parameter's type; this module's annotations
-    # are strings it cannot resolve (`gr` is imported in here).
-    respond.__annotations__["request"] = gr.Request
-
-    def answer_json(question: str, history: list[str] | None = None, k: int = 0,
-                    generator: str = "", collection: str = "",
-                    request: gr.Request = None) -> dict:
+    def answer_json(self, question: str, history: list[str] | None = None, k: int = 0,
+                    generator: str = "", collection: str = "", request: Any = None) -> dict:
         """The Answer object (see README) for one question, with optional earlier user turns,
         from a collection (the first one the caller may read when not named)."""
+        import gradio as gr
+
         try:
             ask = Ask.parse(question, history, k, generator, collection)
-            viewer = who.viewer(request.username if request else None)
-            return lib.get(ask.collection, viewer).ask(ask, viewer).to_dict()
+            viewer = self.who.viewer(request.username if request else None)
+            return self.lib.get(ask.collection, viewer).ask(ask, viewer).to_dict()
         except RagError as e:  # the client's to fix: its message, not a server traceback
             raise refused(gr, e) from None
 
-    answer_json.__annotations__["request"] = gr.Request
-    # Built once for every visitor: only what anyone signed in may read; each visitor's own
-    # view replaces it when the page loads.
-    shared = lib.names(who.anyone)
-    first = lib.rags[shared[0]] if shared else None
-    s = next(iter(lib.rags.values())).settings
-    with gr.Blocks(title="Ask the documents") as demo:
-        gr.Markdown("## Ask the documents")
-        # Any name passes Gradio's own check (a person's choices are set when the page
-        # loads); `lib.get` decides what they may read.
-        picker = gr.Dropdown(shared, value=shared[0] if shared else None, label="Collection",
-                             visible=lib.named, elem_id="collection", render=lib.named,
-                             allow_custom_value=True)
-        header = gr.Markdown(corpus_header(first, who.anyone) if first else "",
-                             elem_id="corpus")
-        with gr.Accordion("Indexed documents", open=False):
-            listing = gr.HTML(documents_table(first, who.anyone) if first else "",
-                              elem_id="documents")
-        passages = gr.HTML(passages_html(()), render=False, elem_id="passages")
-        k = gr.Slider(1, 10, value=s.k, step=1, label="Passages to retrieve", render=False)
-        names = (first or next(iter(lib.rags.values()))).generators()
-        gen = gr.Dropdown(names, value=s.generator if s.generator in names else names[0],
-                          label="Answer generator", visible=len(names) > 1, render=False)
-        cid = gr.State("")  # the open conversation ("": a new one starts with a question)
-        turns = gr.State([])  # per answer shown: its kept turn (feedback names it)
-        listed = gr.Radio([], label="Conversations", elem_id="conversations", render=False)
-        with gr.Row():
-            if saved is not None:
-                with gr.Column(scale=1, min_width=200):
-                    new = gr.Button("New conversation", size="sm", elem_id="new-conversation")
-                    listed.render()
-                    with gr.Accordion("Rename or delete", open=False):
-                        title = gr.Textbox(label="Title", elem_id="conversation-title")
-                        rename = gr.Button("Rename", size="sm", elem_id="rename")
-                        remove = gr.Button("Delete", size="sm", variant="stop",
-                                           elem_id="delete")
-            with gr.Column(scale=3):
-                chatbot = gr.Chatbot(height=520, latex_delimiters=[], sanitize_html=True,
-                                     elem_id="chat", buttons=["copy"])
-                chat = gr.ChatInterface(
-                    respond,
-                    chatbot=chatbot,
-                    textbox=gr.Textbox(placeholder="Ask a question about the documents…",
-                                       max_length=s.max_question_chars, elem_id="question"),
-                    additional_inputs=[k, gen, picker, cid, turns],
-                    additional_inputs_accordion="Settings",
-                    additional_outputs=[passages, cid, turns],
-                    examples=[[q, s.k, gen.value, picker.value, "", []]
-                              for q in (example_questions(first, who.anyone) if first else [])],
-                    api_name="chat",
-                    fill_height=False,
-                )
+    def view(self, collection: str | None, request: Any) -> tuple[Any, str, str]:
+        """The picker, header and document list as this visitor may see them."""
+        import gradio as gr
+
+        try:
+            viewer = self.who.viewer(request.username)
+            mine = self.lib.names(viewer)
+            chosen = collection if collection in mine else (mine[0] if mine else None)
+            rag = self.lib.get(chosen, viewer)
+        except RagError as e:
+            return gr.update(choices=[], value=None), escape(str(e)), ""
+        rag.refresh()  # a build since the page was served
+        return (gr.update(choices=mine, value=chosen), corpus_header(rag, viewer),
+                documents_table(rag, viewer))
+
+    def own_groups(self, request: Any) -> Any:
+        """The upload box's audience: the visitor's own groups."""
+        import gradio as gr
+
+        try:
+            viewer = self.who.viewer(request.username)
+        except RagError:
+            return gr.update(choices=[], value=[])
+        return gr.update(choices=audience_choices(viewer), value=sorted(viewer.groups))
+
+    def own_list(self, request: Any) -> Any:
+        """The visitor's saved conversations."""
+        import gradio as gr
+
+        assert self.saved is not None
+        try:
+            return conversation_choices(self.saved, self.person(request.username), None)
+        except RagError:
+            return gr.update(choices=[], value=None)
+
+    def build(self):
+        """The `gr.Blocks`: the layout, then the events wired to the handlers above."""
+        os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
+        import gradio as gr
+
+        # Gradio hands a handler the request by its parameter's type; the annotations here
+        # are strings it cannot resolve (`gr` is imported only when a page is built).
+        for fn in (ChatPage.respond, ChatPage.answer_json, ChatPage.view, ChatPage.own_groups,
+                   ChatPage.own_list):
+            fn.__annotations__["request"] = gr.Request
+        lib, who, saved = self.lib, self.who, self.saved
+        # Built once for every visitor: only what anyone signed in may read; each visitor's
+        # own view replaces it when the page loads.
+        shared = lib.names(who.anyone)
+        first = lib.rags[shared[0]] if shared else None
+        s = next(iter(lib.rags.values())).settings
+        with gr.Blocks(title="Ask the documents") as demo:
+            gr.Markdown("## Ask the documents")
+            # Any name passes Gradio's own check (a person's choices are set when the page
+            # loads); `lib.get` decides what they may read.
+            w = Widgets(
+                picker=gr.Dropdown(shared, value=shared[0] if shared else None,
+                                   label="Collection", visible=lib.named, elem_id="collection",
+                                   render=lib.named, allow_custom_value=True),
+                header=gr.Markdown(corpus_header(first, who.anyone) if first else "",
+                                   elem_id="corpus"),
+                listing=None,
+                passages=gr.HTML(passages_html(()), render=False, elem_id="passages"),
+                cid=gr.State(""), turns=gr.State([]))
+            with gr.Accordion("Indexed documents", open=False):
+                w.listing = gr.HTML(documents_table(first, who.anyone) if first else "",
+                                    elem_id="documents")
+            k = gr.Slider(1, 10, value=s.k, step=1, label="Passages to retrieve", render=False)
+            names = (first or next(iter(lib.rags.values()))).generators()
+            gen = gr.Dropdown(names, value=s.generator if s.generator in names else names[0],
+                              label="Answer generator", visible=len(names) > 1, render=False)
+            w.listed = gr.Radio([], label="Conversations", elem_id="conversations",
+                                render=False)
+            with gr.Row():
                 if saved is not None:
-                    feedback = feedback_box(gr, saved, chatbot, turns)
-            with gr.Column(scale=2):
-                with gr.Accordion("Retrieved passages (last answer)", open=True):
-                    passages.render()
-        if saved is not None:
-            conversation_events(gr, saved, chat, listed, cid, turns, new, title, rename,
-                                 remove, passages, feedback, picker, person=person)
-        gr.api(answer_json, api_name="answer")
-        audience = _upload_box(gr, lib, header, listing, who, picker) if upload else None
-        if who.accounts:
-            gr.Button("Log out", link="/logout", size="sm", elem_id="logout")
+                    with gr.Column(scale=1, min_width=200):
+                        w.new = gr.Button("New conversation", size="sm",
+                                          elem_id="new-conversation")
+                        w.listed.render()
+                        with gr.Accordion("Rename or delete", open=False):
+                            w.title = gr.Textbox(label="Title", elem_id="conversation-title")
+                            w.rename = gr.Button("Rename", size="sm", elem_id="rename")
+                            w.remove = gr.Button("Delete", size="sm", variant="stop",
+                                                 elem_id="delete")
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(height=520, latex_delimiters=[], sanitize_html=True,
+                                         elem_id="chat", buttons=["copy"])
+                    examples = example_questions(first, who.anyone) if first else []
+                    w.chat = gr.ChatInterface(
+                        self.respond,
+                        chatbot=chatbot,
+                        textbox=gr.Textbox(placeholder="Ask a question about the documents…",
+                                           max_length=s.max_question_chars,
+                                           elem_id="question"),
+                        additional_inputs=[k, gen, w.picker, w.cid, w.turns],
+                        additional_inputs_accordion="Settings",
+                        additional_outputs=[w.passages, w.cid, w.turns],
+                        examples=[[q, s.k, gen.value, w.picker.value, "", []]
+                                  for q in examples],
+                        api_name="chat",
+                        fill_height=False,
+                    )
+                    if saved is not None:
+                        w.feedback = feedback_box(gr, saved, chatbot, w.turns)
+                with gr.Column(scale=2):
+                    with gr.Accordion("Retrieved passages (last answer)", open=True):
+                        w.passages.render()
+            if saved is not None:
+                conversation_events(gr, saved, w, person=self.person)
+            gr.api(self.answer_json, api_name="answer")
+            if self.upload:
+                w.audience = _upload_box(gr, lib, w.header, w.listing, who, w.picker)
+            if who.accounts:
+                gr.Button("Log out", link="/logout", size="sm", elem_id="logout")
+            self._wire(gr, demo, w)
+        return demo
 
-        def view(collection: str | None, request: gr.Request) -> tuple[Any, str, str]:
-            """The picker, header and document list as this visitor may see them."""
-            try:
-                viewer = who.viewer(request.username)
-                mine = lib.names(viewer)
-                chosen = collection if collection in mine else (mine[0] if mine else None)
-                rag = lib.get(chosen, viewer)
-            except RagError as e:
-                return gr.update(choices=[], value=None), escape(str(e)), ""
-            rag.refresh()  # a build since the page was served
-            return (gr.update(choices=mine, value=chosen), corpus_header(rag, viewer),
-                    documents_table(rag, viewer))
-
-        view.__annotations__["request"] = gr.Request
-        demo.load(view, [picker], [picker, header, listing], api_name=False, queue=False)
-        if lib.named:
-            picker.input(view, [picker], [picker, header, listing], api_name=False,
-                         queue=False).then(
+    def _wire(self, gr: Any, demo: Any, w: Widgets) -> None:
+        """What each visitor's page loads, and what picking a collection does."""
+        shown = [w.picker, w.header, w.listing]
+        demo.load(self.view, [w.picker], shown, api_name=False, queue=False)
+        if self.lib.named:
+            w.picker.input(self.view, [w.picker], shown, api_name=False, queue=False).then(
                 lambda: ([], "", [], passages_html(())), None,
-                [chat.chatbot_value, cid, turns, passages], api_name=False, queue=False)
-        if audience is not None and who.accounts:
-            def own_groups(request: gr.Request):
-                try:
-                    viewer = who.viewer(request.username)
-                except RagError:
-                    return gr.update(choices=[], value=[])
-                return gr.update(choices=audience_choices(viewer), value=sorted(viewer.groups))
-
-            own_groups.__annotations__["request"] = gr.Request
-            demo.load(own_groups, outputs=[audience], api_name=False, queue=False)
-        if saved is not None:
-            def own_list(request: gr.Request):
-                try:
-                    return conversation_choices(saved, person(request.username), None)
-                except RagError:
-                    return gr.update(choices=[], value=None)
-
-            own_list.__annotations__["request"] = gr.Request
-            demo.load(own_list, outputs=[listed], api_name=False, queue=False)
-    return demo
+                [w.chat.chatbot_value, w.cid, w.turns, w.passages], api_name=False,
+                queue=False)
+        if w.audience is not None and self.who.accounts:
+            demo.load(self.own_groups, outputs=[w.audience], api_name=False, queue=False)
+        if self.saved is not None:
+            demo.load(self.own_list, outputs=[w.listed], api_name=False, queue=False)
 
 
 EVERYONE = "everyone who may read this collection"
