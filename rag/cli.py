@@ -1,6 +1,6 @@
 """The `rag` command: build, watch, ask, chat, eval, import, bench, train-selector,
-train-verifier, train-reader, user, key, feedback. Lazy imports (`rag --help` loads no model); a
-user error is one line on stderr and exit 1, a usage error exit 2."""
+train-verifier, train-reader, models, user, key, feedback. Lazy imports (`rag --help` loads no
+model); a user error is one line on stderr and exit 1, a usage error exit 2."""
 
 from __future__ import annotations
 

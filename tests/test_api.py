@@ -116,7 +116,7 @@ def test_follow_ups_abstentions_and_access_rules(api):
     follow = _ask(hana, "Who died outside a mall in Newport Beach?", "It was Patricia McKay.",
                   "How old was she?")
     assert "68" in follow.choices[0].message.content
-    none = _ask(hana, "What did Xi Jinping say?")
+    none = _ask(hana, "How many seats did Labour win in the UK election?")
     assert none.choices[0].message.content == "The documents don't say."
     assert none.model_extra["citations"] == [] and none.model_extra["band"] == "abstain"
     assert "seven percent" in _ask(hana, HR_QUESTION).choices[0].message.content

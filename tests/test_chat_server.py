@@ -152,7 +152,7 @@ def test_concurrent_users_all_get_their_own_answers(server: str):
     asks = [("How many countries belong to the NATO alliance?", "32"),
             ("How old was Patricia McKay?", "68"),
             ("Which anniversary is NATO marking this year?", "75th"),
-            ("Who is the Secretary-General of NATO?", None)] * 3
+            ("How many seats did Labour win in the UK election?", None)] * 3
     clients = [Client(server, verbose=False) for _ in range(4)]
 
     def one(i: int) -> tuple[dict, str | None]:

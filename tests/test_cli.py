@@ -27,7 +27,7 @@ def test_ask_builds_the_missing_index_and_prints_json(tmp_path: Path, seeds_copy
     assert d["citations"][0]["doc_id"] == "beehive-pm-heads-to-us-for-nato.txt"
     assert (tmp_path / "index" / "CURRENT").is_file()
     # Human output: the answer, then numbered sources with title, date and url.
-    p = rag("ask", "Who is the Secretary-General of NATO?", cwd=tmp_path)
+    p = rag("ask", "How many seats did Labour win in the UK election?", cwd=tmp_path)
     assert p.returncode == 0 and p.stdout.strip() == "The documents don't say."
     p = rag("ask", "How many NZDF personnel were sent to counter the Houthis?", cwd=tmp_path)
     assert "six NZDF personnel" in p.stdout and "Sources\n[1] " in p.stdout

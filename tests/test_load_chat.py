@@ -26,7 +26,7 @@ ASKS = [("How many countries belong to the NATO alliance?", "32"),
         ("Which anniversary is NATO marking this year?", "75th"),
         ("On what dates will the Prime Minister visit the United States?", "9-12 July"),
         ("Where did Patricia McKay die?", "Newport Beach"),
-        ("Who is the Secretary-General of NATO?", None)]  # the documents don't say
+        ("How many seats did Labour win in the UK election?", None)]  # the documents don't say
 
 
 def _rss_mb(pid: int) -> float:

@@ -58,14 +58,9 @@ def test_peps_abstain_on_half_their_unanswerable_questions(tmp_path_factory):
     assert s["abstain_correct"] >= 5 / 12, s  # 6/12 measured
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "6/12 of the code review guide's unanswerable questions abstained before its Markdown was "
-    "read as rendered text, 4/12 after: whole sentences give on-topic passages more support "
-    "than the threshold expects. A reader that reads the question with the sentence (the "
-    "trained cross-encoder) is what should win it back."))
 def test_code_review_guide_abstains_as_it_did_before_the_reader_rework(tmp_path_factory):
     _, _, s = _measure("eng-practices", tmp_path_factory)
-    assert s["abstain_correct"] >= 6 / 12, s
+    assert s["abstain_correct"] >= 6 / 12, s  # 6/12 with the 6-layer reader (4/12 before)
 
 
 def test_real_text_reads_as_sentences_without_markup(real):
