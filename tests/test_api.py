@@ -207,7 +207,7 @@ def test_the_rest_face_and_its_schema(api):
     assert ok["schema"]["$ref"].endswith("/AnswerOut")
     out = schema["components"]["schemas"]["AnswerOut"]
     assert set(out["properties"]) == set(Answer("q", "", True).to_dict())
-    assert set(schema["components"]["schemas"]["CitationOut"]["properties"]) >= {
+    assert set(schema["components"]["schemas"]["Citation"]["properties"]) >= {
         "quote", "start", "end", "doc_id", "chunk_id"}
     assert "openapi.json" in httpx.get(url + "api/docs").text
 

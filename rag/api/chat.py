@@ -106,10 +106,8 @@ def _answer(gate: Gate, rag: RAG, ask: Ask, viewer: Viewer | None) -> Answer:
     with gate.slot():
         try:
             return rag.ask(ask, viewer)
-        except QuestionError as e:  # the caller's to fix: an empty or overlong question, say
-            raise ApiError(400, str(e), param=e.param or "messages") from None
-        except RagError as e:
-            raise ApiError(400, str(e), param="messages") from None
+        except RagError as e:  # the caller's to fix: an empty or overlong question, say
+            raise ApiError(400, str(e), param=getattr(e, "param", None) or "messages") from None
 
 
 def _extras(ans: Answer) -> dict[str, Any]:

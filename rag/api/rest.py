@@ -18,6 +18,7 @@ from rag.app.library import PDF_HEADERS, Unserved, readable
 from rag.config import MAX_K
 from rag.errors import QuestionError, RagError
 from rag.pipeline import MAX_TURNS, Ask
+from rag.types import Citation, Sentence
 
 
 class AnswerRequest(BaseModel):
@@ -33,25 +34,6 @@ class AnswerRequest(BaseModel):
                                                     "read)")
 
 
-class CitationOut(BaseModel):
-    """The evidence behind one answer sentence: `quote` is `text[start:end]`."""
-
-    n: int
-    doc_id: str
-    title: str
-    url: str | None
-    date: str | None
-    chunk_id: str
-    text: str
-    start: int
-    end: int
-    quote: str
-    score: float
-    page: int | None = None
-    section: str | None = None
-    header: str | None = Field(default=None, description="column names above a quoted row")
-
-
 class PassageOut(BaseModel):
     chunk_id: str
     doc_id: str
@@ -62,22 +44,16 @@ class PassageOut(BaseModel):
     section: str | None = None
 
 
-class SentenceOut(BaseModel):
-    text: str
-    citations: list[int]
-    supported: bool = Field(description="every cited quote supports the sentence")
-
-
 class AnswerOut(BaseModel):
     """The Answer object (README, "Answer object"): an abstention has no citations."""
 
     question: str
     answer: str = Field(description="text with inline [n] markers")
     abstained: bool
-    citations: list[CitationOut]
+    citations: list[Citation]  # the dataclass itself: its fields are the JSON's
     passages: list[PassageOut]
     timings_ms: dict[str, float]
-    sentences: list[SentenceOut]
+    sentences: list[Sentence]
     generator: str
     fallback: str | None = Field(description="why the configured LLM did not answer")
     rewritten: str | None = Field(description="a follow-up as the question searched")

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -100,20 +98,13 @@ def reader_for(selector: Selector, models: str = "") -> Reader | None:
     refused: its weights mean nothing here."""
     if selector.reading is None:
         return None
-    reader = load_reader(models=models)
-    want = selector.meta.get("reader_sha256")
-    if reader is not None and want and _sha256(reader.graph) != want:
-        raise ConfigError(f"the answer selector was fitted with another reader than "
-                          f"{reader.graph}; run `make selector` (rag train-selector) "
-                          f"after `make reader`, or reinstall the package")
+    from rag.models import bundle
+
+    reader = load_reader(models=models)  # its bytes checked against the manifest's SHA-256
+    mismatch = bundle(models).selector_mismatch(selector.meta)
+    if mismatch:
+        raise ConfigError(mismatch)
     return reader
-
-
-@lru_cache(maxsize=4)
-def _sha256(path: Path) -> str:
-    from rag.models import sha256
-
-    return sha256(path)
 
 
 def _before(c: Candidate) -> str:

@@ -99,11 +99,20 @@ class Bundle:
                 out.append(str(e))
         if not out:
             meta = json.loads((self.folder / "selector.json").read_text("utf-8")).get("meta", {})
-            want = meta.get("reader_sha256")
-            if want and want != self.files["reader.onnx"]["sha256"]:
-                out.append("the selector was fitted on another reader's logits: run "
-                           "`make selector` after `make reader`")
+            mismatch = self.selector_mismatch(meta)
+            if mismatch:
+                out.append(mismatch)
         return out
+
+    def selector_mismatch(self, meta: dict[str, Any]) -> str | None:
+        """Why a selector whose metadata is `meta` cannot work with this bundle's reader (it
+        was fitted on another reader's logits), or None."""
+        want = meta.get("reader_sha256")
+        if want and want != self.files["reader.onnx"]["sha256"]:
+            return (f"the answer selector was fitted with another reader than "
+                    f"{self.folder / 'reader.onnx'}; run `make selector` (rag train-selector) "
+                    f"after `make reader`, or reinstall the package")
+        return None
 
 
 @lru_cache(maxsize=4)
@@ -186,13 +195,12 @@ def promote(source: str | Path = CANDIDATE, dest: Path = SHIPPED) -> list[str]:
     """Copy a sound candidate bundle over `dest` (the shipped one): the files that differ,
     then the manifest, which is what loading trusts. Returns the files replaced."""
     src = Path(source)
-    problems = Bundle(src).problems()
+    candidate = Bundle(src)
+    problems = candidate.problems()
     if problems:
         raise RagError(f"not promoting {src}: " + "; ".join(problems))
-    old = json.loads((dest / MANIFEST).read_text("utf-8")).get("files", {}) \
-        if (dest / MANIFEST).is_file() else {}
-    new = json.loads((src / MANIFEST).read_text("utf-8"))["files"]
-    changed = [n for n in FILES if old.get(n) != new[n]]
+    old = Bundle(dest).files if (dest / MANIFEST).is_file() else {}
+    changed = [n for n in FILES if old.get(n) != candidate.files[n]]
     for name in changed:
         with atomic_path(dest / name) as tmp:
             shutil.copyfile(src / name, tmp)
