@@ -124,9 +124,9 @@ def test_one_server_answers_from_each_collection_a_person_may_read(two_collectio
             for name, expected in (("hana", ["news", "hr"]), ("fred", ["news"])):
                 page = browser.new_page()
                 page.goto(s.url)
-                page.get_by_label("username").fill(name)
-                page.get_by_label("password").fill(PASSWORDS[name])
-                page.get_by_role("button", name="Login").click()
+                page.get_by_label("User name").fill(name)
+                page.get_by_label("Password").fill(PASSWORDS[name])
+                page.get_by_role("button", name="Log in").click()
                 picker = page.locator("#collection")
                 picker.wait_for(timeout=60_000)
                 picker.locator("input").click()

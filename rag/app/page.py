@@ -17,19 +17,13 @@ from typing import Any
 from rag.app.guards import HungUp, cors
 from rag.app.history import conversation_choices, conversation_events, feedback_box
 from rag.app.library import PDF_HEADERS, Library, Unserved, readable
-from rag.app.people import (
-    SlowLogins,
-    Visitors,
-    check_exposure,
-    login_check,
-    parse_auth,
-    refused,
-)
+from rag.app.login import Login
+from rag.app.people import Visitors, check_exposure, login_check, one_login, refused
 from rag.app.render import answer_html, escape, passages_html
 from rag.errors import RagError
 from rag.pipeline import RAG, Ask
 from rag.types import Answer, Viewer
-from rag.users import LoginGuard, Users
+from rag.users import Users
 from rag.users.conversations import Conversations
 
 # The largest request body the page accepts: a question, its history and settings are a few
@@ -470,7 +464,8 @@ async def _too_large(send: Any, limit: int, api: bool = False) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def document_route(rag: RAG | Library, who: Visitors | None = None):
+def document_route(rag: RAG | Library, who: Visitors | None = None,
+                   login: Login | None = None):
     """GET /document?id=DOC_ID: the original file of an indexed PDF, looked up by its id in
     the index (never by a path from the request), behind the page's login when there is one
     (`Library.pdf` says what is served)."""
@@ -481,14 +476,9 @@ def document_route(rag: RAG | Library, who: Visitors | None = None):
     lib = rag if isinstance(rag, Library) else Library.single(rag)
 
     def document(request: Request, id: str = "", collection: str = ""):  # noqa: A002
-        app = request.app
-        user = None
-        if getattr(app, "auth", None):
-            token = request.cookies.get(f"access-token-{app.cookie_id}") or \
-                request.cookies.get(f"access-token-unsecure-{app.cookie_id}")
-            user = app.tokens.get(token)
-            if user is None:
-                return PlainTextResponse("log in first", status_code=401)
+        user = login.user(request) if login else None
+        if login and user is None:
+            return PlainTextResponse("log in first", status_code=401)
         try:
             viewer = (who or Visitors()).viewer(user)
         except RagError:
@@ -521,9 +511,9 @@ def serve(rag: RAG | Library, host: str = "127.0.0.1", port: int = 7860, share: 
     # 1,000 answers through its queue; with 100 kept, 392 -> 400 MB (RELIABILITY.md, "Load").
     os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", str(GRADIO_EVENTS_KEPT))
     who = Visitors(users)
-    guard = LoginGuard()
     # Accounts, when there are any, replace the one RAG_AUTH login.
-    credentials = login_check(users, guard) if who.accounts else parse_auth(auth)
+    check = login_check(users) if users is not None else one_login(auth)
+    login = Login(check) if check else None
     check_exposure(host, share, auth, who.accounts)
     settings = rag.settings if isinstance(rag, RAG) else next(iter(rag.rags.values())).settings
     # Outermost first: hang-ups end quietly; cross-origin reads only where configured.
@@ -539,14 +529,18 @@ def serve(rag: RAG | Library, host: str = "127.0.0.1", port: int = 7860, share: 
     demo = build_app(rag, upload=upload, visitors=who, conversations=conversations)
     demo.queue(default_concurrency_limit=concurrency, max_size=64)
     most = settings.max_upload_mb * 1_000_000
-    demo.launch(server_name=host, server_port=port, share=share, auth=credentials,
+    demo.launch(server_name=host, server_port=port, share=share,
+                auth_dependency=login.user if login else None,
                 css=CSS, theme=_theme(), show_error=False, footer_links=["api"],
                 max_file_size=most if upload else 1,
                 app_kwargs={"middleware": [
                     *guards,
                     Middleware(LimitBody, uploads=most + 100_000 if upload else 0),
-                    Middleware(SlowLogins, guard=guard)],
-                    "routes": [document_route(rag, who), *routes]})
+                    *([login.middleware()] if login else [])],
+                    # The login's routes come first: they answer /login and /logout, not
+                    # Gradio's own.
+                    "routes": [*(login.routes() if login else []),
+                               document_route(rag, who, login), *routes]})
 
 
 def _theme():

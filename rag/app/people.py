@@ -1,11 +1,13 @@
 """Who is visiting the page: the signed-in person and their groups (`Visitors`), the login
-check against the users file, the guard against guessing, and the rule that nobody serves
-documents beyond this machine without a login."""
+checks (the users file, or the one RAG_AUTH login), and the rule that nobody serves documents
+beyond this machine without a login. The form and sessions are `rag.app.login`'s."""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import secrets
+from collections.abc import Callable
 from typing import Any
 
 from rag.errors import AccessError, RagError
@@ -93,8 +95,10 @@ def check_exposure(host: str, share: bool, auth: str | None, accounts: bool = Fa
                        f"a login")
 
 
-def login_check(users: Users, guard: LoginGuard):
-    """Gradio's login check: the password of a user who is not waiting out failed attempts."""
+def login_check(users: Users, guard: LoginGuard | None = None) -> Callable[[str, str], bool]:
+    """The accounts' login check: the password of a user who is not waiting out failed
+    attempts (`guard`, per name; the login form guards each address too)."""
+    guard = guard or LoginGuard()
 
     def check(name: str, password: str) -> bool:
         if guard.wait(f"user:{name}") > 0:
@@ -113,33 +117,16 @@ def login_check(users: Users, guard: LoginGuard):
     return check
 
 
-class SlowLogins:
-    """ASGI middleware: a login from an address that has failed too often (`LoginGuard`) gets
-    429 and the seconds to wait, before any password is checked; each failed login (Gradio
-    answers 400) counts against its address. The address is the connecting one: behind a
-    proxy, that is the proxy's."""
+def one_login(auth: str | None) -> Callable[[str, str], bool] | None:
+    """The check of the one RAG_AUTH login ("user:password"); None when no login is wanted."""
+    credentials = parse_auth(auth)
+    if credentials is None:
+        return None
+    want = [c.encode() for c in credentials]
 
-    def __init__(self, app: Any, guard: LoginGuard) -> None:
-        self.app, self.guard = app, guard
+    def check(name: str, password: str) -> bool:
+        # Both compared in constant time, and both always: no early exit to time.
+        same_name = secrets.compare_digest(name.encode(), want[0])
+        return secrets.compare_digest(password.encode(), want[1]) and same_name
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST" or \
-                not scope["path"].rstrip("/").endswith("/login"):
-            return await self.app(scope, receive, send)
-        key = f"address:{(scope.get('client') or ('?',))[0]}"
-        wait = self.guard.wait(key)
-        if wait > 0:
-            body = f"too many failed logins; try again in {int(wait) + 1} s".encode()
-            await send({"type": "http.response.start", "status": 429,
-                        "headers": [(b"content-type", b"text/plain"),
-                                    (b"retry-after", str(int(wait) + 1).encode()),
-                                    (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
-            return
-
-        async def watched(message: dict) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 400:
-                self.guard.failed(key)
-            await send(message)
-
-        await self.app(scope, receive, watched)
+    return check
