@@ -346,17 +346,41 @@ def rag_chat(root: Path, index: Path | None, *args: str, **env: str) -> Iterator
                 proc.kill()
 
 
+
 MILVUS = shutil.which("milvus-lite", path=str(Path(sys.executable).parent))
 
 
+# The stores every store test runs on: the local folder, Milvus's own standalone server (2.3.5:
+# the C++ engine, BM25 scored by the product) and Milvus Lite's (3.x: the engine's BM25 and
+# fusion), each Milvus server in another process.
+STORES = ["local", "milvus", "milvus-lite"]
+MILVUS_SERVERS = ["milvus", "milvus-lite"]
+
+
+def milvus_uri(request, kind: str) -> str:
+    """The URI of the session's Milvus server of `kind` ("milvus" or "milvus-lite")."""
+    return request.getfixturevalue({"milvus": "milvus_server_uri",
+                                    "milvus-lite": "milvus_lite_uri"}[kind])
+
+
 @pytest.fixture(scope="session")
-def milvus_uri(tmp_path_factory):
-    """Milvus Lite's gRPC server in another process, for the tests that run on both stores."""
+def milvus_server_uri(tmp_path_factory):
+    """Milvus 2.3.5 standalone from PyPI's `milvus` package (tests/milvus_server.py)."""
+    from .milvus_server import start
+
+    server = start(tmp_path_factory.mktemp("milvus-server"))
+    try:
+        yield f"http://127.0.0.1:{server.listen_port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def milvus_lite_uri(tmp_path_factory):
+    """Milvus Lite's gRPC server in another process."""
     if MILVUS is None:
         pytest.fail("milvus-lite is not installed (pip install -e '.[dev]')")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     data = tmp_path_factory.mktemp("milvus")
     proc = subprocess.Popen([MILVUS, "server", "--data-dir", str(data), "--host", "127.0.0.1",
                              "--port", str(port)], stdout=subprocess.DEVNULL,

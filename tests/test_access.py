@@ -17,7 +17,7 @@ from rag.ingest.load import load_documents
 from rag.pipeline import RAG, build
 from rag.types import Viewer
 
-from .conftest import FakeEmbedder
+from .conftest import STORES, FakeEmbedder, milvus_uri
 
 DOCS = {
     "public/guide.md": "The staff guide says lunch is served at noon in the canteen.\n",
@@ -65,12 +65,12 @@ def test_an_unreadable_rule_stops_the_build_and_a_bad_front_matter_rule_skips_th
     assert "front matter access must be a list of group names" in caplog.text
 
 
-@pytest.fixture(params=["local", "milvus"])
+@pytest.fixture(params=STORES)
 def store_settings(request, tmp_path) -> Settings:
     s = Settings(index_dir=str(tmp_path / "ix"), chunk_tokens=40, chunk_overlap=8, k=3,
                  sentence_vectors=False)
-    if request.param == "milvus":
-        s = s.with_(store="milvus", milvus_uri=request.getfixturevalue("milvus_uri"),
+    if request.param != "local":
+        s = s.with_(store="milvus", milvus_uri=milvus_uri(request, request.param),
                     milvus_collection=f"t{uuid.uuid4().hex[:12]}")
     return s
 

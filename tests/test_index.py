@@ -34,7 +34,7 @@ def test_build_writes_a_consistent_self_describing_index(corpus, tmp_path, fake_
     r = _sync(corpus, tmp_path / "ix", fake_embedder)
     assert sorted(r.added) == ["apples.md", "rivers.txt", "sub/bees.txt"]
     ix = _load(tmp_path / "ix", fake_embedder)
-    assert ix.vectors.ntotal == len(ix.chunks) == r.chunks_total == fake_embedder.embedded
+    assert ix.total == len(ix.chunks) == r.chunks_total == fake_embedder.embedded
     m = read_manifest(tmp_path / "ix")  # the record on disk
     assert m["embedding"] == {"model": "fake-hash-embedder", "dim": 64}
     assert m["chunker"]["max_tokens"] == 40
@@ -65,8 +65,9 @@ def test_changed_document_alone_is_re_embedded(corpus, tmp_path, fake_embedder):
     texts = " ".join(c.text for c in ix.chunks)
     assert "Waikato" in texts and "Clutha" not in texts
     # The vectors still line up with the chunk table.
-    for i, c in enumerate(ix.chunks):
-        assert np.allclose(ix.vector_rows([i])[0], fake_embedder.encode_query(c.text))
+    for c in ix.chunks:
+        assert np.allclose(ix.vector_rows([ix.row(c.chunk_id)])[0],
+                           fake_embedder.encode_query(c.text))
 
 
 def test_removed_document_disappears_from_every_part(corpus, tmp_path, fake_embedder):
@@ -77,7 +78,7 @@ def test_removed_document_disappears_from_every_part(corpus, tmp_path, fake_embe
     ix = _load(tmp_path / "ix", fake_embedder)
     assert "sub/bees.txt" not in ix.documents
     assert all(c.doc_id != "sub/bees.txt" for c in ix.chunks)
-    assert ix.vectors.ntotal == len(ix.chunks)
+    assert ix.rows_live == len(ix.chunks)
     assert ix.bm25_search(["pollin"], 10) == []  # only bees.txt said "pollinate"
 
 
@@ -151,7 +152,7 @@ def test_chunk_headers_are_part_of_the_index_and_change_what_is_found(corpus, tm
     for headers, found in ((True, ["zebra.md"]), (False, [])):
         sync(docs, tmp_path / f"z{headers}", fake_embedder, Chunker(40, 8, headers))
         ix = Index.load(tmp_path / f"z{headers}", fake_embedder, Chunker(40, 8, headers))
-        assert [ix.chunks[r].doc_id for r, _ in ix.bm25_search(["zebra"], 5)] == found
+        assert [ix.chunk(r).doc_id for r, _ in ix.bm25_search(["zebra"], 5)] == found
         assert "Zebra" not in ix.chunks[0].text + ix.chunks[1].text  # chunk text unchanged
 
 
@@ -210,19 +211,29 @@ def _drop_key(path: Path) -> None:
     path.write_text(json.dumps(m), encoding="utf-8")
 
 
+def _part(live: Path, part: str) -> Path:
+    """`part` of the live version, SEG/ naming the file in its (one) segment."""
+    if part.startswith("SEG/"):
+        (seg,) = [p for p in live.iterdir() if p.name.startswith("s-")]
+        return seg / part[4:]
+    return live / part
+
+
 @pytest.mark.parametrize("part, damage", [
-    ("vectors.npy", _truncate),
-    ("chunks.jsonl", Path.unlink),
+    ("SEG/vectors.npy", _truncate),
+    ("SEG/chunks.jsonl", Path.unlink),
+    ("SEG/chunks.offsets.npy", _truncate),
     ("manifest.json", lambda p: p.write_text("{not json", encoding="utf-8")),
     ("manifest.json", _drop_key),
-    ("bm25/vocab.index.json", lambda p: p.write_text("", encoding="utf-8")),
+    ("SEG/terms/vocab.json", lambda p: p.write_text("", encoding="utf-8")),
+    ("SEG/terms/term_rows.npy", _truncate),
 ])
 def test_a_damaged_index_is_named_as_such_and_a_plain_build_repairs_it(
         corpus, tmp_path, fake_embedder, part, damage):
     folder = tmp_path / "ix"
     _sync(corpus, folder, fake_embedder)
     live = folder / (folder / "CURRENT").read_text().strip()
-    damage(live / part)
+    damage(_part(live, part))
     with pytest.raises(IndexMismatchError, match=r"is damaged .*rag build --rebuild"):
         _load(folder, fake_embedder)
     r = _sync(corpus, folder, fake_embedder)  # no --rebuild needed
@@ -230,9 +241,9 @@ def test_a_damaged_index_is_named_as_such_and_a_plain_build_repairs_it(
     assert len(_load(folder, fake_embedder).chunks) > 0
 
 
-@pytest.mark.parametrize("part", ["vectors.npy", "chunks.jsonl", "df.json",
-                                  "bm25/vocab.index.json", "bm25/data.csc.index.npy",
-                                  "bm25/params.index.json"])
+@pytest.mark.parametrize("part", ["SEG/vectors.npy", "SEG/chunks.jsonl", "df.json",
+                                  "SEG/chunks.offsets.npy", "SEG/terms/vocab.json",
+                                  "SEG/terms/term_rows.npy", "SEG/terms/lengths.npy"])
 def test_a_file_from_another_build_is_caught_and_named(corpus, tmp_path, fake_embedder, part):
     folder, other = tmp_path / "ix", tmp_path / "other"
     _sync(corpus, folder, fake_embedder)
@@ -241,9 +252,11 @@ def test_a_file_from_another_build_is_caught_and_named(corpus, tmp_path, fake_em
     _sync(tmp_path / "small", other, fake_embedder)
     live = folder / (folder / "CURRENT").read_text().strip()
     theirs = other / (other / "CURRENT").read_text().strip()
-    (live / part).write_bytes((theirs / part).read_bytes())
-    with pytest.raises(IndexMismatchError, match=rf"is damaged \({re.escape(part)} (is .* bytes, "
-                       r"the manifest says|was built for 1 chunks, not 3).*rag build --rebuild"):
+    mine = _part(live, part)
+    mine.write_bytes(_part(theirs, part).read_bytes())
+    name = mine.relative_to(live).as_posix()
+    with pytest.raises(IndexMismatchError, match=rf"is damaged \({re.escape(name)} (is .* bytes, "
+                       r"the manifest says|was written for 1 rows, not 3).*rag build --rebuild"):
         _load(folder, fake_embedder)
 
 
@@ -342,17 +355,14 @@ def _clustered(n: int, dim: int = 64) -> np.ndarray:
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
 def test_each_vector_index_type_finds_the_exact_neighbours(tmp_path, kind):
-    from rag.store.local import _build_search, _open_search
+    from rag.store.segment import Segment
 
     data = _clustered(20_050)
     matrix, queries = data[:20_000], data[20_000:]  # queries near the data, not in it
-    np.save(tmp_path / "m.npy", matrix)
-    matrix = np.load(tmp_path / "m.npy", mmap_mode="r")
-    params = _build_search(kind, np.asarray(matrix), tmp_path)
-    assert (tmp_path / "vectors.faiss").exists() == (kind != "flat")
     chunks = [Chunk(f"d#{i}", "d", i, "x", 0, 1) for i in range(len(matrix))]
-    ix = Index({"vector_index": {"type": kind, **params}, "documents": {}}, chunks, matrix,
-               _open_search(kind, matrix, tmp_path), None, {})
+    Segment.write(tmp_path / "s-1", chunks, matrix, [[] for _ in chunks], None, None, kind)
+    assert (tmp_path / "s-1" / "vectors.faiss").exists() == (kind != "flat")
+    ix = Index.over([Segment(tmp_path / "s-1", kind, False)], kind)
     recall = []
     for q in queries:
         exact = set(np.argsort(-(np.asarray(matrix) @ q))[:10].tolist())
@@ -372,11 +382,11 @@ def test_the_vector_index_setting_is_written_and_a_change_rebuilds_without_embed
     folder = tmp_path / "ix"
     _sync(corpus, folder, fake_embedder, vector_index="hnsw")
     ix = _load(folder, fake_embedder)
-    assert ix.kind == "hnsw" and (folder / ix.version / "vectors.faiss").is_file()
+    assert ix.kind == "hnsw" and list((folder / ix.version).glob("s-*/vectors.faiss"))
     assert ix.dense_search(fake_embedder.encode_query("longest river Clutha"), 1)[0][0] == \
-        next(i for i, c in enumerate(ix.chunks) if "Clutha" in c.text)
+        next(ix.row(c.chunk_id) for c in ix.chunks if "Clutha" in c.text)
     before = fake_embedder.embedded
     r = _sync(corpus, folder, fake_embedder, vector_index="flat")
     assert r.rebuilt_because == "vector index now flat" and fake_embedder.embedded == before
     ix = _load(folder, fake_embedder)
-    assert ix.kind == "flat" and not (folder / ix.version / "vectors.faiss").exists()
+    assert ix.kind == "flat" and not list((folder / ix.version).glob("s-*/vectors.faiss"))

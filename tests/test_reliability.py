@@ -59,7 +59,7 @@ def test_a_full_disk_mid_write_leaves_the_old_index_and_says_so(corpus, tmp_path
     real = index.write_synced
 
     def full(path: Path, text: str) -> None:
-        if path.name == "chunks.jsonl":
+        if path.name == "df.json":  # after the new segment, before the manifest
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real(path, text)
 
@@ -141,7 +141,9 @@ def test_a_new_index_that_fails_to_load_is_skipped_and_the_old_one_kept(corpus, 
     old = rag.index.version
     (corpus / "new.txt").write_text("Kiwifruit grow on vines in the Bay of Plenty.\n")
     sync(load_documents([corpus]), folder, fake_embedder, CHUNKER)
-    (folder / live_version(folder) / "vectors.npy").write_bytes(b"\0" * 10)
+    new = folder / live_version(folder)
+    (seg,) = {p.name for p in new.glob("s-*")} - {p.name for p in (folder / old).glob("s-*")}
+    (new / seg / "vectors.npy").write_bytes(b"\0" * 10)  # the segment this sync wrote
     assert not rag.refresh()
     assert rag.index.version == old
     ans = rag.answer("Which is the longest river in the South Island?", threshold=0)
@@ -161,13 +163,14 @@ class _Payload:
 
 
 @pytest.mark.parametrize("part", ["vectors.npy", "sentences/vectors.npy", "chunks.jsonl",
-                                  "manifest.json", "df.json", "bm25/data.csc.index.npy",
-                                  "bm25/params.index.json"])
+                                  "chunks.offsets.npy", "terms/term_rows.npy",
+                                  "terms/vocab.json", "manifest.json", "df.json"])
 def test_a_planted_pickle_is_never_executed(corpus, tmp_path, fake_embedder, part):
     folder = tmp_path / "ix"
     sync(load_documents([corpus]), folder, fake_embedder, CHUNKER)
     marker = tmp_path / "pwned"
-    target = folder / live_version(folder) / part
+    live = folder / live_version(folder)
+    target = live / part if (live / part).exists() else next(live.glob(f"s-*/{part}"))
     if target.suffix == ".npy":  # a NumPy file holding a pickled object array
         np.save(target, np.array([_Payload(marker)], dtype=object), allow_pickle=True)
     else:

@@ -87,6 +87,8 @@ def run(opts: BenchOptions, settings: Settings, say: Callable[[str], None] = pri
             out["ratios"] = _ratios(out)
         if opts.scale:
             say(f"scale: {opts.scale:,} synthetic vectors")
+            from rag.eval.scale import scale
+
             out["scale"] = scale(opts.scale, work, say)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -327,102 +329,6 @@ def _summary(values: Sequence[float]) -> dict[str, float]:
 
 # -- a million vectors ----------------------------------------------------------------------
 
-def clustered(n: int, dim: int = 384, centres: int = 1000, seed: int = 0) -> np.ndarray:
-    """Unit vectors around `centres` random centres, neighbours at cosine ~0.7 as sentence
-    embeddings have (uniform noise has no near neighbours and tells nothing)."""
-    rng = np.random.default_rng(seed)
-    c = rng.normal(size=(centres, dim)).astype(np.float32)
-    out = np.empty((n, dim), dtype=np.float32)
-    for lo in range(0, n, 100_000):  # in slices: the noise matrix alone would double memory
-        hi = min(n, lo + 100_000)
-        x = c[rng.integers(0, centres, hi - lo)] + 0.7 * rng.normal(size=(hi - lo, dim))
-        out[lo:hi] = x / np.linalg.norm(x, axis=1, keepdims=True)
-    return out
-
-
-def scale(n: int, work: Path, say: Callable[[str], None] = print, queries: int = 200
-          ) -> dict[str, Any]:
-    """Each vector index type over `n` synthetic vectors (build time, size, latency, recall@10
-    against exact search), BM25 over `n` synthetic texts, and the hybrid query's total."""
-    import faiss
-
-    from rag.store.base import rrf
-    from rag.store.local import Index, _build_search, _open_search
-
-    data = clustered(n + queries)
-    matrix, qs = data[:n], data[n:]
-    np.save(work / "scale.npy", matrix)
-    del data, matrix
-    matrix = np.load(work / "scale.npy", mmap_mode="r")
-    flat = faiss.IndexFlatIP(matrix.shape[1])
-    flat.add(np.ascontiguousarray(matrix))
-    _, truth = flat.search(qs, 10)
-    del flat
-    out: dict[str, Any] = {"n": n, "dim": int(matrix.shape[1]), "queries": queries}
-    no_chunks: list = []  # searching needs the vectors alone
-    for kind in ("flat", "hnsw", "ivfpq"):
-        say(f"  {kind}")
-        folder = work / kind
-        folder.mkdir()
-        t = time.perf_counter()
-        params = _build_search(kind, np.asarray(matrix), folder)
-        build_s = time.perf_counter() - t
-        t = time.perf_counter()
-        search = _open_search(kind, matrix, folder)  # flat: the vectors copied into FAISS
-        load_s = time.perf_counter() - t
-        ix = Index({"vector_index": {"type": kind, **params}, "documents": {}},
-                   no_chunks, matrix, search, None, {})
-        ix.dense_search(qs[0], 10)
-        times, recall = [], []
-        for q, want in zip(qs, truth, strict=True):
-            t = time.perf_counter()
-            got = ix.dense_search(q, 10)
-            times.append((time.perf_counter() - t) * 1e3)
-            recall.append(len(set(want.tolist()) & {r for r, _ in got}) / 10)
-        size = (folder / "vectors.faiss").stat().st_size if kind != "flat" else n * 384 * 4
-        out[kind] = {"build_s": build_s, "load_s": load_s, "index_mb": size / 1e6,
-                     "search_ms": _summary(times), "recall@10": float(np.mean(recall)),
-                     **params}
-        del search, ix
-    say("  bm25")
-    out["bm25"], bm25 = _bm25_scale(n)
-    ix = Index({"vector_index": {"type": "hnsw"}, "documents": {}}, no_chunks, matrix,
-               _open_search("hnsw", matrix, work / "hnsw"), bm25, {})
-    rng = np.random.default_rng(1)
-    times = []
-    for q in qs:
-        words = [str(w) for w in rng.zipf(1.3, 4) % 50_000]
-        t = time.perf_counter()
-        rrf([[r for r, _ in ix.dense_search(q, 40)], [r for r, _ in ix.bm25_search(words, 40)]],
-            [1.0, 2.0])
-        times.append((time.perf_counter() - t) * 1e3)
-    out["hybrid_hnsw_ms"] = _summary(times)
-    return out
-
-
-def _bm25_scale(n: int, terms: int = 40, vocab: int = 50_000) -> tuple[dict[str, Any], Any]:
-    """BM25 over `n` texts of `terms` Zipf-distributed words (as in English)."""
-    import bm25s
-    from bm25s.tokenization import Tokenized
-
-    rng = np.random.default_rng(0)
-    ids = (rng.zipf(1.3, (n, terms)) % vocab).tolist()
-    t = time.perf_counter()
-    bm25 = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
-    bm25.index(Tokenized(ids=ids, vocab={str(i): i for i in range(vocab)}), show_progress=False)
-    build_s = time.perf_counter() - t
-    del ids
-    size = sum(a.nbytes for a in bm25.scores.values() if isinstance(a, np.ndarray))
-    times = []
-    for _ in range(200):
-        words = [str(w) for w in rng.zipf(1.3, 4) % vocab]
-        t = time.perf_counter()
-        scores = bm25.get_scores([w for w in words if w in bm25.vocab_dict])
-        np.argpartition(-scores, 40)[:40]
-        times.append((time.perf_counter() - t) * 1e3)
-    return {"build_s": build_s, "index_mb": size / 1e6, "search_ms": _summary(times)}, bm25
-
-
 # -- the printed table ----------------------------------------------------------------------
 
 def table(r: dict[str, Any]) -> str:
@@ -460,19 +366,8 @@ def table(r: dict[str, Any]) -> str:
                                            f"x{ratio['warm_total_p50']:.2f}"),
         ]
     if "scale" in r:
-        sc = r["scale"]
-        for kind in ("flat", "hnsw", "ivfpq"):
-            k = sc[kind]
-            rows.append((f"{sc['n']:,} vectors, {kind}",
-                         f"p50 {k['search_ms']['p50']:.2f} / p95 {k['search_ms']['p95']:.2f} ms,"
-                         f" recall@10 {k['recall@10']:.3f}, {k['index_mb']:,.0f} MB, "
-                         f"built in {k['build_s']:.0f} s"))
-        b = sc["bm25"]
-        rows.append((f"{sc['n']:,} texts, BM25", f"p50 {b['search_ms']['p50']:.1f} / p95 "
-                     f"{b['search_ms']['p95']:.1f} ms, {b['index_mb']:,.0f} MB, built in "
-                     f"{b['build_s']:.0f} s"))
-        rows.append(("hybrid (hnsw + BM25 + fusion)",
-                     f"p50 {sc['hybrid_hnsw_ms']['p50']:.1f} / p95 "
-                     f"{sc['hybrid_hnsw_ms']['p95']:.1f} ms"))
+        from rag.eval.scale import table_rows
+
+        rows += table_rows(r["scale"])
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

@@ -17,6 +17,7 @@ from rag.ingest.chunk import Chunker
 from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo, Viewer
 
 TERMS = "fold+lower+nltk_stopwords_en+snowball_english"  # how chunk and query terms are made
+BM25_K1, BM25_B = 1.2, 0.75
 
 # One search of a store: a query vector and the query's BM25 terms.
 Search = tuple[np.ndarray, Sequence[str]]

@@ -1,25 +1,28 @@
-"""The index on disk: FAISS vectors, BM25, the chunk table and a manifest, kept in step.
+"""The index on disk: segments of FAISS vectors, BM25 counts and chunks, and a manifest that
+says which rows are live, kept in step.
 
 Layout of an index folder:
 
     CURRENT          name of the live version folder (replaced atomically)
-    v-.../           manifest.json, chunks.jsonl, vectors.npy, [vectors.faiss], bm25/, df.json,
-                     [sentences/offsets.npy, spans.npy, vectors.npy]
+    v-.../           manifest.json, df.json and the segments (s-.../, see rag.store.segment)
     .lock            held while a build writes
 
-A build writes a complete new version folder, fsyncs it, then swaps CURRENT with `os.replace`,
-so a reader (or a crash) only ever sees the old complete index or the new complete one.
-Row i of `vectors.npy` (the exact vectors, memory-mapped) is row i of the chunk table; an
-approximate index (`vectors.faiss`, HNSW or IVF-PQ) is built from them, and exact search needs
-none. `sentences/` holds each chunk's sentence spans and vectors (float16), so answering needs
-no model call per sentence.
+A sync writes only what changed: the chunks of new and changed documents go into a new
+segment, and the manifest stops placing the rows of removed and changed ones (they stay in
+their segment, searched past, until a merge drops them). The segments it keeps are hard
+links into the new version folder, so each version folder is complete on its own. It is
+fsynced, then CURRENT swapped with `os.replace`: a reader (or a crash) only ever sees the old
+complete index or the new complete one.
+
+Merges keep searches fast: past MAX_SEGMENTS segments, every segment but the biggest is
+rewritten into the new one; past MAX_DEAD of the rows no longer live, or when the vector
+index type changes with the corpus's size, everything is rewritten into one segment.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import time
@@ -34,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.config import VECTOR_INDEXES, Settings
+from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import (
     IndexBusyError,
@@ -46,6 +49,8 @@ from rag.errors import (
 from rag.files import atomic_write, fsync, write_synced
 from rag.ingest.chunk import Chunker
 from rag.store.base import (
+    BM25_B,
+    BM25_K1,
     TERMS,
     Search,
     SearchParams,
@@ -58,19 +63,20 @@ from rag.store.base import (
     rrf,
     settings_mismatch,
 )
+from rag.store.segment import Segment, bm25_scores, top_scores
 from rag.text import terms
 from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo, Viewer
 
 log = logging.getLogger("rag")
 
-FORMAT = 3  # 3: exact vectors in vectors.npy, optional ANN index, sentence vectors
+FORMAT = 4  # 4: segments, rows placed by the manifest, BM25 scored from raw counts
 CURRENT = "CURRENT"
 BIG_DOCUMENT = 1_000_000  # characters; splitting one takes seconds, so it is announced
 HNSW_FROM, IVFPQ_FROM = 100_000, 5_000_000  # chunks; "auto" picks by size (BENCHMARKS.md)
 IVFPQ_MIN = 10_000  # fewer vectors cannot train 256 centroids per sub-quantizer well
 EXACT_FILTER = 50_000  # a filter allowing fewer rows than this is searched exactly
-HNSW_M, HNSW_EF_BUILD, HNSW_EF_SEARCH = 32, 80, 96
-IVFPQ_DIMS, IVFPQ_NPROBE, IVFPQ_RERANK = 8, 48, 100  # a byte per 8 dims; rerank 100 n
+MAX_SEGMENTS = 8  # beyond, the small segments are merged into the new one
+MAX_DEAD = 0.25  # beyond this share of rows no longer live, everything is rewritten
 
 
 def vector_index_for(n: int, asked: str = "auto") -> str:
@@ -84,30 +90,40 @@ def vector_index_for(n: int, asked: str = "auto") -> str:
 
 @dataclass
 class Index:
-    """An index in memory. Build with `sync`, open with `Index.load`."""
+    """An index in memory. Build with `sync`, open with `Index.load`. Rows are numbered
+    across segments in the manifest's order; a row is live while a document places it."""
 
     _manifest: dict[str, Any] = field(repr=False)  # the on-disk record; others read `info`
-    chunks: list[Chunk]
-    matrix: np.ndarray  # exact unit vectors, row i = chunk i (memory-mapped)
-    vectors: Any  # the faiss index searched: flat, HNSW or IVF-PQ
-    bm25: Any  # bm25s.BM25
-    df: dict[str, int]
+    segments: list[Segment]
+    df: dict[str, int]  # live rows holding each term
     path: Path | None = None
     version: str = ""  # the version folder this was read from (see `live_version`)
-    sentences: Sentences | None = None
-    _rows: dict[str, int] = field(default_factory=dict, repr=False)
-    _doc_rows: dict[str, np.ndarray] | None = field(default=None, repr=False)
     info: IndexInfo = field(init=False)
 
     def __post_init__(self) -> None:
-        self._rows = {c.chunk_id: i for i, c in enumerate(self.chunks)}
         m = self._manifest
+        self.firsts = np.cumsum([0] + [s.rows for s in self.segments])  # first row of each
+        self.total = int(self.firsts[-1])
+        first_of = {s.name: int(f) for s, f in zip(self.segments, self.firsts, strict=False)}
+        documents = {doc_id: DocumentInfo.from_dict(d) for doc_id, d in m["documents"].items()}
+        # Each document's rows: contiguous in the segment that holds them.
+        self.spans = {doc_id: (first_of[seg] + first if documents[doc_id].chunks else 0,
+                               len(documents[doc_id].chunks))
+                      for doc_id, (seg, first) in m["placement"].items()}
+        self.alive = np.zeros(self.total, dtype=bool)
+        for start, n in self.spans.values():
+            self.alive[start:start + n] = True
+        self.rows_live = int(self.alive.sum())
+        lengths = [np.asarray(s.lengths) for s in self.segments]
+        self.avgdl = float(np.concatenate(lengths)[self.alive].mean()) if self.rows_live else 1.0
         embedding = m.get("embedding", {})
-        self.info = IndexInfo(
-            {doc_id: DocumentInfo.from_dict(d) for doc_id, d in m["documents"].items()},
-            len(self.chunks), m.get("built_at", ""), embedding.get("model", ""),
-            embedding.get("dim", self.matrix.shape[1]), tuple(m.get("corpus") or ()),
-            m["vector_index"]["type"])
+        dim = self.segments[0].vectors.shape[1] if self.segments else embedding.get("dim", 0)
+        self.info = IndexInfo(documents, self.rows_live, m.get("built_at", ""),
+                              embedding.get("model", ""), dim,
+                              tuple(m.get("corpus") or ()), m["vector_index"]["type"])
+        self._rows: dict[str, int] | None = None
+        self._doc_rows: dict[str, np.ndarray] | None = None
+        self._live_bits: dict[str, tuple[np.ndarray, Any]] = {}
 
     # -- reading ---------------------------------------------------------------------------
     @classmethod
@@ -126,8 +142,6 @@ class Index:
 
     @classmethod
     def _load(cls, root: Path, embedder: Embedder, chunker: Chunker) -> Index:
-        import bm25s
-
         live = _live_version(root)
         try:
             manifest = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
@@ -141,41 +155,69 @@ class Index:
             if problem:
                 raise IndexMismatchError(f"the index in {root} was built {problem}; "
                                          f"run `rag build --rebuild --index {root}`")
-            chunks = [Chunk(**json.loads(line)) for line in
-                      (live / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
-            matrix = np.load(live / "vectors.npy", mmap_mode="r")
             kind = manifest["vector_index"]["type"]
-            vectors = _open_search(kind, matrix, live)
-            sentences = Sentences.load(live / "sentences") if manifest["sentences"] else None
-            bm25 = bm25s.BM25.load(str(live / "bm25"))
+            segments = []
+            for rec in manifest["segments"]:
+                seg = Segment(live / rec["name"], kind, manifest["sentences"])
+                seg.check()
+                if seg.rows != rec["rows"]:
+                    raise ValueError(f"{rec['name']} holds {seg.rows:,} rows, the manifest "
+                                     f"says {rec['rows']:,}")
+                segments.append(seg)
             df = json.loads((live / "df.json").read_text(encoding="utf-8"))
-            manifest["documents"], manifest["counts"]  # noqa: B018 - keys every reader needs
+            index = cls(manifest, segments, df, root, live.name)
+            for doc_id, (start, n) in index.spans.items():
+                if start + n > index.total:
+                    raise ValueError(f"{doc_id} is placed past the end of its segment")
         except IndexMismatchError:
             raise
-        # What a truncated or edited file raises: faiss a RuntimeError, json/orjson a
-        # ValueError, a missing file OSError, a manifest without a key KeyError.
+        # What a truncated or edited file raises: json a ValueError, a missing file OSError,
+        # a manifest without a key KeyError.
         except (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError,
                 IndexError) as e:
             what = f"{type(e).__name__}: {e}".splitlines()[0][:160]
             raise IndexMismatchError(f"the index in {root} is damaged ({what}); "
                                      f"run `rag build --rebuild --index {root}`") from None
-        counted = {"vectors.npy": matrix.shape[0], "vectors.faiss": vectors.ntotal,
-                   "sentences/offsets.npy": len(sentences.offsets) - 1 if sentences else
-                   len(chunks), "bm25/params.index.json":
-                   bm25.scores.get("num_docs", len(chunks)) if chunks else len(chunks)}
-        for name, n in counted.items():
-            if n != len(chunks):
-                raise IndexMismatchError(
-                    f"the index in {root} is damaged ({name} was built for {n:,} chunks, not "
-                    f"{len(chunks):,}); run `rag build --rebuild --index {root}`")
-        return cls(manifest, chunks, matrix, vectors, bm25, df, root, live.name, sentences)
+        return index
+
+    @classmethod
+    def over(cls, segments: list[Segment], kind: str) -> Index:
+        """An index of some segments alone, every row live (for measuring search)."""
+        docs, placement = {}, {}
+        for seg in segments:
+            docs[seg.name] = {"title": seg.name, "sha256": "", "chunks": [
+                f"{seg.name}#{i}" for i in range(seg.rows)]}
+            placement[seg.name] = [seg.name, 0]
+        return cls({"vector_index": {"type": kind}, "documents": docs, "placement": placement,
+                    "sentences": False}, segments, {})
 
     @property
     def documents(self) -> Mapping[str, DocumentInfo]:
         return self.info.documents
 
+    @property
+    def sentences(self) -> bool:
+        """Whether sentence vectors are stored."""
+        return bool(self._manifest["sentences"])
+
     def row(self, chunk_id: str) -> int:
+        if self._rows is None:  # once per loaded index
+            self._rows = {cid: start + i for doc_id, (start, _) in self.spans.items()
+                          for i, cid in enumerate(self.documents[doc_id].chunks)}
         return self._rows[chunk_id]
+
+    def chunk(self, row: int) -> Chunk:
+        seg, local = self._where(row)
+        return seg.chunk(local)
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        """Every live chunk, document by document (reads them all: for small indexes)."""
+        return [self.chunk(start + i) for start, n in self.spans.values() for i in range(n)]
+
+    def _where(self, row: int) -> tuple[Segment, int]:
+        i = int(np.searchsorted(self.firsts, row, side="right")) - 1
+        return self.segments[i], row - int(self.firsts[i])
 
     def live(self) -> str | None:
         """The version a reader would open now (`version` is the one loaded)."""
@@ -193,59 +235,67 @@ class Index:
 
     def vector_rows(self, rows: Sequence[int]) -> np.ndarray:
         """Exact vectors of some rows."""
-        return np.asarray(self.matrix[np.asarray(rows, dtype=np.int64)], dtype=np.float32) \
-            if len(rows) else np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.zeros((len(rows), self.info.dim), dtype=np.float32)
+        which = np.searchsorted(self.firsts, rows, side="right") - 1
+        for i in np.unique(which):
+            at = which == i
+            out[at] = self.segments[i].vectors[rows[at] - int(self.firsts[i])]
+        return out
 
     def candidates(self, searches: Sequence[Search], size: int, filters: Filters | None,
                    params: SearchParams, viewer: Viewer | None = None
                    ) -> tuple[list[Chunk], np.ndarray]:
         """The best `size` chunks for some (query vector, query terms) searches, with their
         exact vectors: dense and BM25 lists of every search fused by weighted reciprocal rank
-        (the one call a retriever makes of a store). Only rows of documents `filters` and
-        `viewer` admit are searched: FAISS through an ID selector, BM25 through a weight mask,
-        both before their top-n."""
+        (the one call a retriever makes of a store). Only live rows of documents `filters` and
+        `viewer` admit are searched: FAISS through an ID selector, BM25 through a mask, both
+        before their top-n."""
         allowed = self.allowed_rows(filters, viewer)
         if allowed is not None and len(allowed) == 0:
-            return [], np.zeros((0, self.matrix.shape[1]), dtype=np.float32)
+            return [], np.zeros((0, self.info.dim), dtype=np.float32)
         lists, weights = [], []
         for vec, q_terms in searches:
             lists.append([r for r, _ in self.dense_search(vec, params.candidates, allowed)])
             lists.append([r for r, _ in self.bm25_search(q_terms, params.candidates, allowed)])
             weights += [params.dense_weight, params.bm25_weight]
         rows = [row for row, _ in rrf(lists, weights, params.rrf_k)[:size]]
-        return [self.chunks[r] for r in rows], self.vector_rows(rows)
+        return [self.chunk(r) for r in rows], self.vector_rows(rows)
 
     def allowed_rows(self, filters: Filters | None, viewer: Viewer | None = None
                      ) -> np.ndarray | None:
-        """The rows of the documents `filters` and `viewer` admit; None: every row."""
+        """The live rows of the documents `filters` and `viewer` admit; None: every live
+        row."""
         ok = admitted(self.documents, filters, viewer)
         if ok is None:
             return None
-        if self._doc_rows is None:  # once per loaded index: rows by document
-            by_doc: dict[str, list[int]] = {}
-            for i, c in enumerate(self.chunks):
-                by_doc.setdefault(c.doc_id, []).append(i)
-            self._doc_rows = {d: np.asarray(r, dtype=np.int64) for d, r in by_doc.items()}
-        rows = [self._doc_rows[d] for d in ok if d in self._doc_rows]
+        rows = [np.arange(start, start + n, dtype=np.int64)
+                for d in ok if d in self.spans for start, n in [self.spans[d]]]
         return np.sort(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)
 
     def sentences_of(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray] | None:
         """Sentence spans (in `chunk.text`) and unit vectors of an indexed chunk, or None."""
-        row = self._rows.get(chunk.chunk_id)
-        if self.sentences is None or row is None or self.chunks[row].text != chunk.text:
+        if not self.sentences:
             return None
-        return self.sentences.of(row)
+        try:
+            row = self.row(chunk.chunk_id)
+        except KeyError:
+            return None
+        seg, local = self._where(row)
+        if seg.sentences is None or seg.chunk(local).text != chunk.text:
+            return None
+        return seg.sentences.of(local)
 
     def idf(self, term: str) -> float:
         """BM25-style inverse document frequency over chunks; unseen terms get the maximum."""
-        return bm25_idf(len(self.chunks), self.df.get(term, 0))
+        return bm25_idf(self.rows_live, self.df.get(term, 0))
 
     def dense_search(self, query: np.ndarray, n: int,
                      allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top `n` rows by cosine similarity, optionally only among `allowed` rows."""
+        """Top `n` live rows by cosine similarity, optionally only among `allowed` rows."""
         import faiss
 
-        n = min(n, self.matrix.shape[0] if allowed is None else len(allowed))
+        n = min(n, self.rows_live if allowed is None else len(allowed))
         if n <= 0:
             return []
         q = np.asarray(query, dtype=np.float32).reshape(1, -1)
@@ -255,47 +305,62 @@ class Index:
             scores = self.vector_rows(allowed) @ q[0]
             top = np.argsort(-scores, kind="stable")[:n]
             return [(int(allowed[i]), float(scores[i])) for i in top]
-        sel = faiss.IDSelectorBatch(allowed.astype(np.int64)) if allowed is not None else None
-        wanted = n * IVFPQ_RERANK if self.kind == "ivfpq" else n
-        if self.kind == "hnsw":
-            params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(HNSW_EF_SEARCH, n))
-        elif self.kind == "ivfpq":
-            params = faiss.SearchParametersIVF(sel=sel, nprobe=IVFPQ_NPROBE)
-        else:
-            params = faiss.SearchParameters(sel=sel) if sel is not None else None
-        _, ids = self.vectors.search(q, wanted, params=params)
-        rows = [int(i) for i in ids[0] if i >= 0]
+        found: list[int] = []
+        for seg, first in zip(self.segments, self.firsts, strict=False):
+            first = int(first)
+            if allowed is not None:
+                local = allowed[(allowed >= first) & (allowed < first + seg.rows)] - first
+                if not len(local):
+                    continue
+                sel = faiss.IDSelectorBatch(local.astype(np.int64))
+            else:
+                sel = self._live_selector(seg, first)
+            found += [first + r for r in seg.search(q, n, sel)]
         # Scores always come from the exact vectors (IVF-PQ's are approximate: rerank them).
-        scores = self.vector_rows(rows) @ q[0]
+        scores = self.vector_rows(found) @ q[0]
         order = np.argsort(-scores, kind="stable")[:n]
-        return [(rows[i], float(scores[i])) for i in order]
+        return [(found[i], float(scores[i])) for i in order]
+
+    def _live_selector(self, seg: Segment, first: int) -> Any:
+        """A FAISS selector of a segment's live rows; None when all are live."""
+        import faiss
+
+        alive = self.alive[first:first + seg.rows]
+        if alive.all():
+            return None
+        if seg.name not in self._live_bits:  # the bitmap must outlive the selector
+            bits = np.packbits(alive, bitorder="little")
+            self._live_bits[seg.name] = (bits, faiss.IDSelectorBitmap(seg.rows,
+                                                                      faiss.swig_ptr(bits)))
+        return self._live_bits[seg.name][1]
 
     def bm25_search(self, query_terms: Sequence[str], n: int,
                     allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """Top `n` rows by BM25 score (rows scoring 0 are left out)."""
-        known = [t for t in query_terms if t in self.bm25.vocab_dict]
-        rows = self.matrix.shape[0]
-        if not known or not rows:
+        """Top `n` live rows by BM25 score (rows scoring 0 are left out)."""
+        if not self.rows_live or not any(self.df.get(t) for t in query_terms):
             return []
-        mask = None
+        scores = bm25_scores([(seg.terms, first) for seg, first in
+                              zip(self.segments, self.firsts.tolist(), strict=False)],
+                             self.total, query_terms, self.df, self.rows_live, self.avgdl,
+                             BM25_K1, BM25_B)
         if allowed is not None:
-            mask = np.zeros(rows, dtype=np.float32)
-            mask[allowed] = 1.0
-        scores = self.bm25.get_scores(known, weight_mask=mask)
-        n = min(n, len(scores))
-        top = np.argpartition(-scores, n - 1)[:n]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
+            mask = np.zeros(self.total, dtype=bool)
+            mask[allowed] = True
+            scores[~mask] = 0
+        else:
+            scores[~self.alive] = 0
+        return top_scores(scores, n)
 
 
 def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunker: Chunker,
          rebuild: bool = False, progress: bool = False, vector_index: str = "auto",
          sentence_vectors: bool = True, corpus: Sequence[str] = ()) -> SyncReport:
-    """Bring the index in `folder` in line with `docs`, embedding only new or changed text.
+    """Bring the index in `folder` in line with `docs`, embedding only new or changed text,
+    and writing only a segment of what changed (see the module's notes on merges).
 
     Unchanged documents (same content hash) keep their vectors, even when renamed. `corpus`
     (the folders and files `docs` came from) is recorded in the manifest.
-    `report.timings` splits the seconds into chunk, embed, bm25 and write.
+    `report.timings` splits the seconds into chunk, embed, sentences and write.
     """
     t0 = time.perf_counter()
     root = _folder(folder)
@@ -312,18 +377,22 @@ def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunk
                 pass
             except (IndexMismatchError, OSError, ValueError, RagError) as e:
                 report.rebuilt_because = str(e).split(";")[0]
-            if old is not None and bool(old.sentences) != sentence_vectors:
+            if old is not None and old.sentences != sentence_vectors:
                 report.rebuilt_because = f"sentence_vectors is now {str(sentence_vectors).lower()}"
                 old = None
         t = time.perf_counter()
-        plan = _plan(docs, old, chunker, report, progress)
+        source = plan_sync(docs, old.documents if old else {}, report)
+        fresh = _chunk_new(docs, source, chunker, progress)
         report.timings["chunk"] = time.perf_counter() - t
+        new_rows = sum(len(v) for v in fresh.values())
+        live_after = new_rows + sum(len(old.documents[source[d.doc_id]].chunks)
+                                    for d in docs if old and d.doc_id in source)
+        kind = vector_index_for(live_after, vector_index)
+        kept = _kept_segments(old, docs, source, kind, new_rows, report)
+        plan = _plan(docs, old, source, fresh, kept)
         _embed(plan, docs, embedder, chunker, sentence_vectors, progress, report.timings)
         report.chunks_embedded = len(plan.todo)
-        report.chunks_total = len(plan.chunks)
-        kind = vector_index_for(len(plan.chunks), vector_index)
-        if old is not None and old.kind != kind:
-            report.rebuilt_because = report.rebuilt_because or f"vector index now {kind}"
+        report.chunks_total = live_after
         corpus = list(corpus)
         # Files touched but unchanged are recorded anew, so the next sync need not read them.
         restat = old is not None and any(
@@ -331,58 +400,110 @@ def sync(docs: Sequence[Document], folder: str | Path, embedder: Embedder, chunk
                                                       old.documents[d.doc_id].mtime_ns)
             for d in docs if d.doc_id in old.documents)
         if report.wrote or restat or old is None or list(old.info.corpus) != corpus:
-            _write(root, docs, plan, embedder, chunker, old.documents if old else {}, kind,
-                   sentence_vectors, report.timings, corpus)
+            _write(root, docs, old, kept, plan, embedder, chunker, kind, sentence_vectors,
+                   report.timings, corpus)
         report.seconds = time.perf_counter() - t0
     return report
 
 
+def _chunk_new(docs: Sequence[Document], source: Mapping[str, str], chunker: Chunker,
+               progress: bool) -> dict[str, list[tuple[Chunk, np.ndarray]]]:
+    """The chunks and sentence spans of every document the index does not hold yet."""
+    from rag.progress import Progress
+
+    todo = [d for d in docs if d.doc_id not in source]
+    # Splitting runs at about a million characters in 5 s: say so when a corpus is big.
+    shown = Progress(sum(len(d.text) for d in todo), "chunking", "million characters",
+                     scale=1e6, enabled=progress)
+    out = {}
+    for doc in todo:
+        if doc.unread:  # taken from a record this index no longer has: read it first
+            raise UnreadError(f"{doc.doc_id} must be read to be indexed again")
+        if len(doc.text) >= BIG_DOCUMENT:
+            shown.note(f"chunking {doc.doc_id} ({len(doc.text) / 1e6:,.1f} million "
+                       f"characters)")
+        out[doc.doc_id] = [(c, np.asarray(spans, dtype=np.int32).reshape(-1, 2))
+                           for c, spans in chunker.segment(doc)]
+        shown.update(len(doc.text))
+    shown.close()
+    return out
+
+
+def _kept_segments(old: Index | None, docs: Sequence[Document], source: Mapping[str, str],
+                   kind: str, new_rows: int, report: SyncReport) -> set[str]:
+    """The old segments the new version keeps as they are: all of them, the biggest alone
+    past MAX_SEGMENTS, none past MAX_DEAD dead rows or when the vector index type changes."""
+    if old is None:
+        return set()
+    if old.kind != kind:
+        report.rebuilt_because = report.rebuilt_because or f"vector index now {kind}"
+        return set()
+    kept_rows = sum(old.spans[d.doc_id][1] for d in docs if source.get(d.doc_id) == d.doc_id)
+    total = old.total + new_rows
+    if total and 1 - (kept_rows + new_rows) / total > MAX_DEAD:
+        return set()
+    if len(old.segments) + 1 > MAX_SEGMENTS:
+        return {max(old.segments, key=lambda s: s.rows).name}
+    return {s.name for s in old.segments}
+
+
 @dataclass
 class _Plan:
-    """The new chunk table in document order, with what is reused and what must be embedded."""
+    """The new segment's rows in document order, with what is reused and what must be
+    embedded, and where every document's rows are."""
 
     chunks: list[Chunk] = field(default_factory=list)
     vectors: list[np.ndarray | None] = field(default_factory=list)
     spans: list[np.ndarray] = field(default_factory=list)  # per chunk: (n, 2) sentence spans
     sentence_vectors: list[np.ndarray | None] = field(default_factory=list)  # (n, dim)
     todo: list[int] = field(default_factory=list)  # positions whose vectors are missing
+    # Per document: (segment, first row, rows); segment None: the new one.
+    placement: dict[str, tuple[str | None, int, int]] = field(default_factory=dict)
+    dropped: dict[str, list[int]] = field(default_factory=dict)  # old live rows, by segment
 
 
-def _plan(docs: Sequence[Document], old: Index | None, chunker: Chunker, report: SyncReport,
-          progress: bool = False) -> _Plan:
-    """Chunk new or changed documents; take the rest (vectors included) from `old`."""
-    from rag.progress import Progress
-
-    source = plan_sync(docs, old.documents if old else {}, report)
+def _plan(docs: Sequence[Document], old: Index | None, source: Mapping[str, str],
+          fresh: Mapping[str, list[tuple[Chunk, np.ndarray]]], kept: set[str]) -> _Plan:
+    """Where each document's rows will be: left in a kept segment, copied from the old index
+    into the new segment (renamed, copied, or in a segment being merged), or new."""
     plan = _Plan()
-    # Splitting runs at about a million characters in 5 s: say so when a corpus is big.
-    shown = Progress(sum(len(d.text) for d in docs), "chunking", "million characters",
-                     scale=1e6, enabled=progress)
+    staying: set[str] = set()
     for doc in docs:
-        if doc.doc_id in source and old is not None:
-            rows = [old.row(cid) for cid in old.documents[source[doc.doc_id]].chunks]
-            for row, vec in zip(rows, old.vector_rows(rows), strict=True):
-                c = old.chunks[row]
+        src = source.get(doc.doc_id)
+        if src is not None and old is not None:
+            start, n = old.spans[src]
+            if not n:
+                plan.placement[doc.doc_id] = (None, 0, 0)
+                continue
+            seg, first = old._where(start)
+            if src == doc.doc_id and seg.name in kept:
+                plan.placement[doc.doc_id] = (seg.name, first, n)
+                staying.add(src)
+                continue
+            plan.placement[doc.doc_id] = (None, len(plan.chunks), n)
+            for local in range(first, first + n):
+                c = seg.chunk(local)
                 plan.chunks.append(replace(c, chunk_id=f"{doc.doc_id}#{c.n}",
                                            doc_id=doc.doc_id))
-                plan.vectors.append(vec)
-                spans, svecs = old.sentences.of(row) if old.sentences else (_NO_SPANS, None)
+                plan.vectors.append(np.asarray(seg.vectors[local], dtype=np.float32))
+                spans, svecs = seg.sentences.of(local) if seg.sentences else (_NO_SPANS, None)
                 plan.spans.append(spans)
                 plan.sentence_vectors.append(svecs)
         else:
-            if doc.unread:  # taken from a record this index no longer has: read it first
-                raise UnreadError(f"{doc.doc_id} must be read to be indexed again")
-            if len(doc.text) >= BIG_DOCUMENT:
-                shown.note(f"chunking {doc.doc_id} ({len(doc.text) / 1e6:,.1f} million "
-                           f"characters)")
-            for c, spans in chunker.segment(doc):
+            plan.placement[doc.doc_id] = (None, len(plan.chunks), len(fresh[doc.doc_id]))
+            for c, spans in fresh[doc.doc_id]:
                 plan.todo.append(len(plan.chunks))
                 plan.chunks.append(c)
                 plan.vectors.append(None)
-                plan.spans.append(np.asarray(spans, dtype=np.int32).reshape(-1, 2))
+                plan.spans.append(spans)
                 plan.sentence_vectors.append(None)
-        shown.update(len(doc.text))
-    shown.close()
+    if old is not None:  # rows live until now that no kept segment keeps placing
+        for doc_id, (start, n) in old.spans.items():
+            if not n:
+                continue
+            seg, first = old._where(start)
+            if seg.name in kept and doc_id not in staying:
+                plan.dropped.setdefault(seg.name, []).extend(range(first, first + n))
     return plan
 
 
@@ -413,43 +534,58 @@ def _embed(plan: _Plan, docs: Sequence[Document], embedder: Embedder, chunker: C
     timings["sentences"] = time.perf_counter() - t
 
 
-def _write(root: Path, docs: Sequence[Document], plan: _Plan, embedder: Embedder,
-           chunker: Chunker, previous: Mapping[str, DocumentInfo], kind: str,
+def _write(root: Path, docs: Sequence[Document], old: Index | None, kept: set[str],
+           plan: _Plan, embedder: Embedder, chunker: Chunker, kind: str,
            sentence_vectors: bool, timings: dict[str, float], corpus: list[str]) -> None:
-    import bm25s
-
-    chunks = plan.chunks
+    """Write a complete new version folder (kept segments linked, the new one written) and
+    make it the live one."""
     tmp = root / f".tmp-{uuid.uuid4().hex[:12]}"
     tmp.mkdir()
     try:
         t = time.perf_counter()
         titles = {d.doc_id: d.title for d in docs}
-        chunk_terms = [terms(chunker.index_text(c, titles[c.doc_id])) for c in chunks]
-        bm25 = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
-        # An empty corpus still needs a valid (empty) index; "" is bm25s's empty token.
-        bm25.index(chunk_terms or [[""]], show_progress=False)
+        chunk_terms = [terms(chunker.index_text(c, titles[c.doc_id])) for c in plan.chunks]
         timings["bm25"] = time.perf_counter() - t
         t = time.perf_counter()
-        matrix = (np.vstack(plan.vectors).astype(np.float32) if chunks
-                  else np.zeros((0, embedder.dim), dtype=np.float32))
-        _save_npy(tmp / "vectors.npy", matrix)
-        params = _build_search(kind, matrix, tmp)
-        if sentence_vectors:
-            Sentences.save(tmp / "sentences", plan.spans, plan.sentence_vectors, embedder.dim)
-        bm25.save(str(tmp / "bm25"), show_progress=False)
-        df = Counter(t for ts in chunk_terms for t in set(ts))
-        write_synced(tmp / "df.json", json.dumps(df, ensure_ascii=False))
-        write_synced(tmp / "chunks.jsonl", "".join(
-            json.dumps(c.__dict__, ensure_ascii=False) + "\n" for c in chunks))
-        manifest = _manifest(docs, chunks, embedder, chunker, previous)
-        manifest["vector_index"] = {"type": kind, **params}
+        segments: list[dict[str, Any]] = []
+        df: Counter[str] = Counter()
+        if old is not None:
+            for seg in old.segments:
+                if seg.name in kept:
+                    _link_tree(old.path / old.version / seg.name, tmp / seg.name)
+                    segments.append({"name": seg.name, "rows": seg.rows})
+            if kept:  # else nothing of the old counts stays
+                df.update(old.df)
+            for seg in old.segments if kept else ():  # rows no longer live leave the counts
+                gone = plan.dropped.get(seg.name) if seg.name in kept else None
+                if seg.name not in kept:
+                    first = int(old.firsts[old.segments.index(seg)])
+                    gone = np.flatnonzero(old.alive[first:first + seg.rows]).tolist()
+                if gone:
+                    df.subtract(seg.terms.df(np.asarray(gone)))
+        name = None
+        if plan.chunks:
+            name = f"s-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
+            matrix = np.vstack(plan.vectors).astype(np.float32)
+            params = Segment.write(tmp / name, plan.chunks, matrix, chunk_terms,
+                                   plan.spans if sentence_vectors else None,
+                                   plan.sentence_vectors if sentence_vectors else None, kind)
+            segments.append({"name": name, "rows": len(plan.chunks), **params})
+            df.update(t for ts in chunk_terms for t in set(ts))
+        write_synced(tmp / "df.json", json.dumps({t: c for t, c in df.items() if c > 0},
+                                                 ensure_ascii=False))
+        manifest = _manifest(docs, plan, name, embedder, chunker,
+                             old.documents if old else {})
+        manifest["segments"] = segments
+        manifest["vector_index"] = {"type": kind}
         manifest["sentences"] = sentence_vectors
         manifest["corpus"] = corpus
         # Sizes of the other files: a truncated file, or one copied from another build, is
         # caught at load by one stat each.
         manifest["files"] = {p.relative_to(tmp).as_posix(): p.stat().st_size
                              for p in sorted(tmp.rglob("*")) if p.is_file()}
-        write_synced(tmp / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
+        # No indent: Python's JSON encoder is C only without one (a million chunk ids).
+        write_synced(tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False))
         for p in tmp.rglob("*"):
             if p.is_file():
                 fsync(p)
@@ -468,97 +604,44 @@ def _write(root: Path, docs: Sequence[Document], plan: _Plan, embedder: Embedder
     _collect_garbage(root, keep={version.name, replaced})
 
 
-class Sentences:
-    """Every chunk's sentences: spans in the chunk text and float16 unit vectors, rows of chunk
-    i at `offsets[i]:offsets[i + 1]` (memory-mapped)."""
-
-    def __init__(self, offsets: np.ndarray, spans: np.ndarray, vectors: np.ndarray) -> None:
-        self.offsets, self.spans, self.vectors = offsets, spans, vectors
-
-    def of(self, row: int) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = int(self.offsets[row]), int(self.offsets[row + 1])
-        return np.asarray(self.spans[lo:hi]), np.asarray(self.vectors[lo:hi])
-
-    @classmethod
-    def load(cls, folder: Path) -> Sentences:
-        return cls(*(np.load(folder / f"{name}.npy", mmap_mode="r")
-                     for name in ("offsets", "spans", "vectors")))
-
-    @staticmethod
-    def save(folder: Path, spans: Sequence[np.ndarray], vectors: Sequence[np.ndarray | None],
-             dim: int) -> None:
-        folder.mkdir()
-        offsets = np.zeros(len(spans) + 1, dtype=np.int64)
-        offsets[1:] = np.cumsum([len(s) for s in spans])
-        _save_npy(folder / "offsets.npy", offsets)
-        _save_npy(folder / "spans.npy", np.vstack([_NO_SPANS, *spans]).astype(np.int32))
-        _save_npy(folder / "vectors.npy", np.vstack(
-            [np.zeros((0, dim), dtype=np.float16), *[v for v in vectors if v is not None]]
-        ).astype(np.float16))
+def _link_tree(src: Path, dst: Path) -> None:
+    """`dst` as hard links to every file under `src` (a kept segment costs no copy)."""
+    for p in sorted(src.rglob("*")):
+        target = dst / p.relative_to(src)
+        if p.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(p, target)
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(array))
-
-
-def _build_search(kind: str, matrix: np.ndarray, folder: Path) -> dict[str, Any]:
-    """Write the approximate index for `kind` (flat needs none); return its parameters."""
-    import faiss
-
-    n, dim = matrix.shape
-    if kind == "flat":
-        return {}
-    if kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_BUILD
-        index.add(matrix)
-        params: dict[str, Any] = {"m": HNSW_M, "ef_construction": HNSW_EF_BUILD}
-    else:
-        nlist = int(max(16, min(4 * math.sqrt(n), n // 64)))
-        m = max(d for d in range(1, dim // IVFPQ_DIMS + 1) if dim % d == 0)  # sub-quantizers
-        quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
-        sample = matrix[np.random.default_rng(0).choice(n, min(n, 64 * nlist + 10_000),
-                                                        replace=False)]
-        index.train(np.ascontiguousarray(sample))
-        index.add(matrix)
-        params = {"nlist": nlist, "m": m, "bits": 8}
-    faiss.write_index(index, str(folder / "vectors.faiss"))
-    return params
-
-
-def _open_search(kind: str, matrix: np.ndarray, folder: Path) -> Any:
-    import faiss
-
-    if kind == "flat":
-        index = faiss.IndexFlatIP(matrix.shape[1])
-        index.add(np.ascontiguousarray(matrix, dtype=np.float32))
-        return index
-    if kind not in VECTOR_INDEXES:
-        raise ValueError(f"unknown vector index type {kind!r}")
-    return faiss.read_index(str(folder / "vectors.faiss"))
-
-
-def _manifest(docs: Sequence[Document], chunks: list[Chunk], embedder: Embedder,
-              chunker: Chunker, previous: Mapping[str, DocumentInfo]) -> dict[str, Any]:
-    per_doc: dict[str, list[str]] = {}
-    for c in chunks:
-        per_doc.setdefault(c.doc_id, []).append(c.chunk_id)
+def _manifest(docs: Sequence[Document], plan: _Plan, new_segment: str | None,
+              embedder: Embedder, chunker: Chunker, previous: Mapping[str, DocumentInfo]
+              ) -> dict[str, Any]:
     now = datetime.now(UTC).isoformat(timespec="seconds")
 
     def since(d: Document) -> str:  # when this content was indexed
         prev = previous.get(d.doc_id)
         return prev.indexed_at if prev and prev.sha256 == d.sha256 else now
 
+    def chunk_ids(d: Document) -> list[str]:
+        seg, first, n = plan.placement[d.doc_id]
+        if seg is None:  # rows in the new segment
+            return [c.chunk_id for c in plan.chunks[first:first + n]]
+        return list(previous[d.doc_id].chunks)
+
+    documents = {d.doc_id: DocumentInfo.of(d, chunk_ids(d), since(d)).to_dict() for d in docs}
     return {
         "format": FORMAT,
         "built_at": now,
         **built_with(embedder, chunker),
-        "bm25": {"method": "lucene", "k1": 1.2, "b": 0.75, "terms": TERMS},
-        "counts": {"documents": len(docs), "chunks": len(chunks)},
-        "documents": {d.doc_id: DocumentInfo.of(d, per_doc.get(d.doc_id, []), since(d)).to_dict()
-                      for d in docs},
+        "bm25": {"method": "lucene", "k1": BM25_K1, "b": BM25_B, "terms": TERMS},
+        "counts": {"documents": len(docs),
+                   "chunks": sum(len(d["chunks"]) for d in documents.values())},
+        "documents": documents,
+        # Where each document's rows start: (segment, row in it).
+        "placement": {d.doc_id: [plan.placement[d.doc_id][0] or new_segment or "",
+                                 plan.placement[d.doc_id][1]] for d in docs},
     }
 
 

@@ -1,12 +1,17 @@
 """A Milvus collection as the index: for a corpus beyond one machine's memory, or several
 chat-page replicas answering from one index.
 
-Two collections: `<name>` holds a row per chunk (its vector, its BM25 terms, which Milvus turns
-into a sparse vector with its own BM25 function, the chunk itself and its sentences' spans and
-float16 vectors for the answer selector), `<name>_documents` a
+Two collections: `<name>` holds a row per chunk (its vector, its BM25 terms, the chunk itself
+and its sentences' spans and float16 vectors for the answer selector), `<name>_documents` a
 row per document (hash, metadata, chunk ids, term counts) and one `/meta` row (model, chunker,
-version). Dense and BM25 searches are fused in the engine by reciprocal rank (a list of weight
-2 is sent twice: the same sum), with filters pushed down as expressions. Sync is incremental:
+version, who scores BM25).
+
+BM25 is scored where the server can: Milvus 2.5 and later (and Milvus Lite 3) turn the terms
+into a sparse vector with their own BM25 function, and dense and BM25 searches are fused in the
+engine by reciprocal rank (a list of weight 2 is sent twice: the same sum). Older servers (2.3,
+2.4) have no BM25: the engine runs the dense search and this process scores BM25 over the
+terms it reads at open, then fuses both lists exactly as the local store does. Either way,
+filters and access are pushed down as expressions. Sync is incremental:
 the chunks of changed or removed documents are deleted by document id and the changed ones
 re-embedded, a renamed one keeps its rows under its new id (`plan_sync`, as in the local
 store). The same code talks to Milvus Lite's local server (tests, one machine) and to a
@@ -18,6 +23,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import time
 import uuid
 from collections import Counter
@@ -40,6 +46,8 @@ from rag.errors import (
 )
 from rag.ingest.chunk import Chunker
 from rag.store.base import (
+    BM25_B,
+    BM25_K1,
     TERMS,
     Search,
     SearchParams,
@@ -49,8 +57,10 @@ from rag.store.base import (
     built_with,
     embed_sentences,
     plan_sync,
+    rrf,
     settings_mismatch,
 )
+from rag.store.segment import Terms, bm25_scores, top_scores
 from rag.text import terms
 from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo, Viewer
 
@@ -60,6 +70,12 @@ META = "/meta"  # a document id no relative path can take
 BATCH = 256  # rows per upsert
 MAX_TEXT = 60_000  # characters of a VARCHAR field (Milvus allows 65,535 bytes)
 SENTENCE_CACHE = 20_000  # chunks whose sentence vectors are kept after a search
+# Reads made while answering. Strong reads wait for the server's next time tick (about 400 ms
+# a request on Milvus 2.3 standalone, measured); what an opened index reads, and every read of
+# a sync, stays Strong (the collections' default), so an index is opened complete, and the
+# version check sees a sync within a tick.
+ANSWERING = "Session"
+ENGINE_BM25_FROM = (2, 5)  # the first Milvus with a BM25 function and sparse vectors
 
 
 class MilvusBackend:
@@ -83,9 +99,12 @@ class MilvusBackend:
 
             self.client = MilvusClient(uri=settings.milvus_uri, token=settings.milvus_token,
                                        timeout=30)
+            self.server = self.client.get_server_version()
         except Exception as e:  # pymilvus raises its own and grpc's errors
             raise RagError(f"cannot reach Milvus at {settings.milvus_uri} "
                            f"({str(e).splitlines()[0][:160]})") from None
+        # Who scores BM25 in a collection this server creates: the engine, or this process.
+        self.bm25 = "engine" if server_version(self.server) >= ENGINE_BM25_FROM else "product"
 
     # -- writing -----------------------------------------------------------------------------
     def sync(self, docs: Sequence[Document], embedder: Embedder, chunker: Chunker,
@@ -97,13 +116,15 @@ class MilvusBackend:
         report = SyncReport()
         with_sentences = self.settings.sentence_vectors
         meta = self.meta() if self.client.has_collection(self.docs) else None
-        problem = meta and _mismatch(meta, embedder, chunker, with_sentences)
+        problem = meta and _mismatch(meta, embedder, chunker, with_sentences, self.bm25)
         if rebuild or problem:
             report.rebuilt_because = "--rebuild" if rebuild else problem
             for name in (self.name, self.docs):
                 self.client.drop_collection(name)
             meta = None
-        self._create(embedder.dim)
+        # A collection keeps who scores its BM25; a new one takes what the server can do.
+        bm25 = scored_by(meta) if meta else self.bm25
+        self._create(embedder.dim, bm25)
         old = self._document_rows() if meta else {}
         source = plan_sync(docs, {d: DocumentInfo.from_dict(i) for d, i in old.items()}, report)
         new = {d.doc_id: d for d in docs}
@@ -160,7 +181,8 @@ class MilvusBackend:
             self.client.delete(self.docs, filter=f"doc_id in {_list(dropped[i:i + BATCH])}")
         if report.wrote or meta is None or meta.get("corpus") != list(corpus):
             self.client.upsert(self.docs, [_doc_row(META, {
-                **_meta(embedder, chunker, with_sentences), "version": uuid.uuid4().hex,
+                **_meta(embedder, chunker, with_sentences, bm25),
+                "version": uuid.uuid4().hex,
                 "built_at": now, "corpus": list(corpus),
                 "documents": len(docs)})])
         report.timings["write"] = time.perf_counter() - t
@@ -185,32 +207,40 @@ class MilvusBackend:
             it.close()
         return out
 
-    def _create(self, dim: int) -> None:
+    def _create(self, dim: int, bm25: str) -> None:
         from pymilvus import DataType, Function, FunctionType
 
         c = self.client
+        engine = bm25 == "engine"
         if not c.has_collection(self.name):
             schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
             schema.add_field("chunk_id", DataType.VARCHAR, is_primary=True, max_length=4096)
             schema.add_field("doc_id", DataType.VARCHAR, max_length=4096)
-            schema.add_field("terms", DataType.VARCHAR, max_length=65_535, enable_analyzer=True)
-            schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+            schema.add_field("terms", DataType.VARCHAR, max_length=65_535,
+                             **({"enable_analyzer": True} if engine else {}))
+            if engine:
+                schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
             schema.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
+            # Title and date, for people who query the collection; filters go as document ids.
             schema.add_field("title_lc", DataType.VARCHAR, max_length=MAX_TEXT)
             schema.add_field("date", DataType.VARCHAR, max_length=64)
             schema.add_field("chunk", DataType.JSON)
             schema.add_field("sentences", DataType.JSON)  # spans, float16 vectors (base64)
-            # The engine's BM25 over our own terms (stemmed, stop words dropped), so both
-            # stores rank by the same words.
-            schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
-                                         input_field_names=["terms"],
-                                         output_field_names=["sparse"]))
             index = c.prepare_index_params()
             index.add_index(field_name="dense", index_type="HNSW", metric_type="IP",
                             params={"M": 32, "efConstruction": 80})
-            index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX",
-                            metric_type="BM25")
-            c.create_collection(self.name, schema=schema, index_params=index)
+            if engine:
+                # The engine's BM25 over our own terms (stemmed, stop words dropped), so both
+                # stores rank by the same words.
+                schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                             input_field_names=["terms"],
+                                             output_field_names=["sparse"]))
+                index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX",
+                                metric_type="BM25")
+            # Strong: a search right after a sync sees it (Milvus 2.3 bounds staleness by
+            # default, so a deleted row could still be found).
+            c.create_collection(self.name, schema=schema, index_params=index,
+                                consistency_level="Strong")
         if not c.has_collection(self.docs):
             schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
             schema.add_field("doc_id", DataType.VARCHAR, is_primary=True, max_length=4096)
@@ -218,7 +248,8 @@ class MilvusBackend:
             schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a vector
             index = c.prepare_index_params()
             index.add_index(field_name="unused", index_type="FLAT", metric_type="L2")
-            c.create_collection(self.docs, schema=schema, index_params=index)
+            c.create_collection(self.docs, schema=schema, index_params=index,
+                                consistency_level="Strong")
         for name in (self.name, self.docs):
             c.load_collection(name)
 
@@ -229,7 +260,7 @@ class MilvusBackend:
     def version(self) -> str | None:
         """The version the last sync wrote (a cheap check before each question)."""
         try:
-            return (self.meta() or {}).get("version")
+            return (self.meta(ANSWERING) or {}).get("version")
         except Exception:  # a server that went away: keep answering from what is loaded
             return None
 
@@ -237,15 +268,18 @@ class MilvusBackend:
         if not self.client.has_collection(self.docs) or not (meta := self.meta()):
             raise IndexMissingError(f"no index in the Milvus collection {self.name}; run "
                                     f"`rag build` with store = milvus first")
-        problem = _mismatch(meta, embedder, chunker, self.settings.sentence_vectors)
+        # A collection keeps the BM25 it was built with (a server upgraded to 2.5 goes on
+        # answering from an older build); one that needs the engine's needs a server with it.
+        problem = _mismatch(meta, embedder, chunker, self.settings.sentence_vectors, self.bm25)
         if problem:
             raise IndexMismatchError(f"the Milvus collection {self.name} was built {problem}; "
                                      f"run `rag build --rebuild`")
         return EngineIndex(self, meta, self._document_rows())
 
-    def meta(self) -> dict[str, Any] | None:
+    def meta(self, consistency: str = "Strong") -> dict[str, Any] | None:
         """The build record: model, chunker, version, corpus (None before the first sync)."""
-        rows = self.client.query(self.docs, filter=f'doc_id == "{META}"', output_fields=["info"])
+        rows = self.client.query(self.docs, filter=f'doc_id == "{META}"', output_fields=["info"],
+                                 consistency_level=consistency)
         return rows[0]["info"] if rows else None
 
     def corpus(self) -> list[str] | None:
@@ -287,6 +321,10 @@ class EngineIndex:
                               tuple(meta.get("corpus") or ()), "milvus")
         # Sentence spans and vectors of recently retrieved chunks, for the answer selector.
         self._sentences: LRU[str, tuple[str, np.ndarray, np.ndarray]] = LRU(SENTENCE_CACHE)
+        self.scored_by = scored_by(meta)
+        if self.scored_by == "product":
+            self._terms = ProductBM25.read(store, documents)
+
 
     @property
     def documents(self) -> Mapping[str, DocumentInfo]:
@@ -319,61 +357,134 @@ class EngineIndex:
     def candidates(self, searches: Sequence[Search], size: int, filters: Filters | None,
                    params: SearchParams, viewer: Viewer | None = None
                    ) -> tuple[list[Chunk], np.ndarray]:
-        """One hybrid search: every dense and BM25 request fused by the engine's RRF, the
-        viewer's access pushed down as a filter expression."""
+        """One hybrid search: every dense and BM25 list fused by reciprocal rank, the filters
+        and the viewer's access pushed down as a filter expression. The engine fuses when it
+        scores BM25; otherwise its dense lists are fused here with this process's BM25."""
+        dim = self.info.dim
+        nothing = [], np.zeros((0, dim), dtype=np.float32)
+        # Filters and access are decided per document, as in the local store, and sent as
+        # the shorter list: the admitted documents or the others. (Milvus before 2.4 matches
+        # no infix `like`, so a title filter cannot go as an expression of its own.)
+        ok = admitted(self.documents, filters, viewer)
+        if ok is not None and not ok:
+            return nothing
+        expr = ""
+        if ok is not None:
+            other = sorted(set(self.documents) - ok)
+            expr = f"doc_id in {_list(sorted(ok))}" if len(ok) <= len(other) \
+                else f"doc_id not in {_list(other)}"
+        if self.scored_by == "product":
+            ids = self._fused_here(searches, size, expr, ok, params)
+            rows = self._rows(ids)
+        else:
+            rows = self._fused_by_engine(searches, size, expr, params)
+        chunks = [Chunk(**r["chunk"]) for r in rows]
+        for c, r in zip(chunks, rows, strict=True):
+            self._remember(c, r.get("sentences") or {})
+        vecs = np.asarray([r["dense"] for r in rows], dtype=np.float32)
+        return chunks, vecs.reshape(len(chunks), dim)
+
+    def _fused_by_engine(self, searches: Sequence[Search], size: int, expr: str,
+                         params: SearchParams) -> list[dict[str, Any]]:
         from pymilvus import AnnSearchRequest, RRFRanker
 
         s = params
-        dim = self.info.dim
-        expr = filter_expression(filters)
-        if viewer is not None and not viewer.everything:
-            ok = admitted(self.documents, None, viewer)
-            if ok is not None and not ok:
-                return [], np.zeros((0, dim), dtype=np.float32)
-            if ok is not None:  # the shorter list: the readable or the unreadable documents
-                other = sorted(set(self.documents) - ok)
-                rule = f"doc_id in {_list(sorted(ok))}" if len(ok) <= len(other) \
-                    else f"doc_id not in {_list(other)}"
-                expr = f"({expr}) and {rule}" if expr else rule
         reqs = []
         for vec, q_terms in searches:
             dense = AnnSearchRequest([np.asarray(vec, dtype=np.float32).tolist()], "dense",
-                                     {"metric_type": "IP", "params": {"ef": max(64, s.candidates)}},
-                                     s.candidates, expr or None)
+                                     _dense_params(s.candidates), s.candidates, expr or None)
             reqs += [dense] * int(s.dense_weight)
             if q_terms:
                 bm25 = AnnSearchRequest([" ".join(q_terms)], "sparse", {"metric_type": "BM25"},
                                         s.candidates, expr or None)
                 reqs += [bm25] * int(s.bm25_weight)
         if not reqs:
-            return [], np.zeros((0, dim), dtype=np.float32)
+            return []
         hits = self.store.client.hybrid_search(self.store.name, reqs, RRFRanker(s.rrf_k),
                                                limit=size,
-                                               output_fields=["chunk", "dense", "sentences"])[0]
-        chunks = [Chunk(**h["entity"]["chunk"]) for h in hits]
-        for c, h in zip(chunks, hits, strict=True):
-            self._remember(c, h["entity"].get("sentences") or {})
-        vecs = np.asarray([h["entity"]["dense"] for h in hits], dtype=np.float32)
-        return chunks, vecs.reshape(len(chunks), dim)
+                                               output_fields=["chunk", "dense", "sentences"],
+                                               consistency_level=ANSWERING)[0]
+        return [h["entity"] for h in hits]
+
+    def _fused_here(self, searches: Sequence[Search], size: int, expr: str,
+                    ok: set[str] | None, params: SearchParams) -> list[str]:
+        """The engine's dense lists and this process's BM25 lists, fused as the local store
+        fuses them (`rrf` over the same rows, the same weights)."""
+        s, terms_ = params, self._terms
+        allowed = terms_.rows_of(ok)
+        lists, weights = [], []
+        for vec, q_terms in searches:
+            hits = self.store.client.search(
+                self.store.name, [np.asarray(vec, dtype=np.float32).tolist()],
+                anns_field="dense", limit=s.candidates, filter=expr or "",
+                search_params=_dense_params(s.candidates), output_fields=["chunk_id"],
+                consistency_level=ANSWERING)[0]
+            lists.append([terms_.row[h["id"]] for h in hits if h["id"] in terms_.row])
+            lists.append([r for r, _ in terms_.search(q_terms, s.candidates, allowed)])
+            weights += [s.dense_weight, s.bm25_weight]
+        return [terms_.ids[r] for r, _ in rrf(lists, weights, s.rrf_k)[:size]]
+
+    def _rows(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The stored rows of some chunks, in the order asked."""
+        if not ids:
+            return []
+        found = self.store.client.query(self.store.name, filter=f"chunk_id in {_list(ids)}",
+                                        output_fields=["chunk_id", "chunk", "dense",
+                                                       "sentences"],
+                                        consistency_level=ANSWERING)
+        by_id = {r["chunk_id"]: r for r in found}
+        return [by_id[i] for i in ids if i in by_id]
 
 
-def filter_expression(filters: Filters | None) -> str:
-    """`Filters` as a Milvus boolean expression ("" for none)."""
-    if filters is None:
-        return ""
-    parts = []
-    if filters.doc_ids:
-        parts.append(f"doc_id in {_list(filters.doc_ids)}")
-    if filters.title:
-        pattern = filters.title.lower().replace("\\", "\\\\").replace("%", "\\%")
-        parts.append(f"title_lc like {json.dumps('%' + pattern + '%')}")
-    if filters.date_from or filters.date_to:
-        parts.append('date != ""')
-    if filters.date_from:
-        parts.append(f"date >= {json.dumps(filters.date_from[:10])}")
-    if filters.date_to:
-        parts.append(f"date <= {json.dumps(filters.date_to[:10])}")
-    return " and ".join(parts)
+class ProductBM25:
+    """BM25 over a collection's chunk terms, scored in this process (for servers without
+    Milvus's BM25) exactly as the local store scores a segment. Rows follow the documents'
+    order and each document's chunk order."""
+
+    def __init__(self, ids: list[str], doc_rows: dict[str, np.ndarray], counts: Terms) -> None:
+        self.ids, self.doc_rows, self.counts = ids, doc_rows, counts
+        self.row = {cid: i for i, cid in enumerate(ids)}
+        self.df = counts.df()
+        self.avgdl = float(np.mean(counts.lengths)) if ids else 1.0
+
+    @classmethod
+    def read(cls, store: MilvusBackend, documents: Mapping[str, DocumentInfo]) -> ProductBM25:
+        stored: dict[str, list[str]] = {}
+        it = store.client.query_iterator(store.name, batch_size=1000, filter='doc_id != ""',
+                                         output_fields=["chunk_id", "terms"])
+        while batch := it.next():
+            stored.update({r["chunk_id"]: r["terms"].split() for r in batch})
+        it.close()
+        ids, doc_rows = [], {}
+        for doc_id in sorted(documents):
+            have = [c for c in documents[doc_id].chunks if c in stored]
+            doc_rows[doc_id] = np.arange(len(ids), len(ids) + len(have), dtype=np.int64)
+            ids += have
+        return cls(ids, doc_rows, Terms.build([stored[c] for c in ids]))
+
+    def rows_of(self, docs: set[str] | None) -> np.ndarray | None:
+        """The rows of some documents; None: every row."""
+        if docs is None:
+            return None
+        rows = [self.doc_rows[d] for d in docs if d in self.doc_rows]
+        return np.sort(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)
+
+    def search(self, query_terms: Sequence[str], n: int, allowed: np.ndarray | None
+               ) -> list[tuple[int, float]]:
+        """Top `n` rows by BM25 (of `allowed` rows when given); rows scoring 0 left out."""
+        if not self.ids or not any(self.df.get(t) for t in query_terms):
+            return []
+        scores = bm25_scores([(self.counts, 0)], len(self.ids), query_terms, self.df,
+                             len(self.ids), self.avgdl, BM25_K1, BM25_B)
+        if allowed is not None:
+            mask = np.zeros(len(self.ids), dtype=bool)
+            mask[allowed] = True
+            scores[~mask] = 0
+        return top_scores(scores, n)
+
+
+def _dense_params(candidates: int) -> dict[str, Any]:
+    return {"metric_type": "IP", "params": {"ef": max(64, candidates)}}
 
 
 def _list(values: Sequence[str]) -> str:
@@ -409,12 +520,27 @@ def _doc_row(doc_id: str, info: dict[str, Any]) -> dict[str, Any]:
     return {"doc_id": doc_id, "info": info, "unused": [0.0, 0.0]}
 
 
-def _meta(embedder: Embedder, chunker: Chunker, sentences: bool) -> dict[str, Any]:
-    return {**built_with(embedder, chunker), "sentences": sentences, "bm25": {"terms": TERMS}}
+def _meta(embedder: Embedder, chunker: Chunker, sentences: bool, bm25: str) -> dict[str, Any]:
+    return {**built_with(embedder, chunker), "sentences": sentences,
+            "bm25": {"terms": TERMS, "scored_by": bm25}}
 
 
-def _mismatch(meta: dict[str, Any], embedder: Embedder, chunker: Chunker, sentences: bool
-              ) -> str | None:
+def scored_by(meta: Mapping[str, Any]) -> str:
+    """Who scores a collection's BM25: "engine" (its sparse field) or "product"."""
+    return meta.get("bm25", {}).get("scored_by", "engine")
+
+
+def server_version(text: str) -> tuple[int, ...]:
+    """"v2.3.5-lite" -> (2, 3, 5); what cannot be read is taken as the newest."""
+    found = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", text or "")
+    return tuple(int(g or 0) for g in found.groups()) if found else (99,)
+
+
+def _mismatch(meta: dict[str, Any], embedder: Embedder, chunker: Chunker, sentences: bool,
+              bm25: str) -> str | None:
+    """What makes a collection unusable here; `bm25` is what the server can score."""
+    if scored_by(meta) == "engine" and bm25 != "engine":
+        return "with the engine's BM25, which this Milvus server lacks (2.5 or later has it)"
     if meta.get("sentences") != sentences:
         return (f"{'with' if meta.get('sentences') else 'without'} sentence vectors "
                 f"(configured: sentence_vectors = {str(sentences).lower()})")
