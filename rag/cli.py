@@ -142,7 +142,8 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--max-questions", type=_positive, default=200, metavar="N",
                     help="questions timed warm (default: 200)")
     bn.add_argument("--scale", type=_positive, metavar="N",
-                    help="also search N synthetic vectors with each index type (e.g. 1000000)")
+                    help="also measure N synthetic chunks: each vector index type, and an "
+                         "index of N chunks re-synced as it grows (e.g. 1000000)")
     bn.add_argument("--no-reference", action="store_true",
                     help="skip the sentence-transformers + FAISS reference (imports torch)")
     bn.set_defaults(run=_bench)

@@ -36,6 +36,9 @@ def test_bench_measures_every_path_and_writes_json(tmp_path):
     assert r["reference"]["cold_s"]["n"] == 1 and r["ratios"]["cold_ask_p50"] > 0
     for kind in ("flat", "hnsw", "ivfpq"):
         assert r["scale"][kind]["recall@10"] >= 0.9
+    grow = r["scale"]["grow"]  # 12,000 chunks re-synced: one document, then a tenth
+    assert grow["resync_tenth_changed"] == 120 and grow["segments"] >= 3
+    assert grow["after"]["recall@10"] >= 0.95 and 0 < grow["resync_one_s"]["p50"] < 30
     assert "re-sync, 1 document changed" in done.stdout and "cold `rag ask`" in done.stdout
     assert not (SEEDS / "0-seeds").exists()  # the corpus was copied, never edited
     assert sorted(p.name for p in SEEDS.iterdir()) == sorted(

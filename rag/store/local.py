@@ -549,20 +549,12 @@ def _write(root: Path, docs: Sequence[Document], old: Index | None, kept: set[st
         t = time.perf_counter()
         segments: list[dict[str, Any]] = []
         df: Counter[str] = Counter()
-        if old is not None:
+        if old is not None and kept:
             for seg in old.segments:
                 if seg.name in kept:
                     _link_tree(old.path / old.version / seg.name, tmp / seg.name)
                     segments.append({"name": seg.name, "rows": seg.rows})
-            if kept:  # else nothing of the old counts stays
-                df.update(old.df)
-            for seg in old.segments if kept else ():  # rows no longer live leave the counts
-                gone = plan.dropped.get(seg.name) if seg.name in kept else None
-                if seg.name not in kept:
-                    first = int(old.firsts[old.segments.index(seg)])
-                    gone = np.flatnonzero(old.alive[first:first + seg.rows]).tolist()
-                if gone:
-                    df.subtract(seg.terms.df(np.asarray(gone)))
+            df = _kept_df(old, kept, plan.dropped)
         name = None
         if plan.chunks:
             name = f"s-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
@@ -602,6 +594,19 @@ def _write(root: Path, docs: Sequence[Document], old: Index | None, kept: set[st
                            f"the previous index is unchanged") from e
         raise
     _collect_garbage(root, keep={version.name, replaced})
+
+
+def _kept_df(old: Index, kept: set[str], dropped: Mapping[str, list[int]]) -> Counter[str]:
+    """How many rows that stay live in the kept segments hold each term: the old counts less
+    the rows that stop being live, and less every live row of a segment not kept (its live
+    rows are copied into the new segment, which counts them again)."""
+    df = Counter(old.df)
+    for seg, first in zip(old.segments, old.firsts.tolist(), strict=False):
+        gone = np.asarray(dropped.get(seg.name, []), dtype=np.int64) if seg.name in kept \
+            else np.flatnonzero(old.alive[first:first + seg.rows])
+        if len(gone):
+            df.subtract(seg.terms.df(gone))
+    return df
 
 
 def _link_tree(src: Path, dst: Path) -> None:
