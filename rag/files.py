@@ -39,11 +39,11 @@ def atomic_write(path: str | Path, data: str | bytes, mode: int | None = None) -
         tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
 
 
-def write_synced(path: str | Path, text: str) -> None:
-    """Write a new file and flush it to disk (inside a folder that is itself swapped in
-    whole, where a rename per file would buy nothing)."""
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
+def write_synced(path: str | Path, text: str | bytes) -> None:
+    """Write a new file (text as UTF-8) and flush it to disk (inside a folder that is itself
+    swapped in whole, where a rename per file would buy nothing)."""
+    with open(path, "wb") as fh:
+        fh.write(text.encode("utf-8") if isinstance(text, str) else text)
         fh.flush()
         os.fsync(fh.fileno())
 

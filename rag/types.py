@@ -93,15 +93,20 @@ class DocumentInfo:
                    d.mtime_ns)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {**asdict(self), "meta": dict(self.meta), "chunks": list(self.chunks)}
-        out["access"] = None if self.access is None else list(self.access)
+        # Field by field, not `asdict`: its deep copy took 9 s for 100,000 documents.
+        out = {f.name: getattr(self, f.name) for f in _INFO_FIELDS}
+        out.update(meta=dict(self.meta), chunks=list(self.chunks),
+                   access=None if self.access is None else list(self.access))
         return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DocumentInfo:
         """From a manifest or a store row; keys it does not know (a store's own) are left."""
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+        return cls(**{f.name: d[f.name] for f in _INFO_FIELDS if f.name in d})
 
+
+
+_INFO_FIELDS = fields(DocumentInfo)
 
 
 @dataclass(frozen=True)

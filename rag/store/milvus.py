@@ -60,7 +60,7 @@ from rag.store.base import (
     rrf,
     settings_mismatch,
 )
-from rag.store.segment import Terms, bm25_scores, top_scores
+from rag.store.segment import Terms, bm25_scores, term_weights, top_scores
 from rag.text import terms
 from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo, Viewer
 
@@ -445,7 +445,8 @@ class ProductBM25:
         self.ids, self.doc_rows, self.counts = ids, doc_rows, counts
         self.row = {cid: i for i, cid in enumerate(ids)}
         self.df = counts.df()
-        self.avgdl = float(np.mean(counts.lengths)) if ids else 1.0
+        avgdl = float(np.mean(counts.lengths)) if ids else 1.0
+        self.weights = term_weights(counts, avgdl, BM25_K1, BM25_B)
 
     @classmethod
     def read(cls, store: MilvusBackend, documents: Mapping[str, DocumentInfo]) -> ProductBM25:
@@ -474,8 +475,8 @@ class ProductBM25:
         """Top `n` rows by BM25 (of `allowed` rows when given); rows scoring 0 left out."""
         if not self.ids or not any(self.df.get(t) for t in query_terms):
             return []
-        scores = bm25_scores([(self.counts, 0)], len(self.ids), query_terms, self.df,
-                             len(self.ids), self.avgdl, BM25_K1, BM25_B)
+        scores = bm25_scores([(self.counts, 0, self.weights)], len(self.ids), query_terms,
+                             self.df, len(self.ids))
         if allowed is not None:
             mask = np.zeros(len(self.ids), dtype=bool)
             mask[allowed] = True

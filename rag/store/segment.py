@@ -263,24 +263,35 @@ def build_ann(kind: str, matrix: np.ndarray, folder: Path) -> dict[str, Any]:
     return params
 
 
-def bm25_scores(parts: Sequence[tuple[Terms, int]], total: int, query_terms: Sequence[str],
-                df: Mapping[str, int], live: int, avgdl: float, k1: float, b: float
-                ) -> np.ndarray:
+def bm25_scores(parts: Sequence[tuple[Terms, int, np.ndarray]], total: int,
+                query_terms: Sequence[str], df: Mapping[str, int], live: int) -> np.ndarray:
     """BM25 (Lucene's variant, as bm25s scores it) of every row of every (counts, first
-    global row), with the statistics of the live rows: `live` rows of mean length `avgdl`
-    and document frequencies `df`. Rows no term matches score 0."""
+    global row, term weights from `term_weights`), with the statistics of the live rows:
+    `live` rows and document frequencies `df`. Rows no term matches score 0."""
     scores = np.zeros(total, dtype=np.float32)
-    for term in query_terms:  # a repeated query term counts again, as in bm25s
-        d = df.get(term, 0)
-        if not d:
-            continue
-        idf = np.float32(math.log(1 + (live - d + 0.5) / (d + 0.5)))
-        for counts, first in parts:
-            rows, tf = counts.postings(term)
-            if len(rows):
-                norm = k1 * ((1 - b) + b * np.asarray(counts.lengths)[rows] / avgdl)
-                scores[first + rows] += idf * (tf / (norm + tf)).astype(np.float32)
+    for counts, first, weights in parts:
+        rows, values = [], []
+        for term in query_terms:  # a repeated query term counts again, as in bm25s
+            d, i = df.get(term, 0), counts.ids.get(term)
+            if not d or i is None:
+                continue
+            idf = np.float32(math.log(1 + (live - d + 0.5) / (d + 0.5)))
+            lo, hi = int(counts.term_ptr[i]), int(counts.term_ptr[i + 1])
+            rows.append(counts.term_rows[lo:hi])
+            values.append(idf * weights[lo:hi])
+        if rows:  # every posting at once, as bm25s adds them
+            part = scores[first:first + len(counts.lengths)]  # a view: no index arithmetic
+            np.add.at(part, np.concatenate(rows), np.concatenate(values))
     return scores
+
+
+def term_weights(counts: Terms, avgdl: float, k1: float, b: float) -> np.ndarray:
+    """Per posting its BM25 term-frequency part, tf / (tf + k1 (1 - b + b |d| / avgdl)), for
+    one mean length: what bm25s stores, less the IDF, which the query's statistics give."""
+    lengths = np.asarray(counts.lengths, dtype=np.float32)
+    norm = k1 * ((1 - b) + b * lengths / np.float32(avgdl))
+    tf = np.asarray(counts.term_tf, dtype=np.float32)
+    return (tf / (norm[np.asarray(counts.term_rows)] + tf)).astype(np.float32)
 
 
 def top_scores(scores: np.ndarray, n: int) -> list[tuple[int, float]]:
