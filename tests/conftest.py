@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
+from rag.embed.base import TextVectors
 from rag.generate.extractive import ExtractiveGenerator
 from rag.generate.features import FEATURES
 from rag.generate.selector import CONFIDENCE_INPUTS, Linear, Selector
@@ -32,7 +33,7 @@ SEEDS = ROOT / "seeds"
 EVAL_SET = ROOT / "evals" / "seed.jsonl"
 
 
-class FakeEmbedder:
+class FakeEmbedder(TextVectors):
     """Hashed bag of stems: texts sharing words are similar. Counts what it embeds."""
 
     name = "fake-hash-embedder"
@@ -47,18 +48,10 @@ class FakeEmbedder:
             v[int(hashlib.md5(t.encode()).hexdigest(), 16) % self.dim] += 1.0
         return v / np.linalg.norm(v)
 
-    def encode_query(self, text: str) -> np.ndarray:
-        return self._vec(text)
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return np.vstack([self._vec(t) for t in texts])
-
     def encode_documents(self, texts: Sequence[str], progress: bool = False,
                          unit: str = "chunks") -> np.ndarray:
         self.embedded += len(texts)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.vstack([self._vec(t) for t in texts])
+        return super().encode_documents(texts, progress, unit)
 
 
 # Hand-made passages and a selector with hand-set weights, for the generators' unit tests.

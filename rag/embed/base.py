@@ -27,6 +27,28 @@ class Embedder(Protocol):
                          unit: str = "chunks") -> np.ndarray: ...
 
 
+class TextVectors:
+    """An embedder made of one function of a text, `_vec` (synthetic and test embedders):
+    queries and documents are embedded alike, one text at a time."""
+
+    dim: int
+
+    def _vec(self, text: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self._vec(text)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return np.vstack([self._vec(t) for t in texts])
+
+    def encode_documents(self, texts: Sequence[str], progress: bool = False,
+                         unit: str = "chunks") -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.vstack([self._vec(t) for t in texts])
+
+
 def model_name(precision: str = "fp32") -> str:
     """What an index records as its model: int8 vectors are not fp32 vectors."""
     return EMBED_MODEL if precision == "fp32" else f"{EMBED_MODEL}@{precision}"

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from rag.embed.base import TextVectors
+
 WORDS = 40  # per synthetic text
 VOCAB = 50_000
 PER_DOC = 10  # chunks per synthetic document in the base build
@@ -43,7 +45,7 @@ def _centres(centres: int = 1000, dim: int = 384) -> np.ndarray:
     return np.random.default_rng(12345).normal(size=(centres, dim)).astype(np.float32)
 
 
-class SyntheticEmbedder:
+class SyntheticEmbedder(TextVectors):
     """A text's vector drawn around one of the same centres, seeded by the text: what a sync
     embeds looks like what the base build holds."""
 
@@ -58,17 +60,6 @@ class SyntheticEmbedder:
         x = self.centres[rng.integers(0, len(self.centres))] + 0.7 * rng.normal(size=self.dim)
         return (x / np.linalg.norm(x)).astype(np.float32)
 
-    def encode_query(self, text: str) -> np.ndarray:
-        return self._vec(text)
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return np.vstack([self._vec(t) for t in texts])
-
-    def encode_documents(self, texts: Sequence[str], progress: bool = False,
-                         unit: str = "chunks") -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.vstack([self._vec(t) for t in texts])
 
 
 def scale(n: int, work: Path, say: Callable[[str], None] = print, queries: int = 200
@@ -130,6 +121,7 @@ def _grow(matrix: np.ndarray, qs: np.ndarray, root: Path, say: Callable[[str], N
           ) -> dict[str, Any]:
     from rag.config import Settings
     from rag.ingest.chunk import Chunker
+    from rag.store.base import SearchParams
     from rag.store.local import Index, _Plan, _write, sync, vector_index_for
     from rag.types import Chunk, Document
 
@@ -199,8 +191,6 @@ def _grow(matrix: np.ndarray, qs: np.ndarray, root: Path, say: Callable[[str], N
     out["after"] = {"dense_ms": _summary(times), "recall@10": recall}
     words = np.random.default_rng(1)
     bm25, hybrid = [], []
-    from rag.store.base import SearchParams
-
     params = SearchParams(s.candidates, s.dense_weight, s.bm25_weight, s.rrf_k)
     for q in qs:
         query = [f"w{w}" for w in words.zipf(1.3, 4) % VOCAB]

@@ -63,7 +63,7 @@ from rag.store.base import (
     rrf,
     settings_mismatch,
 )
-from rag.store.segment import Segment, bm25_scores, term_weights, top_scores
+from rag.store.segment import IVFPQ_MIN, Segment, bm25_scores, term_weights, top_scores
 from rag.text import terms
 from rag.types import Chunk, Document, DocumentInfo, Filters, IndexInfo, Viewer
 
@@ -73,7 +73,6 @@ FORMAT = 4  # 4: segments, rows placed by the manifest, BM25 scored from raw cou
 CURRENT = "CURRENT"
 BIG_DOCUMENT = 1_000_000  # characters; splitting one takes seconds, so it is announced
 HNSW_FROM, IVFPQ_FROM = 100_000, 5_000_000  # chunks; "auto" picks by size (BENCHMARKS.md)
-IVFPQ_MIN = 10_000  # fewer vectors cannot train 256 centroids per sub-quantizer well
 EXACT_FILTER = 50_000  # a filter allowing fewer rows than this is searched exactly
 MAX_SEGMENTS = 8  # beyond, the small segments are merged into the new one
 MAX_DEAD = 0.25  # beyond this share of rows no longer live, everything is rewritten
@@ -127,7 +126,6 @@ class Index:
                               embedding.get("model", ""), dim,
                               tuple(m.get("corpus") or ()), m["vector_index"]["type"])
         self._rows: dict[str, int] | None = None
-        self._doc_rows: dict[str, np.ndarray] | None = None
         self._live_bits: dict[str, tuple[np.ndarray, Any]] = {}
         self._weights: list[np.ndarray] | None = None
 

@@ -92,14 +92,6 @@ class Terms:
         return cls(vocab, {name: np.load(folder / f"{name}.npy", mmap_mode="r")
                            for name in cls.NAMES})
 
-    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
-        """The rows holding `term` and how often each holds it."""
-        i = self.ids.get(term)
-        if i is None:
-            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
-        lo, hi = int(self.term_ptr[i]), int(self.term_ptr[i + 1])
-        return np.asarray(self.term_rows[lo:hi]), np.asarray(self.term_tf[lo:hi])
-
     def df(self, rows: np.ndarray | None = None) -> dict[str, int]:
         """How many rows (of `rows`, or all) hold each term."""
         if rows is None:
@@ -162,8 +154,7 @@ class Segment:
     def check(self) -> None:
         """ValueError naming the file whose row count is not the segment's."""
         counts = {"chunks.offsets.npy": len(self.offsets) - 1,
-                  "terms/lengths.npy": len(np.load(self.folder / "terms" / "lengths.npy",
-                                                   mmap_mode="r"))}
+                  "terms/lengths.npy": len(self.lengths)}
         if self.sentences is not None:
             counts["sentences/offsets.npy"] = len(self.sentences.offsets) - 1
         for name, n in counts.items():
